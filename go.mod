@@ -1,0 +1,3 @@
+module github.com/auditrelay/auditrelay
+
+go 1.26.8

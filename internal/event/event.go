@@ -4,7 +4,10 @@
 package event
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
+	"strconv"
 	"time"
 )
 
@@ -65,4 +68,51 @@ type Event struct {
 	SessionID     string          `json:"session_id,omitempty"`
 	Tags          []string        `json:"tags,omitempty"`
 	Raw           json.RawMessage `json:"raw"`
+}
+
+// Line is the shape of one NDJSON line as the file and stdout sinks write
+// it: the raw provider event under "raw" and the envelope beside it.
+type Line struct {
+	Source   string          `json:"source"`
+	Provider string          `json:"provider"`
+	Tenant   string          `json:"tenant"`
+	ID       string          `json:"id"`
+	Time     string          `json:"time"`
+	Raw      json.RawMessage `json:"raw"`
+}
+
+// TimeFormat is the format of the "time" field.
+const TimeFormat = "2006-01-02T15:04:05.000Z07:00"
+
+// AppendLine appends ev as one NDJSON line (with its newline) to b. Raw data
+// that spans several lines is compacted; otherwise it is kept byte for byte.
+func AppendLine(b []byte, ev *Raw) ([]byte, error) {
+	raw := []byte(ev.Data)
+	if bytes.ContainsAny(raw, "\r\n") {
+		var c bytes.Buffer
+		if err := json.Compact(&c, raw); err != nil {
+			return b, fmt.Errorf("event %s: raw data is not JSON: %w", ev.ID, err)
+		}
+		raw = c.Bytes()
+	}
+	if !json.Valid(raw) {
+		return b, fmt.Errorf("event %s: raw data is not JSON", ev.ID)
+	}
+	b = append(b, `{"source":`...)
+	b = strconv.AppendQuote(b, ev.Source)
+	b = appendField(b, "provider", ev.Provider)
+	b = appendField(b, "tenant", ev.Tenant)
+	b = appendField(b, "id", ev.ID)
+	b = appendField(b, "time", ev.Time.UTC().Format(TimeFormat))
+	b = append(b, `,"raw":`...)
+	b = append(b, raw...)
+	return append(b, "}\n"...), nil
+}
+
+func appendField(b []byte, k, v string) []byte {
+	b = append(b, ',', '"')
+	b = append(b, k...)
+	b = append(b, '"', ':')
+	j, _ := json.Marshal(v) // a string always marshals
+	return append(b, j...)
 }

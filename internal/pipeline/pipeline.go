@@ -1,0 +1,346 @@
+// Package pipeline runs sources into the store and the store into sinks. It
+// knows the source and sink contracts, never a concrete provider or
+// destination.
+//
+// A source runner polls, stores each page together with its cursor in one
+// transaction, and pauses while the spool is at its size bound. A sink
+// runner reads the spool from its own offset, sends, and advances the offset
+// only after the sink acknowledged. Failures are retried by class: transient
+// with capped jittered backoff, throttled after the server's Retry-After,
+// permanent after a long pause with the operator's fix logged.
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/auditrelay/auditrelay/internal/event"
+	"github.com/auditrelay/auditrelay/internal/httpx"
+	"github.com/auditrelay/auditrelay/internal/sink"
+	"github.com/auditrelay/auditrelay/internal/source"
+	"github.com/auditrelay/auditrelay/internal/store"
+)
+
+// Defaults used when a runner leaves a field zero.
+const (
+	DefaultPermanentRetry = 5 * time.Minute
+	DefaultBatchSize      = 1000
+	DefaultBatchBytes     = 4 << 20
+)
+
+// Health records which runners are halted on a permanent error, for
+// readiness checks and status.
+type Health struct {
+	mu     sync.Mutex
+	failed map[string]string
+}
+
+// NewHealth returns an empty Health.
+func NewHealth() *Health { return &Health{failed: map[string]string{}} }
+
+func (h *Health) set(key string, err error) {
+	if h == nil {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if err == nil {
+		delete(h.failed, key)
+	} else {
+		h.failed[key] = err.Error()
+	}
+}
+
+// Failed returns the halted runners and their errors.
+func (h *Health) Failed() map[string]string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make(map[string]string, len(h.failed))
+	for k, v := range h.failed {
+		out[k] = v
+	}
+	return out
+}
+
+// SourceRunner polls one source into the store.
+type SourceRunner struct {
+	Name         string
+	Source       source.Source
+	Store        *store.Store
+	PollInterval time.Duration
+	// SpoolMax pauses polling while the spool holds at least this many
+	// bytes; 0 means no bound.
+	SpoolMax       int64
+	Backoff        httpx.Backoff
+	PermanentRetry time.Duration
+	Logger         *slog.Logger
+	Metrics        *Metrics
+	Health         *Health
+	// Now defaults to time.Now.
+	Now func() time.Time
+}
+
+func (r *SourceRunner) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+// Run polls until ctx is done. It returns nil on cancellation and an error
+// only when the stored checkpoint cannot be used.
+func (r *SourceRunner) Run(ctx context.Context) error {
+	log := r.Logger.With("source", r.Name)
+	cur, fp, err := r.Store.Cursor(r.Name)
+	if err != nil {
+		return err
+	}
+	if want := r.Source.Fingerprint(); fp != "" && fp != want {
+		return fmt.Errorf("source %s: %w: stored for %s, the configuration now reads %s; stop auditrelay and run `auditrelay checkpoint reset --source %s --config FILE` to start it over from its lookback",
+			r.Name, store.ErrFingerprint, fp, want, r.Name)
+	}
+	m := r.Metrics
+	up := m.up.WithLabelValues("source", r.Name)
+	up.Set(1)
+	paused := m.paused.WithLabelValues(r.Name)
+	key := "source/" + r.Name
+	attempt := 0
+	for ctx.Err() == nil {
+		if r.SpoolMax > 0 && r.Store.SpoolBytes() >= r.SpoolMax {
+			if paused.Set(1); attempt == 0 {
+				log.Warn("spool full: polling paused until sinks catch up", "spool_bytes", r.Store.SpoolBytes(), "limit", r.SpoolMax)
+			}
+			attempt = -1 // log once per pause
+			httpx.Sleep(ctx, time.Second)
+			continue
+		}
+		if attempt < 0 {
+			attempt = 0
+			log.Info("spool below its bound: polling resumed")
+		}
+		paused.Set(0)
+		page, err := r.Source.Poll(ctx, cur)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			attempt++
+			m.polls.WithLabelValues(r.Name, "error").Inc()
+			r.fail(ctx, log, key, err, attempt)
+			continue
+		}
+		m.polls.WithLabelValues(r.Name, "ok").Inc()
+		res, err := r.store(ctx, log, page)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		if attempt > 0 {
+			log.Info("source recovered", "attempts", attempt)
+		}
+		attempt = 0
+		r.Health.set(key, nil)
+		up.Set(1)
+		cur = page.Next
+		m.eventsIn.WithLabelValues(r.Name).Add(float64(res.Added))
+		m.duplicates.WithLabelValues(r.Name).Add(float64(res.Duplicates))
+		if !page.Watermark.IsZero() {
+			m.watermark.WithLabelValues(r.Name).Set(float64(page.Watermark.UnixMilli()) / 1e3)
+		}
+		if page.Gap != nil {
+			m.gaps.WithLabelValues(r.Name).Inc()
+			log.Error("events lost at the provider: span older than it serves", "from", page.Gap.From, "to", page.Gap.To, "reason", page.Gap.Reason)
+		}
+		log.Debug("poll", "events", res.Added, "duplicates", res.Duplicates, "watermark", page.Watermark, "more", page.More)
+		if !page.More {
+			httpx.Sleep(ctx, r.PollInterval)
+		}
+	}
+	return nil
+}
+
+// store appends a page, retrying store failures (disk full, fsync errors)
+// until it is stored: the cursor never moves past data that is not on disk.
+func (r *SourceRunner) store(ctx context.Context, log *slog.Logger, page source.Page) (store.AppendResult, error) {
+	for attempt := 1; ; attempt++ {
+		res, err := r.Store.Append(r.Name, r.Source.Fingerprint(), page, r.now())
+		if err == nil {
+			return res, nil
+		}
+		if errors.Is(err, store.ErrFingerprint) {
+			return res, err
+		}
+		r.Metrics.retries.WithLabelValues("source", r.Name, "store").Inc()
+		d := r.Backoff.Delay(attempt)
+		log.Error("cannot store polled events; polling paused, nothing is lost (free disk space or fix the data_dir)", "err", err, "attempt", attempt, "delay", d)
+		if !httpx.Sleep(ctx, d) {
+			return res, ctx.Err()
+		}
+	}
+}
+
+func (r *SourceRunner) fail(ctx context.Context, log *slog.Logger, key string, err error, attempt int) {
+	class, _ := httpx.ClassOf(err)
+	r.Metrics.retries.WithLabelValues("source", r.Name, class.String()).Inc()
+	if rerr := r.Store.RecordSourceError(r.Name, err.Error(), r.now()); rerr != nil {
+		log.Warn("cannot record source error", "err", rerr)
+	}
+	d := r.Backoff.Wait(err, attempt)
+	if class == httpx.Permanent {
+		d = r.PermanentRetry
+		if d <= 0 {
+			d = DefaultPermanentRetry
+		}
+		r.Metrics.up.WithLabelValues("source", r.Name).Set(0)
+		r.Health.set(key, err)
+		log.Error("source halted: fix the configuration; retrying", "err", err, "attempt", attempt, "delay", d)
+	} else if attempt >= 3 {
+		log.Warn("poll failed; retrying", "err", err, "class", class.String(), "attempt", attempt, "delay", d)
+	} else {
+		log.Debug("poll failed; retrying", "err", err, "class", class.String(), "attempt", attempt, "delay", d)
+	}
+	httpx.Sleep(ctx, d)
+}
+
+// SinkRunner delivers the spool to one sink.
+type SinkRunner struct {
+	Name  string
+	Sink  sink.Sink
+	Store *store.Store
+	// Routes are the sources this sink takes.
+	Routes         map[string]bool
+	BatchSize      int
+	BatchBytes     int
+	Backoff        httpx.Backoff
+	PermanentRetry time.Duration
+	Logger         *slog.Logger
+	Metrics        *Metrics
+	Health         *Health
+	Now            func() time.Time
+}
+
+func (r *SinkRunner) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+// Run delivers until ctx is done. A send in flight when ctx is cancelled
+// is abandoned without acknowledging it: its events are sent again after a
+// restart.
+func (r *SinkRunner) Run(ctx context.Context) error {
+	log := r.Logger.With("sink", r.Name)
+	off, err := r.Store.Offset(r.Name)
+	if err != nil {
+		return err
+	}
+	size, bytes := r.BatchSize, r.BatchBytes
+	if size <= 0 {
+		size = DefaultBatchSize
+	}
+	if bytes <= 0 {
+		bytes = DefaultBatchBytes
+	}
+	route := func(src string) bool { return r.Routes[src] }
+	m := r.Metrics
+	m.up.WithLabelValues("sink", r.Name).Set(1)
+	m.offset.WithLabelValues(r.Name).Set(float64(off))
+	for ctx.Err() == nil {
+		changed := r.Store.Changed()
+		batch, last, err := r.Store.Read(off, size, bytes, route)
+		if err != nil {
+			m.retries.WithLabelValues("sink", r.Name, "store").Inc()
+			log.Error("cannot read the spool; retrying", "err", err)
+			httpx.Sleep(ctx, time.Second)
+			continue
+		}
+		if last == off {
+			select {
+			case <-ctx.Done():
+			case <-changed:
+			case <-time.After(5 * time.Second):
+			}
+			continue
+		}
+		if len(batch) > 0 && !r.send(ctx, log, batch) {
+			return nil
+		}
+		if !r.ack(ctx, log, last, len(batch)) {
+			return nil
+		}
+		off = last
+		m.offset.WithLabelValues(r.Name).Set(float64(off))
+		if len(batch) > 0 {
+			m.eventsOut.WithLabelValues(r.Name).Add(float64(len(batch)))
+			m.batches.WithLabelValues(r.Name).Inc()
+			log.Debug("delivered", "events", len(batch), "offset", off)
+		}
+	}
+	return nil
+}
+
+// send retries a batch until the sink accepts it; false means ctx ended.
+func (r *SinkRunner) send(ctx context.Context, log *slog.Logger, batch []event.Raw) bool {
+	key := "sink/" + r.Name
+	for attempt := 1; ; attempt++ {
+		err := r.Sink.Send(ctx, batch)
+		if err == nil {
+			if attempt > 1 {
+				log.Info("sink recovered", "attempts", attempt)
+				r.Metrics.up.WithLabelValues("sink", r.Name).Set(1)
+				r.Health.set(key, nil)
+			}
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		class, _ := httpx.ClassOf(err)
+		r.Metrics.retries.WithLabelValues("sink", r.Name, class.String()).Inc()
+		if rerr := r.Store.RecordSinkError(r.Name, err.Error(), r.now()); rerr != nil {
+			log.Warn("cannot record sink error", "err", rerr)
+		}
+		d := r.Backoff.Wait(err, attempt)
+		switch {
+		case class == httpx.Permanent:
+			d = r.PermanentRetry
+			if d <= 0 {
+				d = DefaultPermanentRetry
+			}
+			r.Metrics.up.WithLabelValues("sink", r.Name).Set(0)
+			r.Health.set(key, err)
+			log.Error("sink halted: fix the configuration; retrying", "err", err, "events", len(batch), "attempt", attempt, "delay", d)
+		case attempt >= 3:
+			log.Warn("send failed; retrying", "err", err, "class", class.String(), "events", len(batch), "attempt", attempt, "delay", d)
+		default:
+			log.Debug("send failed; retrying", "err", err, "class", class.String(), "attempt", attempt, "delay", d)
+		}
+		if !httpx.Sleep(ctx, d) {
+			return false
+		}
+	}
+}
+
+// ack stores the new offset, retrying store failures; false means ctx
+// ended first (the batch is then delivered again after a restart).
+func (r *SinkRunner) ack(ctx context.Context, log *slog.Logger, last uint64, n int) bool {
+	for attempt := 1; ; attempt++ {
+		err := r.Store.Ack(r.Name, last, n, r.now())
+		if err == nil {
+			return true
+		}
+		r.Metrics.retries.WithLabelValues("sink", r.Name, "store").Inc()
+		d := r.Backoff.Delay(attempt)
+		log.Error("cannot store the sink offset; retrying (free disk space or fix the data_dir)", "err", err, "attempt", attempt, "delay", d)
+		if !httpx.Sleep(ctx, d) {
+			return false
+		}
+	}
+}

@@ -1,0 +1,157 @@
+package file
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/auditrelay/auditrelay/internal/event"
+	"github.com/auditrelay/auditrelay/internal/httpx"
+	"github.com/auditrelay/auditrelay/internal/units"
+)
+
+var t0 = time.Date(2026, 11, 25, 12, 0, 0, 123e6, time.UTC)
+
+func events(from, n int) []event.Raw {
+	var out []event.Raw
+	for i := from; i < from+n; i++ {
+		out = append(out, event.Raw{Source: "pingone-eu", Provider: "pingone", Tenant: "env-1",
+			ID: fmt.Sprintf("id-%04d", i), Time: t0, Data: json.RawMessage(fmt.Sprintf(`{"id":"id-%04d","n":%d}`, i, i))})
+	}
+	return out
+}
+
+func newSink(t *testing.T, path string, maxSize int64) *Sink {
+	cfg := Config{Path: path, MaxSize: 0, MaxFiles: 3, BatchSize: 10}
+	cfg.SetDefaults()
+	if maxSize > 0 {
+		cfg.MaxSize = units.ByteSize(maxSize << 20)
+	}
+	s := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	t.Cleanup(func() { s.Close(context.Background()) })
+	return s
+}
+
+func ids(t *testing.T, path string) []string {
+	t.Helper()
+	lines, err := ReadLines(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, l := range lines {
+		out = append(out, l.ID)
+	}
+	return out
+}
+
+func TestLineShape(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "out", "events.ndjson")
+	s := newSink(t, path, 0)
+	ev := events(0, 1)
+	ev[0].Data = json.RawMessage("{\n  \"id\": \"id-0000\",\n  \"s\": \"caf\\u00e9\"\n}")
+	if err := s.Send(context.Background(), ev); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(path)
+	want := `{"source":"pingone-eu","provider":"pingone","tenant":"env-1","id":"id-0000","time":"2026-11-25T12:00:00.123Z","raw":{"id":"id-0000","s":"caf\u00e9"}}` + "\n"
+	if string(b) != want {
+		t.Fatalf("line =\n%s\nwant\n%s", b, want)
+	}
+}
+
+func TestRawKeptByteForByte(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "e.ndjson")
+	s := newSink(t, path, 0)
+	raw := `{"z":1,"a":{"b":[1,2,3]},"id":"x","f":1.50}`
+	if err := s.Send(context.Background(), []event.Raw{{Source: "s", ID: "x", Time: t0, Data: json.RawMessage(raw)}}); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(path)
+	if !strings.Contains(string(b), `"raw":`+raw+"}") {
+		t.Fatalf("raw changed: %s", b)
+	}
+}
+
+func TestRestartSkipsLastBatchAndRepairsTail(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "e.ndjson")
+	s := newSink(t, path, 0)
+	ctx := context.Background()
+	s.Send(ctx, events(0, 5))
+	s.Send(ctx, events(5, 5))
+	s.Close(ctx)
+	// a crash mid-write left half a line
+	f, _ := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	f.WriteString(`{"source":"pingone-eu","provider":"ping`)
+	f.Close()
+	// the restarted pipeline re-sends the unacknowledged batch 5..9 plus new events
+	s2 := newSink(t, path, 0)
+	if err := s2.Send(ctx, events(5, 8)); err != nil {
+		t.Fatal(err)
+	}
+	// after the first write, no more skipping
+	if err := s2.Send(ctx, events(0, 1)); err != nil {
+		t.Fatal(err)
+	}
+	got := ids(t, path)
+	want := []string{"id-0000", "id-0001", "id-0002", "id-0003", "id-0004", "id-0005", "id-0006", "id-0007", "id-0008", "id-0009", "id-0010", "id-0011", "id-0012", "id-0000"}
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("ids = %v\nwant %v", got, want)
+	}
+}
+
+func TestRotation(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "e.ndjson")
+	s := newSink(t, path, 1) // 1 MiB
+	ctx := context.Background()
+	big := strings.Repeat("x", 300<<10)
+	for i := range 13 {
+		ev := events(i, 1)
+		ev[0].Data = json.RawMessage(fmt.Sprintf(`{"id":"id-%04d","pad":%q}`, i, big))
+		if err := s.Send(ctx, ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var all []string
+	for _, p := range []string{path + ".3", path + ".2", path + ".1", path} {
+		st, err := os.Stat(p)
+		if err != nil {
+			t.Fatalf("missing %s: %v", p, err)
+		}
+		if st.Size() > 1<<20 {
+			t.Fatalf("%s is %d bytes, over max_size", p, st.Size())
+		}
+		all = append(all, ids(t, p)...)
+	}
+	if _, err := os.Stat(path + ".4"); err == nil {
+		t.Fatal("kept more than max_files rotated files")
+	}
+	// 3 per file; the oldest file (0..2) was dropped, 3..12 remain in order
+	if strings.Join(all, ",") != "id-0003,id-0004,id-0005,id-0006,id-0007,id-0008,id-0009,id-0010,id-0011,id-0012" {
+		t.Fatalf("ids across files = %v", all)
+	}
+}
+
+func TestDiskFullIsTransient(t *testing.T) {
+	if _, err := os.Stat("/dev/full"); err != nil {
+		t.Skip("no /dev/full")
+	}
+	s := newSink(t, "/dev/full", 0)
+	err := s.Send(context.Background(), events(0, 3))
+	if err == nil {
+		t.Fatal("write to a full device succeeded")
+	}
+	if c, _ := httpx.ClassOf(err); c != httpx.Transient {
+		t.Fatalf("class = %v, want transient", c)
+	}
+	if !strings.Contains(err.Error(), "no space left on device") || !strings.Contains(err.Error(), "free disk space") {
+		t.Fatalf("message does not tell the operator what to do: %v", err)
+	}
+}

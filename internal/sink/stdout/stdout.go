@@ -1,0 +1,42 @@
+package stdout
+
+import (
+	"context"
+	"io"
+	"sync"
+
+	"github.com/auditrelay/auditrelay/internal/event"
+	"github.com/auditrelay/auditrelay/internal/httpx"
+)
+
+// Sink writes NDJSON lines to a writer, normally os.Stdout. A batch is
+// acknowledged once it is written to the writer.
+type Sink struct {
+	mu  sync.Mutex
+	w   io.Writer
+	buf []byte
+}
+
+// New returns a sink writing to w.
+func New(_ Config, w io.Writer) *Sink { return &Sink{w: w} }
+
+// Send writes batch as NDJSON lines with one write.
+func (s *Sink) Send(_ context.Context, batch []event.Raw) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b := s.buf[:0]
+	for i := range batch {
+		var err error
+		if b, err = event.AppendLine(b, &batch[i]); err != nil {
+			return &httpx.Error{Class: httpx.Permanent, Op: "stdout: encode", Err: err}
+		}
+	}
+	s.buf = b[:0]
+	if _, err := s.w.Write(b); err != nil {
+		return &httpx.Error{Class: httpx.Transient, Op: "stdout: write", Err: err}
+	}
+	return nil
+}
+
+// Close does nothing: standard output belongs to the process.
+func (s *Sink) Close(context.Context) error { return nil }

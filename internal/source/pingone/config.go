@@ -119,6 +119,8 @@ func (c *Config) Validate() []error {
 		}
 		if err := httpx.CheckURL(u.v); err != nil {
 			add(u.field, "%v", err)
+		} else if strings.ContainsAny(u.v, "?#") {
+			add(u.field, "%q must not carry a query or fragment", u.v)
 		}
 	}
 	if c.PollInterval.D() < 100*time.Millisecond {
@@ -126,6 +128,8 @@ func (c *Config) Validate() []error {
 	}
 	if c.SettleDelay.D() < 0 {
 		add("settle_delay", "must not be negative")
+	} else if c.SettleDelay.D() > 24*time.Hour {
+		add("settle_delay", "%v is too long (at most 24h)", c.SettleDelay)
 	}
 	if c.Overlap.D() < 0 {
 		add("overlap", "must not be negative")

@@ -1,0 +1,328 @@
+package pingone
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/auditrelay/auditrelay/internal/httpx"
+)
+
+// The operations errors are reported under.
+const (
+	opToken = "pingone: get token"
+	opList  = "pingone: list activities"
+)
+
+// Operator fixes of the errors the API can answer with.
+const (
+	fixCredentials = "check client_id and client_secret, and that token_auth_method matches the application's Token Endpoint Authentication Method"
+	fixGrant       = "enable the Client Credentials grant type on the worker application"
+	fixRole        = "grant the worker application a role that can read audit activities, e.g. Environment Admin (or Identity Data Read Only) on this environment"
+	fixEnvironment = "environment not found: check environment_id and region/api_url"
+	fixTokenEnv    = "environment not found: check environment_id and region/auth_url"
+	fixTwice401    = "check that the worker application is enabled and that environment_id is the environment the application belongs to"
+)
+
+// maxErrorBody bounds how much of an error response is read for its message.
+const maxErrorBody = 64 << 10
+
+// accessToken returns a cached access token, or gets a new one. Only one
+// goroutine gets a token at a time; the others wait for it.
+func (s *Source) accessToken(ctx context.Context) (string, error) {
+	if tok, ok := s.cachedToken(); ok {
+		return tok, nil
+	}
+	select {
+	case s.fetchSem <- struct{}{}:
+	case <-ctx.Done():
+		return "", fmt.Errorf("%s: %w", opToken, ctx.Err())
+	}
+	defer func() { <-s.fetchSem }()
+	if tok, ok := s.cachedToken(); ok {
+		return tok, nil // another goroutine got one meanwhile
+	}
+	start := time.Now()
+	t, err := s.oauth.Token(context.WithValue(ctx, oauth2.HTTPClient, s.http))
+	if err != nil {
+		return "", s.tokenError(ctx, err)
+	}
+	if t.AccessToken == "" {
+		return "", &httpx.Error{Class: httpx.Transient, Op: opToken, Msg: "token response has no access_token"}
+	}
+	var renew time.Time
+	if !t.Expiry.IsZero() {
+		// Renew shortly before expiry: a fifth of the lifetime, at most a
+		// minute, so a request never leaves with a token about to lapse.
+		ttl := t.Expiry.Sub(start)
+		renew = t.Expiry.Add(-min(time.Minute, ttl/5))
+	}
+	s.mu.Lock()
+	s.tok, s.tokRenew = t.AccessToken, renew
+	s.mu.Unlock()
+	s.log.Debug("pingone: got access token", "expires", t.Expiry)
+	return t.AccessToken, nil
+}
+
+// cachedToken returns the cached token if it is still good to use.
+func (s *Source) cachedToken() (string, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.tok == "" || (!s.tokRenew.IsZero() && !time.Now().Before(s.tokRenew)) {
+		return "", false
+	}
+	return s.tok, true
+}
+
+// dropToken forgets tok if it is still the cached token.
+func (s *Source) dropToken(tok string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.tok == tok {
+		s.tok, s.tokRenew = "", time.Time{}
+	}
+}
+
+// tokenError classifies an error of the token endpoint.
+func (s *Source) tokenError(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return fmt.Errorf("%s: %w", opToken, ctx.Err())
+	}
+	var re *oauth2.RetrieveError
+	if !errors.As(err, &re) {
+		return networkError(opToken, err, s.oauth.TokenURL, "region/auth_url")
+	}
+	e := &httpx.Error{Class: httpx.Permanent, Op: opToken}
+	if re.Response != nil {
+		e.Status = re.Response.StatusCode
+		if d, ok := httpx.ParseRetryAfter(re.Response.Header.Get("Retry-After"), time.Now()); ok {
+			e.RetryAfter = d
+		}
+	}
+	switch {
+	case re.ErrorCode != "":
+		e.Msg = re.ErrorCode
+		if re.ErrorDescription != "" {
+			e.Msg += ": " + re.ErrorDescription
+		}
+	default:
+		e.Msg = apiMessage(re.Body)
+	}
+	switch {
+	case re.ErrorCode == "invalid_client" || e.Status == http.StatusUnauthorized:
+		e.Class, e.Fix = httpx.Permanent, fixCredentials
+	case e.Status == http.StatusTooManyRequests:
+		e.Class = httpx.Throttled
+	case e.Status == http.StatusRequestTimeout || e.Status >= 500:
+		e.Class = httpx.Transient
+	case re.ErrorCode == "unauthorized_client" || re.ErrorCode == "unsupported_grant_type":
+		e.Fix = fixGrant
+	case e.Status == http.StatusNotFound:
+		e.Fix = fixTokenEnv
+	case e.Status == 0 || e.Status < 400:
+		// An error in a successful response: the server is misbehaving,
+		// which is worth retrying.
+		e.Class = httpx.Transient
+	}
+	return e
+}
+
+// fetch gets one page of activities. It paces itself with the shared
+// limiter, authenticates, and on a 401 gets a fresh token and tries once
+// more.
+func (s *Source) fetch(ctx context.Context, rawURL string) (page, error) {
+	var rejected string
+	for attempt := 1; ; attempt++ {
+		tok, err := s.accessToken(ctx)
+		if err != nil {
+			return page{}, err
+		}
+		if err := s.limiter.Wait(ctx); err != nil {
+			return page{}, fmt.Errorf("%s: wait for the rate limiter: %w", opList, err)
+		}
+		p, status, msg, err := s.get(ctx, rawURL, tok)
+		if status != http.StatusUnauthorized {
+			return p, err
+		}
+		s.dropToken(tok)
+		if attempt >= 2 {
+			if rejected != "" && msg != rejected {
+				msg = rejected + "; then: " + msg
+			}
+			return page{}, &httpx.Error{
+				Class:  httpx.Permanent,
+				Op:     opList,
+				Status: http.StatusUnauthorized,
+				Msg:    "token rejected by the activities API twice: " + msg,
+				Fix:    fixTwice401,
+			}
+		}
+		rejected = msg
+		s.log.Info("pingone: access token rejected; retrying with a fresh token", "attempt", attempt, "err", msg)
+	}
+}
+
+// get makes one activities request. On a 401 it returns the status and the
+// API's message with a nil error, for fetch to decide.
+func (s *Source) get(ctx context.Context, rawURL, tok string) (page, int, string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
+	if err != nil {
+		return page{}, 0, "", &httpx.Error{Class: httpx.Permanent, Op: opList, Err: err}
+	}
+	req.Header.Set("Authorization", "Bearer "+tok)
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", httpx.UserAgent)
+	resp, err := s.http.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return page{}, 0, "", fmt.Errorf("%s: %w", opList, ctx.Err())
+		}
+		return page{}, 0, "", networkError(opList, err, rawURL, "region/api_url")
+	}
+	defer resp.Body.Close()
+
+	if resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+		msg := apiMessage(body)
+		if resp.StatusCode == http.StatusUnauthorized {
+			if msg == "" {
+				msg = resp.Status
+			}
+			return page{}, resp.StatusCode, msg, nil
+		}
+		e := httpx.StatusError(opList, resp, msg)
+		switch resp.StatusCode {
+		case http.StatusForbidden:
+			e.Fix = fixRole
+		case http.StatusNotFound:
+			e.Fix = fixEnvironment
+		}
+		return page{}, resp.StatusCode, msg, e
+	}
+
+	if resp.ContentLength > s.maxBody {
+		return page{}, resp.StatusCode, "", s.tooLarge()
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, s.maxBody+1))
+	if err != nil {
+		if ctx.Err() != nil {
+			return page{}, 0, "", fmt.Errorf("%s: %w", opList, ctx.Err())
+		}
+		return page{}, resp.StatusCode, "", &httpx.Error{Class: httpx.Transient, Op: opList, Msg: "reading the page", Err: err}
+	}
+	if int64(len(body)) > s.maxBody {
+		return page{}, resp.StatusCode, "", s.tooLarge()
+	}
+	p, err := decodePage(body)
+	if err != nil {
+		return page{}, resp.StatusCode, "", &httpx.Error{Class: httpx.Transient, Op: opList, Err: err}
+	}
+	return p, resp.StatusCode, "", nil
+}
+
+// tooLarge is the error of a page body over the limit.
+func (s *Source) tooLarge() error {
+	return &httpx.Error{
+		Class: httpx.Transient,
+		Op:    opList,
+		Msg:   fmt.Sprintf("page is larger than %d MiB", s.maxBody>>20),
+		Fix:   "lower page_size",
+	}
+}
+
+// apiErrorJSON is PingOne's error body.
+type apiErrorJSON struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Details []struct {
+		Code    string `json:"code"`
+		Target  string `json:"target"`
+		Message string `json:"message"`
+	} `json:"details"`
+	// The OAuth2 error shape, for the token endpoint.
+	Error            string `json:"error"`
+	ErrorDescription string `json:"error_description"`
+}
+
+// apiMessage extracts the message of an error body: PingOne's message and
+// every detail's message, or the OAuth2 error. It falls back to the start of
+// the body as text.
+func apiMessage(body []byte) string {
+	var e apiErrorJSON
+	if json.Unmarshal(body, &e) == nil {
+		var parts []string
+		if e.Message != "" {
+			parts = append(parts, e.Message)
+		} else if e.Error != "" {
+			m := e.Error
+			if e.ErrorDescription != "" {
+				m += ": " + e.ErrorDescription
+			}
+			parts = append(parts, m)
+		}
+		for _, d := range e.Details {
+			if d.Message == "" {
+				continue
+			}
+			m := d.Message
+			if d.Target != "" {
+				m = d.Target + ": " + m
+			}
+			parts = append(parts, m)
+		}
+		if len(parts) > 0 {
+			return truncate(strings.Join(parts, "; "), 1000)
+		}
+	}
+	text := strings.Join(strings.Fields(string(body)), " ")
+	return truncate(strings.ToValidUTF8(text, "?"), 300)
+}
+
+// networkError classifies a failed request: every network failure is
+// transient, and those that a wrong endpoint causes (unknown host, refused
+// connection, TLS failure) name the setting to check.
+func networkError(op string, err error, rawURL, field string) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err // the URL is long and carries nothing the fix needs
+	}
+	host := rawURL
+	if u, perr := url.Parse(rawURL); perr == nil {
+		host = u.Host
+	}
+	e := &httpx.Error{Class: httpx.Transient, Op: op, Err: err}
+	var (
+		dnsErr     *net.DNSError
+		certErr    *tls.CertificateVerificationError
+		unknownCA  x509.UnknownAuthorityError
+		hostErr    x509.HostnameError
+		invalidErr x509.CertificateInvalidError
+		recordErr  tls.RecordHeaderError
+		opErr      *net.OpError
+	)
+	switch {
+	case errors.As(err, &dnsErr):
+		e.Fix = fmt.Sprintf("cannot resolve %s: check %s", host, field)
+	case errors.As(err, &certErr), errors.As(err, &unknownCA), errors.As(err, &hostErr),
+		errors.As(err, &invalidErr), errors.As(err, &recordErr):
+		e.Fix = fmt.Sprintf("TLS with %s failed: check %s, and any proxy in between", host, field)
+	case errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.EHOSTUNREACH),
+		errors.Is(err, syscall.ENETUNREACH):
+		e.Fix = fmt.Sprintf("cannot reach %s: check %s and the network path to it", host, field)
+	case errors.As(err, &opErr) && opErr.Op == "dial" && !opErr.Timeout():
+		e.Fix = fmt.Sprintf("cannot reach %s: check %s and the network path to it", host, field)
+	}
+	return e
+}

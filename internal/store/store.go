@@ -236,8 +236,8 @@ type SourceState struct {
 	Events      uint64    `json:"events"`
 	Duplicates  uint64    `json:"duplicates"`
 	Gaps        []Gap     `json:"gaps,omitempty"`
-	// Cursor is the source's opaque cursor; not part of the JSON state.
-	Cursor []byte `json:"-"`
+	// Cursor is the source's opaque cursor.
+	Cursor []byte `json:"cursor,omitempty"`
 }
 
 // Gap is a span a source reported it could not read.

@@ -296,4 +296,3 @@ func servePipe(t testing.TB, h http.Handler, timeout time.Duration) (string, *ht
 	})
 	return "http://127.0.0.1:9", &http.Client{Transport: tr, Timeout: timeout}
 }
-

@@ -209,7 +209,7 @@ func (c *fixedClock) Add(d time.Duration) {
 
 // testLogger logs to t at debug level.
 func testLogger(t testing.TB) *slog.Logger {
-	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug})).With("source", "p1")
 }
 
 type tWriter struct{ t testing.TB }

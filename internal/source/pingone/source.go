@@ -49,7 +49,9 @@ type Options struct {
 	// reads with the same PingOne licence, since the API's limit is per
 	// licence. Required.
 	Limiter *rate.Limiter
-	// Logger receives the source's logs. Default: a logger that discards.
+	// Logger receives the source's logs. The caller attaches the source's
+	// name to it under the "source" key (the daemon does). Default: a logger
+	// that discards.
 	Logger *slog.Logger
 	// Now is the clock. Default: time.Now.
 	Now func() time.Time
@@ -114,7 +116,6 @@ func New(name string, cfg Config, opts Options) (*Source, error) {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
-	s.log = s.log.With("source", name)
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -166,7 +167,7 @@ func (s *Source) Poll(ctx context.Context, cur source.Cursor) (source.Page, erro
 		if c, err = decodeCursor(cur); err != nil {
 			return source.Page{}, &httpx.Error{
 				Class: httpx.Permanent, Op: "pingone: poll", Err: err,
-				Fix: "the stored checkpoint is not one this source wrote: reset the checkpoint of source " + strconv.Quote(s.name),
+				Fix: "the stored checkpoint is not one this source can resume: run `auditrelay checkpoint reset --source " + s.name + " --config FILE`, which starts it over from its lookback",
 			}
 		}
 	}

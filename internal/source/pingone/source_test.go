@@ -477,7 +477,7 @@ func TestPollBadCursor(t *testing.T) {
 	s := newTestSource(t, "http://127.0.0.1:1", nil, func() time.Time { return testNow }, nil)
 	_, err := s.Poll(t.Context(), source.Cursor(`{"v":7}`))
 	var he *httpx.Error
-	if !errors.As(err, &he) || he.Class != httpx.Permanent || !strings.Contains(he.Fix, `reset the checkpoint of source "p1"`) {
+	if !errors.As(err, &he) || he.Class != httpx.Permanent || !strings.Contains(he.Fix, "auditrelay checkpoint reset --source p1 --config FILE") {
 		t.Errorf("err = %v, want Permanent asking for a reset", err)
 	}
 }

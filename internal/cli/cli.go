@@ -1,0 +1,468 @@
+// Package cli implements auditrelay's commands with the standard flag
+// package and one switch over subcommands.
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"runtime/debug"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/auditrelay/auditrelay/internal/config"
+	"github.com/auditrelay/auditrelay/internal/daemon"
+	"github.com/auditrelay/auditrelay/internal/event"
+	"github.com/auditrelay/auditrelay/internal/store"
+)
+
+// Exit codes.
+const (
+	exitOK      = 0
+	exitFailure = 1
+	exitUsage   = 2
+)
+
+// Env is the process environment the commands use.
+type Env struct {
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+}
+
+const usage = `auditrelay moves identity-provider audit logs into SIEMs, with no event lost and none duplicated.
+
+Usage:
+  auditrelay run --config FILE                 run the daemon
+  auditrelay demo [--duration D] [--dir DIR]   run the pipeline offline against built-in emulators
+  auditrelay validate --config FILE [--print]  check a configuration; --print shows it with defaults
+  auditrelay check --config FILE               prove each source's and sink's credentials and reachability
+  auditrelay poll --config FILE --source NAME  one poll, events as NDJSON on stdout; no checkpoint change
+  auditrelay status --config FILE [--json]     watermarks, lag, errors and backlogs (works while running)
+  auditrelay checkpoint show --config FILE [--source NAME]
+  auditrelay checkpoint reset --config FILE --source NAME
+  auditrelay emulate pingone [--listen ADDR]   serve the PingOne emulator
+  auditrelay version
+
+Exit codes: 0 success, 1 failure, 2 bad usage or configuration.
+`
+
+// Main runs the command in args and returns the process exit code.
+func Main(ctx context.Context, args []string, env Env) int {
+	if len(args) == 0 {
+		fmt.Fprint(env.Stderr, usage)
+		return exitUsage
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "run":
+		return cmdRun(ctx, rest, env)
+	case "demo":
+		return cmdDemo(ctx, rest, env)
+	case "validate":
+		return cmdValidate(rest, env)
+	case "check":
+		return cmdCheck(ctx, rest, env)
+	case "poll":
+		return cmdPoll(ctx, rest, env)
+	case "status":
+		return cmdStatus(ctx, rest, env)
+	case "checkpoint":
+		return cmdCheckpoint(ctx, rest, env)
+	case "emulate":
+		return cmdEmulate(ctx, rest, env)
+	case "version", "--version", "-version":
+		fmt.Fprintf(env.Stdout, "auditrelay %s\n", Version())
+		return exitOK
+	case "help", "-h", "--help", "-help":
+		fmt.Fprint(env.Stdout, usage)
+		return exitOK
+	}
+	fmt.Fprintf(env.Stderr, "auditrelay: unknown command %q\n\n%s", cmd, usage)
+	return exitUsage
+}
+
+// Version returns the module version the binary was built from.
+func Version() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "devel"
+}
+
+func newFlags(name string, env Env) *flag.FlagSet {
+	fs := flag.NewFlagSet("auditrelay "+name, flag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	return fs
+}
+
+// loadConfig loads --config, printing every problem; ok is false when the
+// caller should exit with exitUsage.
+func loadConfig(path string, env Env) (*config.Config, bool) {
+	if path == "" {
+		fmt.Fprintln(env.Stderr, "auditrelay: --config FILE is required")
+		return nil, false
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "auditrelay: %s: invalid configuration:\n", path)
+		var ce *config.Error
+		if errors.As(err, &ce) {
+			for _, p := range ce.Problems {
+				fmt.Fprintf(env.Stderr, "  %s\n", p)
+			}
+		} else {
+			fmt.Fprintf(env.Stderr, "  %v\n", err)
+		}
+		return nil, false
+	}
+	return cfg, true
+}
+
+func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
+	var lvl slog.Level
+	switch strings.ToLower(cfg.Log.Level) {
+	case "debug":
+		lvl = slog.LevelDebug
+	case "warn":
+		lvl = slog.LevelWarn
+	case "error":
+		lvl = slog.LevelError
+	default:
+		lvl = slog.LevelInfo
+	}
+	opts := &slog.HandlerOptions{Level: lvl}
+	if strings.ToLower(cfg.Log.Format) == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func cmdRun(ctx context.Context, args []string, env Env) int {
+	fs := newFlags("run", env)
+	path := fs.String("config", "", "configuration `FILE`")
+	if fs.Parse(args) != nil {
+		return exitUsage
+	}
+	cfg, ok := loadConfig(*path, env)
+	if !ok {
+		return exitUsage
+	}
+	log := newLogger(cfg, env.Stderr)
+	d, err := daemon.New(cfg, daemon.Options{Logger: log, Stdout: env.Stdout, Version: Version()})
+	if err != nil {
+		log.Error("cannot start", "err", err)
+		return exitFailure
+	}
+	if err := d.Run(ctx); err != nil {
+		log.Error("cannot run", "err", err)
+		return exitFailure
+	}
+	return exitOK
+}
+
+func cmdValidate(args []string, env Env) int {
+	fs := newFlags("validate", env)
+	path := fs.String("config", "", "configuration `FILE`")
+	print := fs.Bool("print", false, "print the effective configuration, secrets redacted")
+	if fs.Parse(args) != nil {
+		return exitUsage
+	}
+	cfg, ok := loadConfig(*path, env)
+	if !ok {
+		return exitUsage
+	}
+	if *print {
+		b, err := cfg.Redacted()
+		if err != nil {
+			fmt.Fprintf(env.Stderr, "auditrelay: %v\n", err)
+			return exitFailure
+		}
+		env.Stdout.Write(b)
+		return exitOK
+	}
+	fmt.Fprintf(env.Stdout, "%s: valid (%d sources, %d sinks)\n", *path, len(cfg.Sources), len(cfg.Sinks))
+	return exitOK
+}
+
+func cmdCheck(ctx context.Context, args []string, env Env) int {
+	fs := newFlags("check", env)
+	path := fs.String("config", "", "configuration `FILE`")
+	timeout := fs.Duration("timeout", 30*time.Second, "time allowed for each check")
+	if fs.Parse(args) != nil {
+		return exitUsage
+	}
+	cfg, ok := loadConfig(*path, env)
+	if !ok {
+		return exitUsage
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	srcs, err := daemon.BuildSources(cfg, log)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "auditrelay: %v\n", err)
+		return exitFailure
+	}
+	sinks, err := daemon.BuildSinks(cfg, log, env.Stdout)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "auditrelay: %v\n", err)
+		return exitFailure
+	}
+	failed := 0
+	report := func(kind, name string, check func(context.Context) error) {
+		cctx, cancel := context.WithTimeout(ctx, *timeout)
+		defer cancel()
+		if err := check(cctx); err != nil {
+			failed++
+			fmt.Fprintf(env.Stdout, "FAIL  %s %s: %v\n", kind, name, err)
+			return
+		}
+		fmt.Fprintf(env.Stdout, "ok    %s %s\n", kind, name)
+	}
+	for _, s := range srcs {
+		report("source", s.Name, s.Check)
+	}
+	for _, s := range sinks {
+		report("sink", s.Name, s.Check)
+	}
+	if failed > 0 {
+		fmt.Fprintf(env.Stdout, "%d check(s) failed\n", failed)
+		return exitFailure
+	}
+	return exitOK
+}
+
+func cmdPoll(ctx context.Context, args []string, env Env) int {
+	fs := newFlags("poll", env)
+	path := fs.String("config", "", "configuration `FILE`")
+	name := fs.String("source", "", "source `NAME`")
+	fresh := fs.Bool("from-lookback", false, "poll from the source's lookback instead of its stored checkpoint")
+	if fs.Parse(args) != nil {
+		return exitUsage
+	}
+	cfg, ok := loadConfig(*path, env)
+	if !ok {
+		return exitUsage
+	}
+	srcs, err := daemon.BuildSources(cfg, slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "auditrelay: %v\n", err)
+		return exitFailure
+	}
+	var src *daemon.Source
+	for i := range srcs {
+		if srcs[i].Name == *name {
+			src = &srcs[i]
+		}
+	}
+	if src == nil {
+		fmt.Fprintf(env.Stderr, "auditrelay: --source %q is not configured; configured: %s\n", *name, sourceNames(cfg))
+		return exitUsage
+	}
+	var cur []byte
+	if !*fresh {
+		if st, err := store.Open(cfg.DataDir, store.Options{ReadOnly: true}); err == nil {
+			c, fp, err := st.Cursor(src.Name)
+			st.Close()
+			if err == nil && fp == src.Source.Fingerprint() {
+				cur = c
+			}
+		}
+	}
+	page, err := src.Source.Poll(ctx, cur)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "auditrelay: poll %s: %v\n", src.Name, err)
+		return exitFailure
+	}
+	var b []byte
+	for i := range page.Events {
+		if b, err = event.AppendLine(b, &page.Events[i]); err != nil {
+			fmt.Fprintf(env.Stderr, "auditrelay: %v\n", err)
+			return exitFailure
+		}
+	}
+	env.Stdout.Write(b)
+	fmt.Fprintf(env.Stderr, "%d events; watermark %s; more pages: %v (checkpoint unchanged)\n",
+		len(page.Events), fmtTime(page.Watermark), page.More)
+	return exitOK
+}
+
+func sourceNames(cfg *config.Config) string {
+	var n []string
+	for _, s := range cfg.Sources {
+		n = append(n, s.Name)
+	}
+	return strings.Join(n, ", ")
+}
+
+func fmtTime(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+func fmtAge(now, t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return now.Sub(t).Truncate(time.Second).String()
+}
+
+func cmdStatus(ctx context.Context, args []string, env Env) int {
+	fs := newFlags("status", env)
+	path := fs.String("config", "", "configuration `FILE`")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if fs.Parse(args) != nil {
+		return exitUsage
+	}
+	cfg, ok := loadConfig(*path, env)
+	if !ok {
+		return exitUsage
+	}
+	st, err := daemon.ReadStatus(ctx, cfg.DataDir)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "auditrelay: %v\n", err)
+		return exitFailure
+	}
+	if *asJSON {
+		enc := json.NewEncoder(env.Stdout)
+		enc.SetIndent("", "  ")
+		enc.Encode(st)
+		return exitOK
+	}
+	now := time.Now()
+	state := "not running"
+	if st.Running {
+		state = "running " + st.Version
+	}
+	fmt.Fprintf(env.Stdout, "daemon: %s; spool: %d events, %d bytes\n\n", state, st.Store.SpoolCount, st.Store.SpoolBytes)
+	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SOURCE\tWATERMARK\tLAG\tLAST POLL\tEVENTS\tDUPLICATES\tLAST ERROR")
+	for _, s := range st.Store.Sources {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s ago\t%d\t%d\t%s\n", s.Name, fmtTime(s.Watermark), fmtAge(now, s.Watermark),
+			fmtAge(now, s.LastPoll), s.Events, s.Duplicates, oneLine(s.LastError))
+	}
+	tw.Flush()
+	fmt.Fprintln(env.Stdout)
+	tw = tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SINK\tOFFSET\tBACKLOG\tDELIVERED\tLAST SEND\tLAST ERROR")
+	for _, s := range st.Store.Sinks {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s ago\t%s\n", s.Name, s.Offset, s.Backlog, s.Delivered, fmtAge(now, s.LastSend), oneLine(s.LastError))
+	}
+	tw.Flush()
+	for _, s := range st.Store.Sources {
+		for _, g := range s.Gaps {
+			fmt.Fprintf(env.Stdout, "\nGAP %s: %s .. %s: %s (reported %s)", s.Name, fmtTime(g.From), fmtTime(g.To), g.Reason, fmtTime(g.Reported))
+		}
+	}
+	if len(st.Halted) > 0 {
+		keys := make([]string, 0, len(st.Halted))
+		for k := range st.Halted {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		fmt.Fprintln(env.Stdout, "\nHALTED (needs the operator):")
+		for _, k := range keys {
+			fmt.Fprintf(env.Stdout, "  %s: %s\n", k, st.Halted[k])
+		}
+	}
+	return exitOK
+}
+
+func oneLine(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return strings.ReplaceAll(s, "\n", " ")
+}
+
+func cmdCheckpoint(ctx context.Context, args []string, env Env) int {
+	if len(args) == 0 || (args[0] != "show" && args[0] != "reset") {
+		fmt.Fprintln(env.Stderr, "usage: auditrelay checkpoint show|reset --config FILE [--source NAME]")
+		return exitUsage
+	}
+	verb := args[0]
+	fs := newFlags("checkpoint "+verb, env)
+	path := fs.String("config", "", "configuration `FILE`")
+	name := fs.String("source", "", "source `NAME`")
+	if fs.Parse(args[1:]) != nil {
+		return exitUsage
+	}
+	cfg, ok := loadConfig(*path, env)
+	if !ok {
+		return exitUsage
+	}
+	if verb == "reset" {
+		if *name == "" {
+			fmt.Fprintln(env.Stderr, "auditrelay: checkpoint reset needs --source NAME")
+			return exitUsage
+		}
+		st, err := store.Open(cfg.DataDir, store.Options{})
+		if err != nil {
+			fmt.Fprintf(env.Stderr, "auditrelay: %v\n", err)
+			return exitFailure
+		}
+		defer st.Close()
+		found, err := st.ResetSource(*name)
+		if err != nil {
+			fmt.Fprintf(env.Stderr, "auditrelay: %v\n", err)
+			return exitFailure
+		}
+		if !found {
+			fmt.Fprintf(env.Stdout, "source %s has no checkpoint; nothing to reset\n", *name)
+			return exitOK
+		}
+		fmt.Fprintf(env.Stdout, "source %s reset: it starts over from its lookback at the next run; events already in the spool are still delivered\n", *name)
+		return exitOK
+	}
+	status, err := daemon.ReadStatus(ctx, cfg.DataDir)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "auditrelay: %v\n", err)
+		return exitFailure
+	}
+	srcs, err := daemon.BuildSources(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "auditrelay: %v\n", err)
+		return exitFailure
+	}
+	describe := map[string]*daemon.Source{}
+	for i := range srcs {
+		describe[srcs[i].Name] = &srcs[i]
+	}
+	type shown struct {
+		Source      string    `json:"source"`
+		Fingerprint string    `json:"fingerprint"`
+		Watermark   time.Time `json:"watermark,omitzero"`
+		Cursor      any       `json:"cursor"`
+	}
+	var out []shown
+	for _, s := range status.Store.Sources {
+		if *name != "" && s.Name != *name {
+			continue
+		}
+		sh := shown{Source: s.Name, Fingerprint: s.Fingerprint, Watermark: s.Watermark}
+		if d := describe[s.Name]; d != nil && d.Describe != nil && len(s.Cursor) > 0 {
+			if v, err := d.Describe(s.Cursor); err == nil {
+				sh.Cursor = v
+			} else {
+				sh.Cursor = "unreadable: " + err.Error()
+			}
+		} else if len(s.Cursor) > 0 {
+			sh.Cursor = string(s.Cursor)
+		}
+		out = append(out, sh)
+	}
+	if *name != "" && len(out) == 0 {
+		fmt.Fprintf(env.Stdout, "source %s has no checkpoint yet\n", *name)
+		return exitOK
+	}
+	enc := json.NewEncoder(env.Stdout)
+	enc.SetIndent("", "  ")
+	enc.Encode(out)
+	return exitOK
+}

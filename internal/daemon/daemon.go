@@ -1,0 +1,441 @@
+// Package daemon builds auditrelay from its configuration — one switch per
+// source and sink kind, no registry — and runs it: the store, the pipeline's
+// runners, the metrics and health endpoints and the status socket.
+package daemon
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/time/rate"
+
+	"github.com/auditrelay/auditrelay/internal/config"
+	"github.com/auditrelay/auditrelay/internal/httpx"
+	"github.com/auditrelay/auditrelay/internal/pipeline"
+	"github.com/auditrelay/auditrelay/internal/sink"
+	"github.com/auditrelay/auditrelay/internal/sink/file"
+	"github.com/auditrelay/auditrelay/internal/sink/stdout"
+	"github.com/auditrelay/auditrelay/internal/source"
+	"github.com/auditrelay/auditrelay/internal/source/pingone"
+	"github.com/auditrelay/auditrelay/internal/store"
+)
+
+// Options are the daemon's process-level dependencies.
+type Options struct {
+	Logger *slog.Logger
+	// Stdout receives the stdout sink's events.
+	Stdout io.Writer
+	// Version is reported in metrics and status.
+	Version string
+}
+
+// Source is a built source with what the runner needs to know about it.
+type Source struct {
+	Name         string
+	Source       source.Source
+	PollInterval time.Duration
+	// Check proves credentials and reachability with one small call.
+	Check func(context.Context) error
+	// Describe renders a stored cursor for people.
+	Describe func(source.Cursor) (any, error)
+}
+
+// Sink is a built sink.
+type Sink struct {
+	Name   string
+	Sink   sink.Sink
+	Routes map[string]bool
+	Batch  int
+	Check  func(context.Context) error
+}
+
+// BuildSources constructs every configured source. Sources naming the same
+// licence share one rate limiter. It does no I/O.
+func BuildSources(cfg *config.Config, log *slog.Logger) ([]Source, error) {
+	limiters := map[string]*rate.Limiter{}
+	var out []Source
+	for _, sc := range cfg.Sources {
+		switch {
+		case sc.PingOne != nil:
+			pc := *sc.PingOne
+			lim := limiters[pc.Licence]
+			if lim == nil {
+				lim = rate.NewLimiter(rate.Limit(pc.RateLimit), 1)
+				limiters[pc.Licence] = lim
+			}
+			s, err := pingone.New(sc.Name, pc, pingone.Options{
+				HTTPClient: httpx.NewClient(pc.RequestTimeout.D()),
+				Limiter:    lim,
+				Logger:     log.With("source", sc.Name),
+			})
+			if err != nil {
+				return nil, fmt.Errorf("source %s: %w", sc.Name, err)
+			}
+			out = append(out, Source{
+				Name: sc.Name, Source: s, PollInterval: pc.PollInterval.D(),
+				Check:    s.Check,
+				Describe: func(c source.Cursor) (any, error) { return s.Describe(c) },
+			})
+		default:
+			return nil, fmt.Errorf("source %s: no source type", sc.Name)
+		}
+	}
+	return out, nil
+}
+
+// BuildSinks constructs every configured sink. It does no I/O.
+func BuildSinks(cfg *config.Config, log *slog.Logger, stdoutW io.Writer) ([]Sink, error) {
+	var out []Sink
+	for _, sc := range cfg.Sinks {
+		routes := map[string]bool{}
+		for _, s := range sc.Sources {
+			routes[s] = true
+		}
+		b := Sink{Name: sc.Name, Routes: routes}
+		switch {
+		case sc.File != nil:
+			fc := *sc.File
+			b.Sink = file.New(fc, log.With("sink", sc.Name))
+			b.Batch = fc.BatchSize
+			b.Check = func(context.Context) error { return checkWritableDir(filepath.Dir(fc.Path)) }
+		case sc.Stdout != nil:
+			if stdoutW == nil {
+				stdoutW = os.Stdout
+			}
+			b.Sink = stdout.New(*sc.Stdout, stdoutW)
+			b.Check = func(context.Context) error { return nil }
+		default:
+			return nil, fmt.Errorf("sink %s: no sink type", sc.Name)
+		}
+		out = append(out, b)
+	}
+	return out, nil
+}
+
+func checkWritableDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return fmt.Errorf("file: create %s: %w (make it writable or change file.path)", dir, err)
+	}
+	f, err := os.CreateTemp(dir, ".auditrelay-check-*")
+	if err != nil {
+		return fmt.Errorf("file: %s is not writable: %w (make it writable or change file.path)", dir, err)
+	}
+	f.Close()
+	os.Remove(f.Name())
+	return nil
+}
+
+// Daemon is a configured, runnable auditrelay.
+type Daemon struct {
+	cfg     *config.Config
+	log     *slog.Logger
+	version string
+	sources []Source
+	sinks   []Sink
+	reg     *prometheus.Registry
+	metrics *pipeline.Metrics
+	health  *pipeline.Health
+
+	mu    sync.Mutex
+	store *store.Store
+	ready bool
+}
+
+// New builds a daemon from a loaded configuration. It does no I/O.
+func New(cfg *config.Config, opts Options) (*Daemon, error) {
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	srcs, err := BuildSources(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	sinks, err := BuildSinks(cfg, log, opts.Stdout)
+	if err != nil {
+		return nil, err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "auditrelay_build_info", Help: "Always 1; the version label says which auditrelay runs.",
+		ConstLabels: prometheus.Labels{"version": opts.Version},
+	}, func() float64 { return 1 }))
+	d := &Daemon{cfg: cfg, log: log, version: opts.Version, sources: srcs, sinks: sinks, reg: reg,
+		metrics: pipeline.NewMetrics(reg), health: pipeline.NewHealth()}
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "auditrelay_spool_bytes", Help: "Bytes of events in the spool.",
+	}, func() float64 { return float64(d.spool(func(s *store.Store) int64 { return s.SpoolBytes() })) }))
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "auditrelay_spool_events", Help: "Events in the spool, not yet acknowledged by every sink.",
+	}, func() float64 { return float64(d.spool(func(s *store.Store) int64 { return s.SpoolCount() })) }))
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "auditrelay_spool_max_bytes", Help: "The spool's size bound (spool_max_bytes).",
+	}, func() float64 { return float64(cfg.SpoolMaxBytes) }))
+	return d, nil
+}
+
+func (d *Daemon) spool(f func(*store.Store) int64) int64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.store == nil {
+		return 0
+	}
+	return f(d.store)
+}
+
+// Snapshot returns the store's state while the daemon runs.
+func (d *Daemon) Snapshot() (store.Snapshot, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.store == nil {
+		return store.Snapshot{}, errors.New("store is not open")
+	}
+	return d.store.Snapshot()
+}
+
+// Run opens the store and runs every source and sink until ctx is done,
+// then stops polling, abandons sends in flight without acknowledging them,
+// closes the store and returns nil. It returns an error when it cannot
+// start: a store it cannot trust, a checkpoint of another environment, a
+// metrics address it cannot listen on.
+func (d *Daemon) Run(ctx context.Context) error {
+	st, err := store.Open(d.cfg.DataDir, store.Options{})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		d.mu.Lock()
+		d.store, d.ready = nil, false
+		d.mu.Unlock()
+		if err := st.Close(); err != nil {
+			d.log.Error("close store", "err", err)
+		}
+	}()
+	if err := d.verifyCheckpoints(st); err != nil {
+		return err
+	}
+	names := make([]string, len(d.sinks))
+	for i, s := range d.sinks {
+		names[i] = s.Name
+	}
+	if err := st.SetSinks(names); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	d.store = st
+	d.mu.Unlock()
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var servers []*http.Server
+	if d.cfg.MetricsListen != "" {
+		srv, err := d.serveMetrics(d.cfg.MetricsListen)
+		if err != nil {
+			return err
+		}
+		servers = append(servers, srv)
+	}
+	if srv, err := d.serveStatus(); err != nil {
+		d.log.Warn("status socket unavailable; `auditrelay status` cannot read a running daemon", "err", err)
+	} else {
+		servers = append(servers, srv)
+	}
+	defer func() {
+		sctx, scancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer scancel()
+		for _, s := range servers {
+			s.Shutdown(sctx)
+		}
+	}()
+
+	var wg sync.WaitGroup
+	errc := make(chan error, len(d.sources)+len(d.sinks))
+	backoff := httpx.Backoff{Base: time.Second, Max: 5 * time.Minute}
+	for _, s := range d.sinks {
+		r := &pipeline.SinkRunner{Name: s.Name, Sink: s.Sink, Store: st, Routes: s.Routes, BatchSize: s.Batch,
+			Backoff: backoff, Logger: d.log, Metrics: d.metrics, Health: d.health}
+		wg.Go(func() {
+			if err := r.Run(ctx); err != nil {
+				errc <- fmt.Errorf("sink %s: %w", s.Name, err)
+				cancel()
+			}
+		})
+	}
+	for _, s := range d.sources {
+		r := &pipeline.SourceRunner{Name: s.Name, Source: s.Source, Store: st, PollInterval: s.PollInterval,
+			SpoolMax: int64(d.cfg.SpoolMaxBytes), Backoff: backoff, Logger: d.log, Metrics: d.metrics, Health: d.health}
+		wg.Go(func() {
+			if err := r.Run(ctx); err != nil {
+				errc <- err
+				cancel()
+			}
+		})
+	}
+	d.mu.Lock()
+	d.ready = true
+	d.mu.Unlock()
+	d.log.Info("auditrelay running", "version", d.version, "sources", len(d.sources), "sinks", len(d.sinks), "store", st.Path())
+	<-ctx.Done()
+	d.log.Info("stopping: polling stopped, abandoning unacknowledged sends")
+	wg.Wait()
+	for _, s := range d.sinks {
+		if err := s.Sink.Close(context.Background()); err != nil {
+			d.log.Warn("close sink", "sink", s.Name, "err", err)
+		}
+	}
+	close(errc)
+	var errs []error
+	for err := range errc {
+		errs = append(errs, err)
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	d.log.Info("stopped cleanly")
+	return nil
+}
+
+func (d *Daemon) verifyCheckpoints(st *store.Store) error {
+	var errs []error
+	for _, s := range d.sources {
+		_, fp, err := st.Cursor(s.Name)
+		if err != nil {
+			return err
+		}
+		if want := s.Source.Fingerprint(); fp != "" && fp != want {
+			errs = append(errs, fmt.Errorf("source %s: the stored checkpoint is for %s but the configuration now reads %s: refusing to resume from it; if the change is intended run `auditrelay checkpoint reset --source %s --config FILE`, which starts that source over from its lookback",
+				s.Name, fp, want, s.Name))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (d *Daemon) serveMetrics(addr string) (*http.Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics_listen %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(d.reg, promhttp.HandlerOpts{Registry: d.reg}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "ok\n")
+	})
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
+		d.mu.Lock()
+		ready := d.ready
+		d.mu.Unlock()
+		failed := d.health.Failed()
+		if !ready || len(failed) > 0 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			if !ready {
+				io.WriteString(w, "starting\n")
+			}
+			keys := make([]string, 0, len(failed))
+			for k := range failed {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			for _, k := range keys {
+				fmt.Fprintf(w, "%s: %s\n", k, failed[k])
+			}
+			return
+		}
+		io.WriteString(w, "ready\n")
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	d.log.Info("serving metrics", "addr", ln.Addr().String())
+	return srv, nil
+}
+
+// StatusSocket returns the abstract unix socket a daemon with this data
+// directory serves its status on.
+func StatusSocket(dataDir string) string {
+	abs, err := filepath.Abs(dataDir)
+	if err != nil {
+		abs = dataDir
+	}
+	h := sha256.Sum256([]byte(abs))
+	return "@auditrelay-" + hex.EncodeToString(h[:12])
+}
+
+// Status is what `auditrelay status` shows.
+type Status struct {
+	Version string            `json:"version"`
+	Running bool              `json:"running"`
+	Store   store.Snapshot    `json:"store"`
+	Halted  map[string]string `json:"halted,omitempty"`
+}
+
+func (d *Daemon) serveStatus() (*http.Server, error) {
+	ln, err := net.Listen("unix", StatusSocket(d.cfg.DataDir))
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/status", func(w http.ResponseWriter, r *http.Request) {
+		snap, err := d.Snapshot()
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(Status{Version: d.version, Running: true, Store: snap, Halted: d.health.Failed()})
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	return srv, nil
+}
+
+// ReadStatus asks a running daemon for its status, or reads the store when
+// none runs.
+func ReadStatus(ctx context.Context, dataDir string) (Status, error) {
+	client := &http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var dl net.Dialer
+			return dl.DialContext(ctx, "unix", StatusSocket(dataDir))
+		},
+	}, Timeout: 5 * time.Second}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://auditrelay/status", nil)
+	if resp, err := client.Do(req); err == nil {
+		defer resp.Body.Close()
+		var st Status
+		if resp.StatusCode == http.StatusOK {
+			if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+				return Status{}, fmt.Errorf("status: decode daemon answer: %w", err)
+			}
+			return st, nil
+		}
+	}
+	s, err := store.Open(dataDir, store.Options{ReadOnly: true})
+	if err != nil {
+		if errors.Is(err, store.ErrLocked) || strings.Contains(err.Error(), "timeout") {
+			return Status{}, fmt.Errorf("status: a daemon holds the store but did not answer on its status socket: %w", err)
+		}
+		return Status{}, err
+	}
+	defer s.Close()
+	snap, err := s.Snapshot()
+	if err != nil {
+		return Status{}, err
+	}
+	return Status{Running: false, Store: snap}, nil
+}

@@ -1,0 +1,321 @@
+// Package e2e drives the real auditrelay binary against the emulators and
+// checks the end-to-end invariants: every event the API served reaches every
+// sink exactly once, across kill -9, API faults and sink restarts.
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/auditrelay/auditrelay/internal/emulator"
+)
+
+var soak = flag.Bool("soak", false, "run the long kill -9 soak (minutes)")
+
+// buildBinary compiles auditrelay once per test binary run.
+var buildOnce = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "auditrelay-e2e-bin-")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "auditrelay")
+	cmd := exec.Command("go", "build", "-o", bin, "../cmd/auditrelay")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build: %v\n%s", err, out)
+	}
+	return bin, nil
+})
+
+func binary(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	bin, err := buildOnce()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bin
+}
+
+// world is an emulator with environments on one licence, served over HTTP.
+type world struct {
+	emu  *emulator.PingOne
+	srv  *httptest.Server
+	envs []emulator.Environment
+	gen  *emulator.Generator
+}
+
+func newWorld(t *testing.T, n int) *world {
+	emu := emulator.NewPingOne(emulator.PingOneOptions{TokenTTL: 20 * time.Second})
+	srv := httptest.NewServer(emu)
+	t.Cleanup(srv.Close)
+	w := &world{emu: emu, srv: srv, gen: emulator.NewGenerator(7)}
+	for i := range n {
+		e := emulator.Environment{
+			ID: fmt.Sprintf("0b6e7c1a-0000-4000-8000-%012d", i+1), Licence: "lic",
+			ClientID: fmt.Sprintf("client-%d", i+1), ClientSecret: fmt.Sprintf("s3cr3t-value-%d", i+1),
+			AuthMethod: []string{"client_secret_basic", "client_secret_post"}[i%2],
+		}
+		emu.AddEnvironment(e)
+		w.envs = append(w.envs, e)
+	}
+	return w
+}
+
+func (w *world) config(t *testing.T, dir string, extra string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "data_dir: %s\nlog: {level: debug}\nsources:\n", filepath.Join(dir, "data"))
+	for i, e := range w.envs {
+		fmt.Fprintf(&b, `  - name: env-%d
+    pingone:
+      environment_id: %q
+      client_id: %q
+      client_secret: "${env:SECRET_%d}"
+      token_auth_method: %s
+      api_url: %s
+      auth_url: %s
+      poll_interval: 200ms
+      settle_delay: 2s
+      overlap: 2s
+      lookback: 2h
+      page_size: 200
+      rate_limit: 10
+      licence: lic
+`, i+1, e.ID, e.ClientID, i+1, e.AuthMethod, w.srv.URL, w.srv.URL)
+	}
+	fmt.Fprintf(&b, `sinks:
+  - name: archive
+    file: { path: %s, batch_size: 300 }
+  - name: second
+    file: { path: %s, batch_size: 1000, max_size: 2MiB, max_files: 100 }
+%s`, filepath.Join(dir, "out", "a.ndjson"), filepath.Join(dir, "out", "b.ndjson"), extra)
+	path := filepath.Join(dir, "auditrelay.yaml")
+	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func (w *world) environ() []string {
+	env := os.Environ()
+	for i, e := range w.envs {
+		env = append(env, fmt.Sprintf("SECRET_%d=%s", i+1, e.ClientSecret))
+	}
+	return env
+}
+
+// proc is a running auditrelay.
+type proc struct {
+	cmd  *exec.Cmd
+	done chan error
+	log  *os.File
+}
+
+func start(t *testing.T, bin, cfg string, environ []string, logPath string) *proc {
+	t.Helper()
+	lf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "run", "--config", cfg)
+	cmd.Env = environ
+	cmd.Stdout, cmd.Stderr = lf, lf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &proc{cmd: cmd, done: make(chan error, 1), log: lf}
+	go func() { p.done <- cmd.Wait(); lf.Close() }()
+	return p
+}
+
+func (p *proc) kill(t *testing.T) {
+	p.cmd.Process.Signal(syscall.SIGKILL)
+	<-p.done
+}
+
+// stop sends SIGTERM and expects a clean exit 0.
+func (p *proc) stop(t *testing.T) {
+	t.Helper()
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-p.done:
+		if err != nil {
+			t.Fatalf("auditrelay did not exit 0 on SIGTERM: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		p.cmd.Process.Kill()
+		t.Fatal("auditrelay did not stop within 30s of SIGTERM")
+	}
+}
+
+// sinkIDs counts the ids in a file sink's files, by tenant.
+func sinkIDs(t *testing.T, path string) map[string]int {
+	t.Helper()
+	counts := map[string]int{}
+	files, _ := filepath.Glob(path + "*")
+	for _, f := range files {
+		fh, err := os.Open(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc := bufio.NewScanner(fh)
+		sc.Buffer(make([]byte, 1<<20), 16<<20)
+		for sc.Scan() {
+			var l struct {
+				Tenant, ID string
+				Raw        struct {
+					ID string `json:"id"`
+				} `json:"raw"`
+			}
+			if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
+				t.Fatalf("%s: malformed line %q: %v", f, sc.Text(), err)
+			}
+			if l.Raw.ID != l.ID {
+				t.Fatalf("%s: envelope id %q but raw id %q", f, l.ID, l.Raw.ID)
+			}
+			counts[l.Tenant+"/"+l.ID]++
+		}
+		fh.Close()
+	}
+	return counts
+}
+
+func (w *world) want() map[string]bool {
+	all := map[string]bool{}
+	for _, e := range w.envs {
+		for _, a := range w.emu.Activities(e.ID) {
+			all[e.ID+"/"+a.ID] = true
+		}
+	}
+	return all
+}
+
+// compare reports loss and duplicates of one sink.
+func compare(t *testing.T, name string, want map[string]bool, got map[string]int) {
+	t.Helper()
+	missing, dups, extra := 0, 0, 0
+	var examples []string
+	for id := range want {
+		if got[id] == 0 {
+			missing++
+			if len(examples) < 5 {
+				examples = append(examples, id)
+			}
+		}
+	}
+	for id, n := range got {
+		if n > 1 {
+			dups += n - 1
+		}
+		if !want[id] {
+			extra++
+		}
+	}
+	if missing > 0 || dups > 0 || extra > 0 {
+		t.Errorf("sink %s: %d of %d events missing (e.g. %v), %d duplicates, %d unknown ids", name, missing, len(want), examples, dups, extra)
+	}
+}
+
+// waitAll waits until both sinks hold every wanted event.
+func waitAll(t *testing.T, dir string, want map[string]bool, timeout time.Duration) {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		a, b := sinkIDs(t, filepath.Join(dir, "out", "a.ndjson")), sinkIDs(t, filepath.Join(dir, "out", "b.ndjson"))
+		if covers(a, want) && covers(b, want) {
+			return
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+func covers(got map[string]int, want map[string]bool) bool {
+	for id := range want {
+		if got[id] == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// TestKillNineLoop is the crown jewel: the binary is killed with SIGKILL at
+// random moments while the API serves a backlog, live events that arrive
+// late, same-millisecond bursts and faults; afterwards each sink holds every
+// event exactly once.
+func TestKillNineLoop(t *testing.T) {
+	bin := binary(t)
+	dir := t.TempDir()
+	w := newWorld(t, 2)
+	now := time.Now()
+	w.emu.Backlog(w.gen, w.envs[0].ID, w.srv.URL, 6000, now.Add(-time.Hour), now.Add(-10*time.Second))
+	w.emu.Backlog(w.gen, w.envs[1].ID, w.srv.URL, 1500, now.Add(-30*time.Minute), now.Add(-10*time.Second))
+	// thousands of events in one millisecond, straddling page boundaries
+	burstAt := now.Add(-20 * time.Minute).Truncate(time.Millisecond)
+	for i := range 1200 {
+		a := w.gen.Activity(w.envs[0].ID, w.srv.URL, burstAt)
+		_ = i
+		w.emu.Add(w.envs[0].ID, a)
+	}
+	w.emu.SetFaults(emulator.Faults{ServerError: 0.05, Truncate: 0.03, Early401: 0.02, Throttle: 0.02, Slow: 0.02, SlowDelay: 300 * time.Millisecond})
+	live, stopLive := context.WithCancel(context.Background())
+	var gens sync.WaitGroup
+	for i, e := range w.envs {
+		g := emulator.NewGenerator(uint64(100 + i))
+		gens.Go(func() { w.emu.Run(live, g, e.ID, w.srv.URL, 150, 1500*time.Millisecond) })
+	}
+	cfg := w.config(t, dir, "")
+	logPath := filepath.Join(dir, "auditrelay.log")
+	kills := 8
+	if *soak {
+		kills = 60
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range kills {
+		p := start(t, bin, cfg, w.environ(), logPath)
+		time.Sleep(time.Duration(300+rng.IntN(2200)) * time.Millisecond)
+		p.kill(t)
+		_ = i
+	}
+	stopLive()
+	gens.Wait()
+	w.emu.SetFaults(emulator.Faults{})
+	p := start(t, bin, cfg, w.environ(), logPath)
+	want := w.want()
+	waitAll(t, dir, want, 90*time.Second)
+	p.stop(t)
+	compare(t, "archive", want, sinkIDs(t, filepath.Join(dir, "out", "a.ndjson")))
+	compare(t, "second", want, sinkIDs(t, filepath.Join(dir, "out", "b.ndjson")))
+	st := w.emu.Stats()
+	t.Logf("%d events, %d kills; emulator: %d activities requests, %d throttled, %d faults, %d token requests",
+		len(want), kills, st.ActivityRequests, st.Throttled, st.Faults, st.TokenRequests)
+	if st.Faults == 0 {
+		t.Error("no fault was injected; the test proves less than it claims")
+	}
+	assertNoSecrets(t, logPath, w)
+}
+
+func assertNoSecrets(t *testing.T, logPath string, w *world) {
+	t.Helper()
+	b, err := os.ReadFile(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range w.envs {
+		if strings.Contains(string(b), e.ClientSecret) {
+			t.Errorf("client secret of %s appears in the log", e.ID)
+		}
+	}
+}

@@ -135,4 +135,3 @@ func TestSimulatedRunNoGapNoDuplicate(t *testing.T) {
 		}
 	})
 }
-

@@ -1,0 +1,242 @@
+// Package config loads auditrelay's configuration file.
+//
+// Loading is strict and reports every problem at once. The file is read,
+// parsed into a YAML node tree, and decoded against the configuration types
+// with each scalar value expanded first: ${env:NAME} is replaced by an
+// environment variable, ${file:/abs/path} by a file's content (one trailing
+// newline trimmed), and $$ by a literal $. Expanding after parsing means a
+// secret containing quotes, colons or newlines cannot change the file's
+// structure. Unknown keys, wrong types and failed expansions are problems;
+// then defaults are applied and every value is validated, each source and
+// sink block by its own package's rules.
+//
+// Each problem carries the path of the value it is about, such as
+// sources[0].pingone.client_id, and its line when the value is in the file.
+// No problem ever contains an expanded value, or any part of one: a message
+// that would show one is rewritten to name the reference instead.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/auditrelay/auditrelay/internal/sink/file"
+	"github.com/auditrelay/auditrelay/internal/sink/stdout"
+	"github.com/auditrelay/auditrelay/internal/source/pingone"
+	"github.com/auditrelay/auditrelay/internal/units"
+)
+
+// Defaults and bounds of the top-level settings.
+const (
+	// DefaultDataDir is where the store lives when data_dir is not set.
+	DefaultDataDir = "./data"
+	// DefaultSpoolMaxBytes is the spool's size bound when spool_max_bytes is
+	// not set.
+	DefaultSpoolMaxBytes units.ByteSize = 1 << 30
+	// MinSpoolMaxBytes is the smallest spool_max_bytes accepted.
+	MinSpoolMaxBytes units.ByteSize = 1 << 20
+	// DefaultLogLevel applies when log.level is not set.
+	DefaultLogLevel = "info"
+	// DefaultLogFormat applies when log.format is not set.
+	DefaultLogFormat = "text"
+	// MaxSecretFileSize is the largest file Load reads for a ${file:...}
+	// reference.
+	MaxSecretFileSize = 1 << 20
+)
+
+// Config is a whole configuration file after expansion, defaults and
+// validation. A Config returned by Load or Parse is valid: every source and
+// sink has exactly one type block, with its defaults applied, and every sink
+// lists the sources it takes by name.
+type Config struct {
+	// DataDir is the directory of the store (cursors, spool, offsets).
+	DataDir string `yaml:"data_dir"`
+	// MetricsListen is the host:port serving /metrics, /healthz and /readyz;
+	// empty turns the listener off.
+	MetricsListen string `yaml:"metrics_listen"`
+	// SpoolMaxBytes bounds the spool: polling pauses when it is reached.
+	SpoolMaxBytes units.ByteSize `yaml:"spool_max_bytes"`
+	// Log configures the process's log output.
+	Log Log `yaml:"log"`
+	// Sources are the provider APIs read, in file order.
+	Sources []Source `yaml:"sources"`
+	// Sinks are the destinations written, in file order.
+	Sinks []Sink `yaml:"sinks"`
+}
+
+// Log configures logging.
+type Log struct {
+	// Level is debug, info, warn or error.
+	Level string `yaml:"level"`
+	// Format is text or json.
+	Format string `yaml:"format"`
+}
+
+// Source is one provider API to read. Exactly one type block is set.
+type Source struct {
+	// Name identifies the source in sinks, metrics, logs and the store.
+	Name string `yaml:"name"`
+	// PingOne is the pingone: block.
+	PingOne *pingone.Config `yaml:"pingone"`
+}
+
+// Kind returns the name of the source's type block ("pingone"), or "" when
+// it has none.
+func (s *Source) Kind() string {
+	if k := s.kinds(); len(k) > 0 {
+		return k[0]
+	}
+	return ""
+}
+
+// kinds lists the type blocks that are set.
+func (s *Source) kinds() []string {
+	var k []string
+	if s.PingOne != nil {
+		k = append(k, "pingone")
+	}
+	return k
+}
+
+// Sink is one destination to write. Exactly one type block is set.
+type Sink struct {
+	// Name identifies the sink in metrics, logs and the store.
+	Name string `yaml:"name"`
+	// Sources names the sources whose events this sink takes. Left empty in
+	// the file it means every source, and is filled in with their names.
+	Sources []string `yaml:"sources"`
+	// File is the file: block.
+	File *file.Config `yaml:"file"`
+	// Stdout is the stdout: block.
+	Stdout *stdout.Config `yaml:"stdout"`
+}
+
+// Kind returns the name of the sink's type block ("file" or "stdout"), or ""
+// when it has none.
+func (s *Sink) Kind() string {
+	if k := s.kinds(); len(k) > 0 {
+		return k[0]
+	}
+	return ""
+}
+
+// kinds lists the type blocks that are set.
+func (s *Sink) kinds() []string {
+	var k []string
+	if s.File != nil {
+		k = append(k, "file")
+	}
+	if s.Stdout != nil {
+		k = append(k, "stdout")
+	}
+	return k
+}
+
+// Error is the error of an invalid configuration: every problem found, in
+// file order where their position is known.
+type Error struct {
+	Problems []Problem
+}
+
+// Error lists the problems, one per line.
+func (e *Error) Error() string {
+	if len(e.Problems) == 0 {
+		return "invalid configuration"
+	}
+	lines := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		lines[i] = p.String()
+	}
+	return strings.Join(lines, "\n")
+}
+
+// Problem is one thing wrong with a configuration file.
+type Problem struct {
+	// Path is the value's path, such as "sources[0].pingone.client_id";
+	// empty for a problem with the file as a whole.
+	Path string
+	// Line is the value's 1-based line in the file, 0 when the value is not
+	// in the file (a required key that is missing, for instance).
+	Line int
+	// Msg says what is wrong and, where it can, how to fix it. It never
+	// contains an expanded value.
+	Msg string
+}
+
+// String formats p as "path (line N): msg", leaving out what is unknown.
+func (p Problem) String() string {
+	var b strings.Builder
+	b.WriteString(p.Path)
+	if p.Line > 0 {
+		if p.Path != "" {
+			b.WriteString(" (line ")
+			b.WriteString(strconv.Itoa(p.Line))
+			b.WriteString(")")
+		} else {
+			b.WriteString("line ")
+			b.WriteString(strconv.Itoa(p.Line))
+		}
+	}
+	if b.Len() > 0 {
+		b.WriteString(": ")
+	}
+	b.WriteString(p.Msg)
+	return b.String()
+}
+
+// Load reads the configuration file at path, expanding references from the
+// process's environment and from files. It returns an *Error listing every
+// problem when the file is invalid; the caller names the file when printing
+// it. Files named by ${file:...} are read up to MaxSecretFileSize.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read configuration: %w", err)
+	}
+	return Parse(data, os.LookupEnv, readSecretFile)
+}
+
+// readSecretFile reads a file named by a ${file:...} reference, refusing
+// files larger than MaxSecretFileSize (a device or a log file named by
+// mistake).
+func readSecretFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, MaxSecretFileSize+1))
+	if err != nil {
+		return nil, &fs.PathError{Op: "read", Path: path, Err: err}
+	}
+	if len(b) > MaxSecretFileSize {
+		return nil, &fs.PathError{Op: "read", Path: path, Err: errors.New("file is larger than 1MiB")}
+	}
+	return b, nil
+}
+
+// Parse parses and validates a configuration file's content. env looks up
+// environment variables for ${env:NAME} (os.LookupEnv in Load) and readFile
+// reads files for ${file:/path} (os.ReadFile-like); either may be nil, which
+// makes every reference of its kind a problem. It returns an *Error listing
+// every problem when the configuration is invalid.
+func Parse(data []byte, env func(string) (string, bool), readFile func(string) ([]byte, error)) (*Config, error) {
+	p := newParser(newExpander(env, readFile))
+	var c Config
+	if root := p.parseYAML(data); root != nil {
+		p.decodeRoot(root, &c)
+	}
+	if !p.syntaxFailed {
+		setDefaults(&c)
+		p.addIssues(validate(&c))
+	}
+	if probs := p.finish(); len(probs) > 0 {
+		return nil, &Error{Problems: probs}
+	}
+	return &c, nil
+}

@@ -1,0 +1,110 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/auditrelay/auditrelay/internal/units"
+)
+
+// envRefRE finds the environment variables an example reads.
+var envRefRE = regexp.MustCompile(`\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}`)
+
+// TestExamples loads every examples/*.yaml with the environment variables it
+// names set, and checks that it is valid and means what its comments say.
+func TestExamples(t *testing.T) {
+	checks := map[string]func(t *testing.T, c *Config){
+		"minimal": func(t *testing.T, c *Config) {
+			p := c.Sources[0].PingOne
+			got := []string{c.DataDir, p.Region, p.APIURL, p.EnvironmentID, p.ClientSecret.Reveal(), c.Sinks[0].Kind()}
+			want := []string{"./data", "NA", "https://api.pingone.com", "example-PINGONE_ENVIRONMENT_ID", "example-PINGONE_CLIENT_SECRET", "stdout"}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("values (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff([]string{"pingone"}, c.Sinks[0].Sources); diff != "" {
+				t.Errorf("sink sources (-want +got):\n%s", diff)
+			}
+		},
+		"pingone-to-file": func(t *testing.T, c *Config) {
+			p, f := c.Sources[0].PingOne, c.Sinks[0].File
+			if p.Region != "EU" || p.APIURL != "https://api.pingone.eu" || p.AuthURL != "https://auth.pingone.eu" {
+				t.Errorf("region %s, api %s, auth %s", p.Region, p.APIURL, p.AuthURL)
+			}
+			if p.Lookback.D() != 7*24*time.Hour || p.PollInterval.D() != time.Minute {
+				t.Errorf("lookback %v, poll_interval %v", p.Lookback, p.PollInterval)
+			}
+			if f == nil || f.Path != "/var/log/auditrelay/pingone-eu.ndjson" || f.MaxSize != 100<<20 || f.MaxFiles != 30 || f.BatchSize != 1000 {
+				t.Errorf("file sink = %+v", f)
+			}
+			if c.SpoolMaxBytes != units.ByteSize(2<<30) || c.Log.Format != "json" {
+				t.Errorf("spool %v, log format %s", c.SpoolMaxBytes, c.Log.Format)
+			}
+		},
+		"multi-environment": func(t *testing.T, c *Config) {
+			if c.MetricsListen != "127.0.0.1:9464" {
+				t.Errorf("metrics_listen = %q", c.MetricsListen)
+			}
+			regions := map[string]int{}
+			for _, s := range c.Sources {
+				regions[s.PingOne.Region]++
+				if s.PingOne.Licence != "acme" || s.PingOne.RateLimit != 3 {
+					t.Errorf("%s: licence %q, rate_limit %v", s.Name, s.PingOne.Licence, s.PingOne.RateLimit)
+				}
+			}
+			if diff := cmp.Diff(map[string]int{"EU": 2, "NA": 1}, regions); diff != "" {
+				t.Errorf("regions (-want +got):\n%s", diff)
+			}
+			got := map[string][]string{}
+			for _, k := range c.Sinks {
+				got[k.Kind()] = k.Sources
+			}
+			want := map[string][]string{
+				"file":   {"pingone-eu-prod", "pingone-eu-staging", "pingone-na-prod"},
+				"stdout": {"pingone-eu-prod", "pingone-na-prod"},
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("sink routes (-want +got):\n%s", diff)
+			}
+		},
+	}
+	paths, err := filepath.Glob("../../examples/*.yaml")
+	if err != nil || len(paths) == 0 {
+		t.Fatalf("no examples found (%v)", err)
+	}
+	for _, path := range paths {
+		name := strings.TrimSuffix(filepath.Base(path), ".yaml")
+		t.Run(name, func(t *testing.T) {
+			data, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, m := range envRefRE.FindAllStringSubmatch(string(data), -1) {
+				t.Setenv(m[1], "example-"+m[1])
+			}
+			c, err := Load(path)
+			if err != nil {
+				t.Fatalf("Load(%s):\n%v", path, err)
+			}
+			check, ok := checks[name]
+			if !ok {
+				t.Fatalf("no checks for %s: add them to TestExamples", path)
+			}
+			check(t, c)
+			out, err := c.Redacted()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, m := range envRefRE.FindAllStringSubmatch(string(data), -1) {
+				if strings.Contains(m[1], "SECRET") && strings.Contains(string(out), "example-"+m[1]) {
+					t.Errorf("printed configuration shows %s:\n%s", m[1], out)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,295 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// nameRE is what a source or sink name looks like: it appears in metric
+// labels, log lines and store keys.
+var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,62}$`)
+
+// nameRule explains nameRE to the operator.
+const nameRule = "use 1 to 63 lowercase letters, digits, '_', '.' or '-', starting with a letter or digit"
+
+// setDefaults fills every unset top-level value and, in each sink, an empty
+// sources list with every source's name. Type blocks get their defaults in
+// validate, just before their own validation.
+func setDefaults(c *Config) {
+	if c.DataDir == "" {
+		c.DataDir = DefaultDataDir
+	}
+	if c.SpoolMaxBytes == 0 {
+		c.SpoolMaxBytes = DefaultSpoolMaxBytes
+	}
+	c.Log.Level = strings.ToLower(c.Log.Level)
+	if c.Log.Level == "" {
+		c.Log.Level = DefaultLogLevel
+	}
+	c.Log.Format = strings.ToLower(c.Log.Format)
+	if c.Log.Format == "" {
+		c.Log.Format = DefaultLogFormat
+	}
+	var all []string
+	for _, s := range c.Sources {
+		if nameRE.MatchString(s.Name) {
+			all = appendUnique(all, s.Name)
+		}
+	}
+	for i := range c.Sinks {
+		if len(c.Sinks[i].Sources) == 0 && len(all) > 0 {
+			c.Sinks[i].Sources = append([]string(nil), all...)
+		}
+	}
+}
+
+// issues collects validation issues.
+type issues []issue
+
+func (is *issues) add(path, format string, args ...any) {
+	*is = append(*is, issue{path: path, msg: fmt.Sprintf(format, args...)})
+}
+
+// addBlock records the errors of a type block's Validate, whose texts start
+// with the field's key, under the block's path.
+func (is *issues) addBlock(block string, errs []error) {
+	for _, err := range errs {
+		key, msg, ok := strings.Cut(err.Error(), ": ")
+		if !ok || strings.ContainsAny(key, " \"") {
+			*is = append(*is, issue{path: block, msg: err.Error()})
+			continue
+		}
+		*is = append(*is, issue{path: block + "." + key, msg: msg})
+	}
+}
+
+// has reports whether an issue was recorded about path.
+func (is issues) has(path string) bool {
+	for _, x := range is {
+		if x.path == path {
+			return true
+		}
+	}
+	return false
+}
+
+// validate checks a defaulted Config, setting each type block's defaults
+// before validating it, and returns every issue found.
+func validate(c *Config) []issue {
+	var is issues
+	if strings.TrimSpace(c.DataDir) == "" {
+		is.add("data_dir", "must not be blank (the directory of the store, default %s)", DefaultDataDir)
+	}
+	if c.SpoolMaxBytes < MinSpoolMaxBytes {
+		is.add("spool_max_bytes", "%v is too small (at least %v)", c.SpoolMaxBytes, MinSpoolMaxBytes)
+	}
+	if c.MetricsListen != "" {
+		if msg := checkListen(c.MetricsListen); msg != "" {
+			is.add("metrics_listen", "%s", msg)
+		}
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		is.add("log.level", "%q is not a level (want debug, info, warn or error)", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		is.add("log.format", "%q is not a format (want text or json)", c.Log.Format)
+	}
+	sources := validateSources(c, &is)
+	validateSinks(c, sources, &is)
+	return is
+}
+
+// checkListen checks a host:port listen address, returning what is wrong.
+func checkListen(addr string) string {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Sprintf("%q is not host:port (for example 127.0.0.1:9090, or :9090 for every interface)", addr)
+	}
+	if n, err := strconv.ParseUint(port, 10, 16); err != nil || n == 0 {
+		return fmt.Sprintf("port %q is not a number from 1 to 65535", port)
+	}
+	return ""
+}
+
+// validateSources checks the sources and returns the index of each valid,
+// unique name.
+func validateSources(c *Config, is *issues) map[string]int {
+	if len(c.Sources) == 0 {
+		is.add("sources", "at least one source is required (for example a source with a pingone: block)")
+	}
+	names := make(map[string]int)
+	for i := range c.Sources {
+		s := &c.Sources[i]
+		sp := fmt.Sprintf("sources[%d]", i)
+		checkName(is, "sources", i, s.Name, names, "a short identifier such as pingone-eu")
+		switch kinds := s.kinds(); len(kinds) {
+		case 0:
+			is.add(sp, "no source type (add a pingone: block)")
+		case 1:
+		default:
+			is.add(sp, "more than one source type (%s); a source has exactly one", strings.Join(kinds, ", "))
+		}
+		if s.PingOne != nil {
+			s.PingOne.SetDefaults()
+			is.addBlock(sp+".pingone", s.PingOne.Validate())
+		}
+	}
+	// Sources of one licence share one rate limiter, built from the first
+	// source's rate_limit: the others must agree with it.
+	first := make(map[string]int)
+	for i, s := range c.Sources {
+		if s.PingOne == nil {
+			continue
+		}
+		rp := fmt.Sprintf("sources[%d].pingone.rate_limit", i)
+		if is.has(rp) {
+			continue
+		}
+		key := "pingone/" + s.PingOne.Licence
+		j, seen := first[key]
+		if !seen {
+			first[key] = i
+			continue
+		}
+		if other := c.Sources[j].PingOne.RateLimit; other != s.PingOne.RateLimit {
+			is.add(rp, "%v differs from sources[%d].pingone.rate_limit (%v), which uses the same licence %q: "+
+				"sources of one licence share one rate limiter, so give them the same rate_limit",
+				s.PingOne.RateLimit, j, other, s.PingOne.Licence)
+		}
+	}
+	return names
+}
+
+// checkName checks the name of sources[i] or sinks[i] (list[i]), recording
+// valid names in names.
+func checkName(is *issues, list string, i int, name string, names map[string]int, example string) {
+	np := fmt.Sprintf("%s[%d].name", list, i)
+	switch {
+	case name == "":
+		is.add(np, "required (%s)", example)
+	case !nameRE.MatchString(name):
+		is.add(np, "%q is not a valid name: %s", name, nameRule)
+	default:
+		if j, dup := names[name]; dup {
+			is.add(np, "%q is already used by %s[%d]", name, list, j)
+			return
+		}
+		names[name] = i
+	}
+}
+
+// validateSinks checks the sinks against the sources (name → index).
+func validateSinks(c *Config, sources map[string]int, is *issues) {
+	if len(c.Sinks) == 0 {
+		is.add("sinks", "at least one sink is required (for example a sink with a stdout: block)")
+	}
+	configured := "no sources are configured"
+	if len(c.Sources) > 0 {
+		configured = "no source has a valid name"
+	}
+	var known []string
+	for _, s := range c.Sources {
+		if _, ok := sources[s.Name]; ok {
+			known = appendUnique(known, s.Name)
+		}
+	}
+	if len(known) > 0 {
+		configured = "configured: " + strings.Join(known, ", ")
+	}
+	names := make(map[string]int)
+	type written struct {
+		path string // as written
+		abs  string // absolute and clean
+		sink int
+	}
+	var files []written
+	stdoutSink := -1
+	for i := range c.Sinks {
+		k := &c.Sinks[i]
+		sp := fmt.Sprintf("sinks[%d]", i)
+		checkName(is, "sinks", i, k.Name, names, "a short identifier such as siem-archive")
+		switch kinds := k.kinds(); len(kinds) {
+		case 0:
+			is.add(sp, "no sink type (add a file: or stdout: block)")
+		case 1:
+		default:
+			is.add(sp, "more than one sink type (%s); a sink has exactly one", strings.Join(kinds, ", "))
+		}
+		listed := make(map[string]int)
+		for j, name := range k.Sources {
+			ep := fmt.Sprintf("%s.sources[%d]", sp, j)
+			if name == "" {
+				is.add(ep, "empty source name (%s)", configured)
+				continue
+			}
+			if prev, dup := listed[name]; dup {
+				is.add(ep, "%q is listed twice (also %s.sources[%d])", name, sp, prev)
+				continue
+			}
+			listed[name] = j
+			if _, ok := sources[name]; !ok {
+				is.add(ep, "unknown source %q; %s", name, configured)
+			}
+		}
+		if k.File != nil {
+			k.File.SetDefaults()
+			is.addBlock(sp+".file", k.File.Validate())
+			if k.File.Path != "" {
+				if abs, err := filepath.Abs(k.File.Path); err == nil {
+					w := written{path: k.File.Path, abs: abs, sink: i}
+					for _, o := range files {
+						if msg := collide(w.abs, o.abs); msg != "" {
+							is.add(sp+".file.path", "%q %s sinks[%d] (%q)", w.path, msg, o.sink, o.path)
+							break
+						}
+					}
+					files = append(files, w)
+				}
+			}
+		}
+		if k.Stdout != nil {
+			if stdoutSink >= 0 {
+				is.add(sp+".stdout", "only one stdout sink is allowed: sinks[%d] already writes to standard output", stdoutSink)
+			} else {
+				stdoutSink = i
+			}
+		}
+	}
+}
+
+// collide says how the file a sink writes collides with another sink's, or
+// returns "" when they are apart. A file sink also writes a.1, a.2, … when
+// it rotates a.
+func collide(a, b string) string {
+	switch {
+	case a == b:
+		return "is also written by"
+	case isRotation(a, b):
+		return "is one of the rotated files of"
+	case isRotation(b, a):
+		return "would rotate onto the file of"
+	}
+	return ""
+}
+
+// isRotation reports whether name is base followed by .N, a rotated file.
+func isRotation(name, base string) bool {
+	n, ok := strings.CutPrefix(name, base+".")
+	if !ok || n == "" {
+		return false
+	}
+	for _, r := range n {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
+}

@@ -121,8 +121,8 @@ func (w *world) environ() []string {
 // proc is a running auditrelay.
 type proc struct {
 	cmd  *exec.Cmd
-	done chan error
-	log  *os.File
+	done chan struct{} // closed when the process has exited
+	err  error         // its exit status, set before done is closed
 }
 
 func start(t *testing.T, bin, cfg string, environ []string, logPath string) *proc {
@@ -137,8 +137,8 @@ func start(t *testing.T, bin, cfg string, environ []string, logPath string) *pro
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &proc{cmd: cmd, done: make(chan error, 1), log: lf}
-	go func() { p.done <- cmd.Wait(); lf.Close() }()
+	p := &proc{cmd: cmd, done: make(chan struct{})}
+	go func() { p.err = cmd.Wait(); lf.Close(); close(p.done) }()
 	return p
 }
 
@@ -152,9 +152,9 @@ func (p *proc) stop(t *testing.T) {
 	t.Helper()
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	select {
-	case err := <-p.done:
-		if err != nil {
-			t.Fatalf("auditrelay did not exit 0 on SIGTERM: %v", err)
+	case <-p.done:
+		if p.err != nil {
+			t.Fatalf("auditrelay did not exit 0 on SIGTERM: %v", p.err)
 		}
 	case <-time.After(30 * time.Second):
 		p.cmd.Process.Kill()

@@ -268,7 +268,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 
 	var wg sync.WaitGroup
 	errc := make(chan error, len(d.sources)+len(d.sinks))
-	backoff := httpx.Backoff{Base: time.Second, Max: 5 * time.Minute}
+	backoff := httpx.Backoff{Base: time.Second, Max: time.Minute}
 	for _, s := range d.sinks {
 		r := &pipeline.SinkRunner{Name: s.Name, Sink: s.Sink, Store: st, Routes: s.Routes, BatchSize: s.Batch,
 			Backoff: backoff, Logger: d.log, Metrics: d.metrics, Health: d.health}
@@ -424,6 +424,9 @@ func ReadStatus(ctx context.Context, dataDir string) (Status, error) {
 			}
 			return st, nil
 		}
+	}
+	if _, err := os.Stat(filepath.Join(dataDir, store.FileName)); errors.Is(err, os.ErrNotExist) {
+		return Status{Running: false}, nil // never ran: nothing to show yet
 	}
 	s, err := store.Open(dataDir, store.Options{ReadOnly: true})
 	if err != nil {

@@ -45,6 +45,14 @@ func cmdDemo(ctx context.Context, args []string, env Env) int {
 		ctx, cancel = context.WithTimeout(ctx, *duration)
 		defer cancel()
 	}
+	// The emulated API lives in this process only, so every demo starts
+	// from a clean store and output.
+	for _, p := range append(rotated(filepath.Join(*dir, "events.ndjson")), filepath.Join(*dir, "data"), filepath.Join(*dir, "auditrelay.log")) {
+		if err := os.RemoveAll(p); err != nil {
+			fmt.Fprintf(env.Stderr, "auditrelay demo: clean %s: %v\n", p, err)
+			return exitFailure
+		}
+	}
 	if err := os.MkdirAll(*dir, 0o750); err != nil {
 		fmt.Fprintf(env.Stderr, "auditrelay demo: %v\n", err)
 		return exitFailure
@@ -192,7 +200,7 @@ func demoSummary(w io.Writer, emu *emulator.PingOne, envs []emulator.Environment
 	}
 	fmt.Fprintf(w, "\nran %s: the API served %d distinct events; %s holds %d events, %d duplicates; %d served events not yet written (still settling or in flight at stop)\n",
 		ran.Round(time.Second), len(served), path, len(counts), dups, missing)
-	fmt.Fprintln(w, "run the demo again: it resumes from its checkpoints, with nothing lost and nothing written twice")
+	fmt.Fprintln(w, "next: `auditrelay emulate pingone` serves the same emulator standalone, so you can run, kill -9 and restart `auditrelay run` against it")
 	return exitOK
 }
 

@@ -176,6 +176,14 @@ func (s *Source) Poll(ctx context.Context, cur source.Cursor) (source.Page, erro
 			"cursor", describeWindow(c), "watermark", c.Until)
 		c = cursor{Until: c.Until}
 	}
+	settled := now.Add(-s.cfg.SettleDelay.D()).Truncate(time.Millisecond)
+	if c.inWindow() && c.To.After(settled) {
+		// Written by a clock ahead of this one (or with a shorter settle
+		// delay): finishing it would read unsettled time.
+		s.log.Warn("pingone: stored window ends after now - settle_delay; starting a new window from the watermark",
+			"cursor", describeWindow(c), "watermark", c.Until)
+		c = cursor{Until: c.Until}
+	}
 	if c.inWindow() && !s.onAPIHost(c.Next) {
 		s.log.Warn("pingone: stored next page is not on the configured API host; restarting its window",
 			"cursor", describeWindow(c))
@@ -191,8 +199,7 @@ func (s *Source) Poll(ctx context.Context, cur source.Cursor) (source.Page, erro
 				"watermark", c.Until, "resume", limit)
 			c.Until = limit
 		}
-		to := now.Add(-s.cfg.SettleDelay.D()).Truncate(time.Millisecond)
-		to = earlier(to, c.Until.Add(maxWindowAdvance))
+		to := earlier(settled, c.Until.Add(maxWindowAdvance))
 		if !to.After(c.Until) {
 			next := cur
 			if len(cur) == 0 || gap != nil {
@@ -249,9 +256,8 @@ func (s *Source) Poll(ctx context.Context, cur source.Cursor) (source.Page, erro
 		c.Next = next
 		out.Next, out.Watermark, out.More = c.encode(), c.Until, true
 	} else {
-		bound := now.Add(-s.cfg.SettleDelay.D()).Truncate(time.Millisecond)
 		done := cursor{Until: c.To}
-		out.Next, out.Watermark, out.More = done.encode(), c.To, c.To.Before(bound)
+		out.Next, out.Watermark, out.More = done.encode(), c.To, c.To.Before(settled)
 	}
 	s.log.Debug("pingone: polled", "cursor", describeWindow(c), "events", len(events),
 		"watermark", out.Watermark, "more", out.More)

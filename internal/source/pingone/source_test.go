@@ -794,3 +794,22 @@ func TestConfigValidateURLs(t *testing.T) {
 		}
 	}
 }
+
+func TestPollStoredWindowNotSettled(t *testing.T) {
+	f := newFakeAPI()
+	srv := serveFake(t, f)
+	s := newTestSource(t, srv.URL, nil, func() time.Time { return testNow }, nil)
+	// Written by a clock five minutes ahead: its window ends after now - settle.
+	win := cursor{Until: ms("2026-11-25T11:50:00Z"), From: ms("2026-11-25T11:49:00Z"), To: ms("2026-11-25T12:03:00Z"),
+		Next: srv.URL + "/v1/environments/env-1/activities?cursor=3"}
+	if _, err := s.Poll(t.Context(), win.encode()); err != nil {
+		t.Fatal(err)
+	}
+	reqs := f.requests()
+	if len(reqs) != 1 || strings.Contains(reqs[0], "cursor=") {
+		t.Fatalf("requests %q, want one fresh window", reqs)
+	}
+	if from, to, _ := window(t, reqs[0]); !from.Equal(ms("2026-11-25T11:49:00Z")) || !to.Equal(ms("2026-11-25T11:58:00.123Z")) {
+		t.Errorf("window [%v, %v), want [watermark - overlap, now - settle)", from, to)
+	}
+}

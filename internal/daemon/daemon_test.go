@@ -1,0 +1,126 @@
+package daemon
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/auditrelay/auditrelay/internal/config"
+	"github.com/auditrelay/auditrelay/internal/emulator"
+	"github.com/auditrelay/auditrelay/internal/secret"
+	"github.com/auditrelay/auditrelay/internal/sink/file"
+	"github.com/auditrelay/auditrelay/internal/source/pingone"
+	"github.com/auditrelay/auditrelay/internal/units"
+)
+
+func freeAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func get(t *testing.T, url string) (int, string) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func eventually(t *testing.T, what string, f func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if f() {
+			return
+		}
+	}
+	t.Fatalf("timed out waiting for %s", what)
+}
+
+// TestMetricsReadinessAndStatus runs the daemon in-process against the
+// emulator: one source with good credentials and one with a wrong secret.
+func TestMetricsReadinessAndStatus(t *testing.T) {
+	emu := emulator.NewPingOne(emulator.PingOneOptions{})
+	srv := httptest.NewServer(emu)
+	defer srv.Close()
+	gen := emulator.NewGenerator(3)
+	for i, id := range []string{"env-good", "env-bad"} {
+		emu.AddEnvironment(emulator.Environment{ID: id, Licence: "l", ClientID: "c", ClientSecret: "right"})
+		emu.Backlog(gen, id, srv.URL, 50*(i+1), time.Now().Add(-time.Hour), time.Now().Add(-time.Minute))
+	}
+	dir := t.TempDir()
+	addr := freeAddr(t)
+	cfg := &config.Config{DataDir: filepath.Join(dir, "data"), MetricsListen: addr, SpoolMaxBytes: 1 << 30}
+	for _, s := range []struct{ name, env, secret string }{{"good", "env-good", "right"}, {"bad", "env-bad", "wrong-secret-123"}} {
+		pc := &pingone.Config{EnvironmentID: s.env, ClientID: "c", ClientSecret: secret.New(s.secret), APIURL: srv.URL, AuthURL: srv.URL,
+			SettleDelay: units.Duration(time.Second), PollInterval: units.Duration(200 * time.Millisecond), RateLimit: 10, Licence: "l"}
+		pc.SetDefaults()
+		cfg.Sources = append(cfg.Sources, config.Source{Name: s.name, PingOne: pc})
+	}
+	fc := &file.Config{Path: filepath.Join(dir, "out.ndjson")}
+	fc.SetDefaults()
+	cfg.Sinks = []config.Sink{{Name: "file", Sources: []string{"good", "bad"}, File: fc}}
+	d, err := New(cfg, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Version: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+
+	base := "http://" + addr
+	eventually(t, "healthz", func() bool { c, _ := get(t, base+"/healthz"); return c == 200 })
+	eventually(t, "the good source's events in the file", func() bool {
+		l, _ := file.ReadLines(fc.Path)
+		return len(l) == 50
+	})
+	var body string
+	eventually(t, "readyz to report the halted source", func() bool {
+		var code int
+		code, body = get(t, base+"/readyz")
+		return code == http.StatusServiceUnavailable && strings.Contains(body, "source/bad")
+	})
+	if !strings.Contains(body, "client_secret") {
+		t.Errorf("readyz does not name the fix: %q", body)
+	}
+	_, metrics := get(t, base+"/metrics")
+	for _, want := range []string{
+		`auditrelay_source_watermark_seconds{source="good"}`,
+		`auditrelay_runner_up{name="bad",runner="source"} 0`,
+		`auditrelay_sink_events_total{sink="file"} 50`,
+		`auditrelay_build_info{version="test"} 1`,
+		`auditrelay_spool_events 0`,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+	st, err := ReadStatus(ctx, cfg.DataDir)
+	if err != nil || !st.Running || len(st.Store.Sources) != 2 || st.Halted["source/bad"] == "" {
+		t.Errorf("status from the running daemon = %+v, %v", st, err)
+	}
+	for _, out := range []string{body, metrics, st.Halted["source/bad"]} {
+		if strings.Contains(out, "wrong-secret-123") || strings.Contains(out, "right") && strings.Contains(out, "secret: right") {
+			t.Errorf("a secret leaked: %s", out)
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run = %v after cancel, want nil", err)
+	}
+	if c, _ := get(t, base+"/healthz"); c == 200 {
+		t.Error("metrics server still up after Run returned")
+	}
+}

@@ -16,6 +16,12 @@ const recordVersion = 1
 
 var errRecord = errors.New("malformed spool record")
 
+// recordSize returns an upper bound of the encoded size of ev.
+func recordSize(ev *event.Raw) int {
+	return 1 + 4*binary.MaxVarintLen64 + len(ev.Source) + len(ev.Provider) + len(ev.Tenant) + len(ev.ID) +
+		binary.MaxVarintLen64 + len(ev.Data)
+}
+
 func encodeRecord(b []byte, ev *event.Raw) []byte {
 	b = append(b, recordVersion)
 	for _, s := range []string{ev.Source, ev.Provider, ev.Tenant, ev.ID} {

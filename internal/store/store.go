@@ -290,27 +290,49 @@ func (s *Store) Append(name, fingerprint string, p source.Page, now time.Time) (
 		ids := sb.Bucket(bIDs)
 		byTime := sb.Bucket(bIDTime)
 		spool := tx.Bucket(bSpool)
+		// bbolt keeps key and value slices until commit, so each gets its
+		// own bytes; one arena per page saves an allocation per slice.
+		size := 0
+		for i := range p.Events {
+			size += 2*len(p.Events[i].ID) + 32 + recordSize(&p.Events[i])
+		}
+		arena := make([]byte, 0, size)
+		take := func(b []byte) []byte { // b was appended at the arena's end
+			return b[:len(b):len(b)]
+		}
 		for i := range p.Events {
 			ev := &p.Events[i]
-			id := []byte(ev.ID)
-			if ids.Get(id) != nil {
+			if ids.Get([]byte(ev.ID)) != nil {
 				res.Duplicates++
 				continue
 			}
 			t := ev.Time.UnixNano()
-			if err := ids.Put(id, putU64(nil, uint64(t))); err != nil {
+			start := len(arena)
+			arena = append(arena, ev.ID...)
+			id := take(arena[start:])
+			start = len(arena)
+			arena = putU64(arena, uint64(t))
+			tv := take(arena[start:])
+			start = len(arena)
+			arena = appendTimeKey(arena, t, ev.ID)
+			tk := take(arena[start:])
+			if err := ids.Put(id, tv); err != nil {
 				return fmt.Errorf("put id: %w", err)
 			}
-			if err := byTime.Put(timeKey(t, id), nil); err != nil {
+			if err := byTime.Put(tk, nil); err != nil {
 				return fmt.Errorf("put id index: %w", err)
 			}
 			seq, err := spool.NextSequence()
 			if err != nil {
 				return fmt.Errorf("spool sequence: %w", err)
 			}
-			// bbolt keeps value slices until commit: a fresh one per event
-			rec := encodeRecord(make([]byte, 0, 64+len(ev.Data)), ev)
-			if err := spool.Put(putU64(nil, seq), rec); err != nil {
+			start = len(arena)
+			arena = putU64(arena, seq)
+			sk := take(arena[start:])
+			start = len(arena)
+			arena = encodeRecord(arena, ev)
+			rec := take(arena[start:])
+			if err := spool.Put(sk, rec); err != nil {
 				return fmt.Errorf("spool put: %w", err)
 			}
 			res.Added++
@@ -372,12 +394,11 @@ func pruneIDs(ids, byTime *bolt.Bucket, horizon int64) error {
 	return nil
 }
 
-// timeKey orders ids by event time; sign-flipped so that times before 1970
-// still sort first.
-func timeKey(t int64, id []byte) []byte {
-	k := make([]byte, 8, 8+len(id))
-	binary.BigEndian.PutUint64(k, uint64(t)^(1<<63))
-	return append(k, id...)
+// appendTimeKey appends the key ordering ids by event time: the time
+// sign-flipped, so that times before 1970 still sort first, then the id.
+func appendTimeKey(b []byte, t int64, id string) []byte {
+	b = binary.BigEndian.AppendUint64(b, uint64(t)^(1<<63))
+	return append(b, id...)
 }
 
 // Cursor returns the stored cursor of a source (nil if it never stored one)

@@ -44,7 +44,7 @@ func (c *Config) Validate() []error {
 	if c.MaxFiles < 1 || c.MaxFiles > 1000 {
 		errs = append(errs, fmt.Errorf("max_files: %d is out of range (1 to 1000)", c.MaxFiles))
 	}
-	if c.BatchSize < 1 || c.BatchSize > 10000 {
+	if c.BatchSize < 1 || c.BatchSize > maxBatchSize {
 		errs = append(errs, fmt.Errorf("batch_size: %d is out of range (1 to 10000)", c.BatchSize))
 	}
 	return errs

@@ -27,6 +27,9 @@ import (
 	"github.com/auditrelay/auditrelay/internal/httpx"
 )
 
+// maxBatchSize is the largest batch_size the configuration accepts.
+const maxBatchSize = 10000
+
 // Sink is a file sink. It is safe for use by one runner at a time.
 type Sink struct {
 	cfg  Config
@@ -117,7 +120,10 @@ func (s *Sink) open() error {
 		return &httpx.Error{Class: httpx.Transient, Op: "file: seek", Err: err}
 	}
 	s.recent = map[string]bool{}
-	want := s.cfg.BatchSize
+	// The unacknowledged batch may have been written with a larger
+	// batch_size before a restart: read back as many lines as any batch
+	// can hold.
+	want := maxBatchSize
 	got := tailIDs(f, size, want, s.recent)
 	if got < want {
 		if old, err := os.Open(s.cfg.Path + ".1"); err == nil {

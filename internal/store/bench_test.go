@@ -2,6 +2,7 @@ package store
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
@@ -12,7 +13,8 @@ import (
 
 // BenchmarkStorePath measures the spool path of one event: appended with a
 // page of 1000 ~1 KB events and its cursor in one fsynced transaction
-// (with dedup ids), read back for a sink, and deleted after the ack.
+// (with dedup ids), read back for a sink, and deleted after the ack. Ids
+// are random UUIDs and each page is newest first, as PingOne serves them.
 func BenchmarkStorePath(b *testing.B) {
 	for _, sync := range []bool{true, false} {
 		b.Run(fmt.Sprintf("fsync=%v", sync), func(b *testing.B) {
@@ -26,6 +28,7 @@ func BenchmarkStorePath(b *testing.B) {
 			pad := strings.Repeat("x", 900)
 			evs := make([]event.Raw, page)
 			n := 0
+			rng := rand.New(rand.NewPCG(1, 2))
 			b.SetBytes(1024)
 			b.ReportAllocs()
 			b.ResetTimer()
@@ -34,7 +37,8 @@ func BenchmarkStorePath(b *testing.B) {
 				for i := range evs {
 					n++
 					evs[i] = event.Raw{Source: "pingone-eu", Provider: "pingone", Tenant: "f1d3a2b4-0000-4000-8000-000000000000",
-						ID: fmt.Sprintf("7c1e5e0a-%08d-4000-8000-000000000000", n), Time: t0,
+						ID:   fmt.Sprintf("%08x-%04x-4%03x-8%03x-%012x", rng.Uint32(), rng.Uint32()&0xffff, rng.Uint32()&0xfff, rng.Uint32()&0xfff, rng.Uint64()&0xffffffffffff),
+						Time: t0.Add(time.Duration(done+page-i) * time.Millisecond),
 						Data: []byte(`{"id":"x","pad":"` + pad + `"}`)}
 				}
 				if _, err := s.Append("pingone-eu", "fp", source.Page{Events: evs, Next: source.Cursor("cursor"), DedupHorizon: t0}, t0); err != nil {

@@ -38,7 +38,10 @@ const pidFileName = "auditrelay.pid"
 
 // formatVersion is the on-disk layout this code reads and writes. A store
 // with a higher version was written by a newer auditrelay.
-const formatVersion = 1
+//
+// Format 2 keeps a source's dedup ids only in ids_by_time (time + id);
+// format 1 also kept an ids bucket keyed by the id alone, which Open removes.
+const formatVersion = 2
 
 // Bucket and key names. See docs/architecture.md for the layout.
 var (
@@ -46,7 +49,7 @@ var (
 	bSpool   = []byte("spool")
 	bSources = []byte("sources")
 	bSinks   = []byte("sinks")
-	bIDs     = []byte("ids")
+	bIDs     = []byte("ids") // format 1 only
 	bIDTime  = []byte("ids_by_time")
 
 	kFormat     = []byte("format")
@@ -56,6 +59,10 @@ var (
 	kState      = []byte("state")
 	kOffset     = []byte("offset")
 )
+
+// present is the value of a dedup id: bbolt's Get returns nil for an
+// empty value, which could not be told from a missing key.
+var present = []byte{1}
 
 // ErrFingerprint is returned when a source's stored cursor belongs to another
 // provider, tenant or API than the configured one.
@@ -175,8 +182,41 @@ func (s *Store) init() error {
 			return err
 		}
 		m := tx.Bucket(bMeta)
-		if m.Get(kFormat) == nil {
-			return m.Put(kFormat, []byte(strconv.Itoa(formatVersion)))
+		if v := m.Get(kFormat); string(v) == "1" {
+			if err := migrate1to2(tx); err != nil {
+				return fmt.Errorf("store: upgrade format 1 to 2: %w", err)
+			}
+		}
+		return m.Put(kFormat, []byte(strconv.Itoa(formatVersion)))
+	})
+}
+
+// migrate1to2 drops the format-1 ids buckets (ids_by_time holds the same
+// ids) and gives the ids_by_time entries the value lookups now test.
+func migrate1to2(tx *bolt.Tx) error {
+	srcs := tx.Bucket(bSources)
+	return srcs.ForEachBucket(func(k []byte) error {
+		sb := srcs.Bucket(k)
+		if sb.Bucket(bIDs) != nil {
+			if err := sb.DeleteBucket(bIDs); err != nil {
+				return err
+			}
+		}
+		bt := sb.Bucket(bIDTime)
+		if bt == nil {
+			return nil
+		}
+		var keys [][]byte
+		if err := bt.ForEach(func(k, _ []byte) error {
+			keys = append(keys, bytes.Clone(k))
+			return nil
+		}); err != nil {
+			return err
+		}
+		for _, k := range keys {
+			if err := bt.Put(k, present); err != nil {
+				return err
+			}
 		}
 		return nil
 	})
@@ -287,39 +327,35 @@ func (s *Store) Append(name, fingerprint string, p source.Page, now time.Time) (
 				ErrFingerprint, name, st.Fingerprint, fingerprint, name)
 		}
 		st.Fingerprint = fingerprint
-		ids := sb.Bucket(bIDs)
+		// Dedup ids are keyed by event time, then id: an audit event never
+		// changes its time, and time-ordered keys keep the index's pages
+		// dense and its writes local (random ids would touch a page each).
 		byTime := sb.Bucket(bIDTime)
+		byTime.FillPercent = 1.0
 		spool := tx.Bucket(bSpool)
 		// bbolt keeps key and value slices until commit, so each gets its
 		// own bytes; one arena per page saves an allocation per slice.
 		size := 0
 		for i := range p.Events {
-			size += 2*len(p.Events[i].ID) + 32 + recordSize(&p.Events[i])
+			size += len(p.Events[i].ID) + 24 + recordSize(&p.Events[i])
 		}
 		arena := make([]byte, 0, size)
 		take := func(b []byte) []byte { // b was appended at the arena's end
 			return b[:len(b):len(b)]
 		}
+		var probe []byte
 		for i := range p.Events {
 			ev := &p.Events[i]
-			if ids.Get([]byte(ev.ID)) != nil {
+			t := ev.Time.UnixNano()
+			probe = appendTimeKey(probe[:0], t, ev.ID)
+			if byTime.Get(probe) != nil {
 				res.Duplicates++
 				continue
 			}
-			t := ev.Time.UnixNano()
 			start := len(arena)
-			arena = append(arena, ev.ID...)
-			id := take(arena[start:])
-			start = len(arena)
-			arena = putU64(arena, uint64(t))
-			tv := take(arena[start:])
-			start = len(arena)
-			arena = appendTimeKey(arena, t, ev.ID)
+			arena = append(arena, probe...)
 			tk := take(arena[start:])
-			if err := ids.Put(id, tv); err != nil {
-				return fmt.Errorf("put id: %w", err)
-			}
-			if err := byTime.Put(tk, nil); err != nil {
+			if err := byTime.Put(tk, present); err != nil {
 				return fmt.Errorf("put id index: %w", err)
 			}
 			seq, err := spool.NextSequence()
@@ -339,7 +375,7 @@ func (s *Store) Append(name, fingerprint string, p source.Page, now time.Time) (
 			res.Bytes += int64(len(rec))
 		}
 		if !p.DedupHorizon.IsZero() {
-			if err := pruneIDs(ids, byTime, p.DedupHorizon.UnixNano()); err != nil {
+			if err := pruneIDs(byTime, p.DedupHorizon.UnixNano()); err != nil {
 				return err
 			}
 		}
@@ -377,7 +413,7 @@ func (s *Store) Append(name, fingerprint string, p source.Page, now time.Time) (
 	return res, nil
 }
 
-func pruneIDs(ids, byTime *bolt.Bucket, horizon int64) error {
+func pruneIDs(byTime *bolt.Bucket, horizon int64) error {
 	var keys [][]byte
 	c := byTime.Cursor()
 	for k, _ := c.First(); k != nil && len(k) >= 8 && int64(binary.BigEndian.Uint64(k)^(1<<63)) < horizon; k, _ = c.Next() {
@@ -385,9 +421,6 @@ func pruneIDs(ids, byTime *bolt.Bucket, horizon int64) error {
 	}
 	for _, k := range keys {
 		if err := byTime.Delete(k); err != nil {
-			return fmt.Errorf("prune id index: %w", err)
-		}
-		if err := ids.Delete(k[8:]); err != nil {
 			return fmt.Errorf("prune id: %w", err)
 		}
 	}
@@ -715,9 +748,6 @@ func sourceBucket(tx *bolt.Tx, name string) (*bolt.Bucket, error) {
 	sb, err := tx.Bucket(bSources).CreateBucketIfNotExists([]byte(name))
 	if err != nil {
 		return nil, fmt.Errorf("source bucket: %w", err)
-	}
-	if _, err := sb.CreateBucketIfNotExists(bIDs); err != nil {
-		return nil, fmt.Errorf("ids bucket: %w", err)
 	}
 	if _, err := sb.CreateBucketIfNotExists(bIDTime); err != nil {
 		return nil, fmt.Errorf("ids index bucket: %w", err)

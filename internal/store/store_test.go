@@ -288,3 +288,40 @@ func FuzzDecodeRecord(f *testing.F) {
 		}
 	})
 }
+
+func TestUpgradeFormat1(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir)
+	s.Close()
+	// a format-1 store: ids keyed by id, and the time index with nil values
+	db, err := bolt.Open(filepath.Join(dir, FileName), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		tx.Bucket(bMeta).Put(kFormat, []byte("1"))
+		sb, _ := tx.Bucket(bSources).CreateBucket([]byte("s"))
+		ids, _ := sb.CreateBucket(bIDs)
+		bt, _ := sb.CreateBucket(bIDTime)
+		ids.Put([]byte("old-1"), putU64(nil, uint64(t0.UnixNano())))
+		return bt.Put(appendTimeKey(nil, t0.UnixNano(), "old-1"), nil)
+	})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s = open(t, dir)
+	res, err := s.Append("s", "fp", source.Page{Events: []event.Raw{ev("s", "old-1", t0), ev("s", "new", t0)}}, t0)
+	if err != nil || res.Added != 1 || res.Duplicates != 1 {
+		t.Fatalf("append after upgrade = %+v, %v; want the format-1 id still deduplicated", res, err)
+	}
+	s.db.View(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bMeta).Get(kFormat); string(v) != "2" {
+			t.Errorf("format = %q after upgrade", v)
+		}
+		if tx.Bucket(bSources).Bucket([]byte("s")).Bucket(bIDs) != nil {
+			t.Error("format-1 ids bucket still there")
+		}
+		return nil
+	})
+}

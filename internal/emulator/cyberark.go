@@ -524,7 +524,7 @@ type caQuery struct {
 			DateFrom *string `json:"dateFrom"`
 			DateTo   *string `json:"dateTo"`
 		} `json:"date"`
-		ApplicationCode *struct {
+		ApplicationCode []struct {
 			Op     string   `json:"op"`
 			Params []string `json:"params"`
 		} `json:"applicationCode"`
@@ -622,12 +622,12 @@ func (c *CyberArk) handleCreateQuery(w http.ResponseWriter, r *http.Request) {
 			cc.To = t.Add(time.Second).UnixMilli() // inclusive of its whole second
 		}
 	}
-	if a := q.FilterModel.ApplicationCode; a != nil {
+	for _, a := range q.FilterModel.ApplicationCode {
 		if a.Op != "include" {
 			writeCAError(w, http.StatusBadRequest, "BadRequest", "applicationCode op must be include")
 			return
 		}
-		cc.Apps = a.Params
+		cc.Apps = append(cc.Apps, a.Params...)
 	}
 	for _, s := range q.SortModel {
 		if s.FieldName != "timestamp" && s.FieldName != "date" || !strings.EqualFold(s.Direction, "asc") {

@@ -1,0 +1,334 @@
+package cyberark
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/auditrelay/auditrelay/internal/httpx"
+)
+
+// The operations errors are reported under.
+const (
+	opToken   = "cyberark: get token"
+	opQuery   = "cyberark: create query"
+	opResults = "cyberark: read results"
+)
+
+// Operator fixes of the errors the APIs answer with.
+const (
+	fixCredentials = "the token issuer refused the service user: check client_id (the service user's login, as typed in Identity Administration) and client_secret, that the user is an OAuth confidential client, and that token_auth_method is one the app accepts"
+	fixApp         = "no OAuth2 Server web app with this Application ID at identity_url: check app_id and identity_url (https://<tenant>.id.cyberark.cloud)"
+	fixScope       = "the OAuth2 Server web app does not grant the scope: add isp.audit.events:read to the app's scopes (or set scope to the one it grants)"
+	fixGrant       = "enable the Client Creds authentication method on the OAuth2 Server web app"
+	fixAPIKey      = "the audit API refused the request: check api_key (the SIEM integration's API key) and that the service user has the app's permissions (Grant, View, Run)"
+	fixAuditURL    = "the audit API was not found: check audit_url (verbatim from the SIEM integration page, https://<subdomain>.audit.cyberark.cloud) and that the SIEM integration still exists"
+	fixTwice401    = "the audit API refused a fresh token: check that the OAuth2 Server web app issues jwtRS256 tokens with the claims tenant_id and aud = cyberark.isp.audit, and that the service user is linked to it"
+	fixQuery       = "the audit API refused the query: check application_codes"
+)
+
+// maxErrorBody bounds how much of an error answer is read for its message.
+const maxErrorBody = 64 << 10
+
+// maxBody bounds an answer body.
+const maxBody = 64 << 20
+
+// telemetry is the x-cybr-telemetry header CyberArk's integrations send:
+// base64 of "in=auditrelay&it=SIEM&iv=1.0&vn=auditrelay&VV=1.0".
+const telemetry = "aW49YXVkaXRyZWxheSZpdD1TSUVNJml2PTEuMCZ2bj1hdWRpdHJlbGF5JlZWPTEuMA=="
+
+// accessToken returns a cached token, or gets a new one. One goroutine gets
+// a token at a time; the others wait for it.
+func (s *Source) accessToken(ctx context.Context) (string, error) {
+	if tok, ok := s.cachedToken(); ok {
+		return tok, nil
+	}
+	select {
+	case s.fetchSem <- struct{}{}:
+	case <-ctx.Done():
+		return "", fmt.Errorf("%s: %w", opToken, ctx.Err())
+	}
+	defer func() { <-s.fetchSem }()
+	if tok, ok := s.cachedToken(); ok {
+		return tok, nil
+	}
+	start := s.now()
+	tok, ttl, err := s.fetchToken(ctx)
+	if err != nil {
+		return "", err
+	}
+	var renew time.Time
+	if ttl > 0 {
+		// Renew a fifth of the lifetime early, at most a minute.
+		renew = start.Add(ttl - min(time.Minute, ttl/5))
+	}
+	s.mu.Lock()
+	s.tok, s.tokRenew = tok, renew
+	s.mu.Unlock()
+	s.log.Debug("cyberark: got access token", "expires_in", ttl)
+	return tok, nil
+}
+
+func (s *Source) cachedToken() (string, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.tok == "" || (!s.tokRenew.IsZero() && !s.now().Before(s.tokRenew)) {
+		return "", false
+	}
+	return s.tok, true
+}
+
+func (s *Source) dropToken(tok string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.tok == tok {
+		s.tok, s.tokRenew = "", time.Time{}
+	}
+}
+
+// fetchToken makes the client credentials request. The credentials go in a
+// Basic header as they are (not form-encoded, as CyberArk's own clients send
+// them) or in the form body.
+func (s *Source) fetchToken(ctx context.Context) (string, time.Duration, error) {
+	form := url.Values{"grant_type": {"client_credentials"}, "scope": {s.cfg.Scope}}
+	if s.cfg.TokenAuthMethod == AuthPost {
+		form.Set("client_id", s.cfg.ClientID)
+		form.Set("client_secret", s.cfg.ClientSecret.Reveal())
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.tokenURL, strings.NewReader(form.Encode()))
+	if err != nil {
+		return "", 0, &httpx.Error{Class: httpx.Permanent, Op: opToken, Err: err}
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", httpx.UserAgent)
+	if s.cfg.TokenAuthMethod != AuthPost {
+		req.SetBasicAuth(s.cfg.ClientID, s.cfg.ClientSecret.Reveal())
+	}
+	resp, err := s.http.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return "", 0, fmt.Errorf("%s: %w", opToken, ctx.Err())
+		}
+		return "", 0, networkError(opToken, err, s.tokenURL, "identity_url")
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	if err != nil {
+		return "", 0, &httpx.Error{Class: httpx.Transient, Op: opToken, Msg: "reading the answer", Err: err}
+	}
+	if resp.StatusCode != http.StatusOK {
+		var oe struct {
+			Error       string `json:"error"`
+			Description string `json:"error_description"`
+		}
+		_ = json.Unmarshal(body, &oe)
+		e := httpx.StatusError(opToken, resp, apiMessage(body))
+		switch {
+		case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500 || resp.StatusCode == http.StatusRequestTimeout:
+		case oe.Error == "invalid_client" || resp.StatusCode == http.StatusUnauthorized:
+			e.Fix = fixCredentials
+		case oe.Error == "invalid_scope":
+			e.Fix = fixScope
+		case oe.Error == "unauthorized_client" || oe.Error == "unsupported_grant_type":
+			e.Fix = fixGrant
+		case resp.StatusCode == http.StatusNotFound:
+			e.Fix = fixApp
+		case resp.StatusCode == http.StatusForbidden:
+			e.Fix = fixCredentials
+		}
+		return "", 0, e
+	}
+	var t struct {
+		AccessToken string          `json:"access_token"`
+		ExpiresIn   json.RawMessage `json:"expires_in"`
+	}
+	if err := json.Unmarshal(body, &t); err != nil || t.AccessToken == "" {
+		return "", 0, &httpx.Error{Class: httpx.Transient, Op: opToken, Msg: "token answer has no access_token"}
+	}
+	var ttl time.Duration
+	if secs, err := epochSeconds(t.ExpiresIn); err == nil && secs > 0 {
+		ttl = time.Duration(secs) * time.Second
+	}
+	return t.AccessToken, ttl, nil
+}
+
+// epochSeconds parses expires_in: a number or a string of digits.
+func epochSeconds(raw json.RawMessage) (int64, error) {
+	var n json.Number
+	if len(raw) > 0 && raw[0] == '"' {
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return 0, err
+		}
+		n = json.Number(s)
+	} else if err := json.Unmarshal(raw, &n); err != nil {
+		return 0, err
+	}
+	if i, err := n.Int64(); err == nil {
+		return min(i, 366*24*3600), nil
+	}
+	f, err := n.Float64()
+	return int64(min(f, 366*24*3600)), err
+}
+
+// call makes one audit API request with the shared limiter, the bearer token
+// and the API key; on a 401 it gets a fresh token and tries once more.
+func (s *Source) call(ctx context.Context, op, path string, reqBody []byte) ([]byte, error) {
+	var rejected string
+	for attempt := 1; ; attempt++ {
+		tok, err := s.accessToken(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if err := s.limiter.Wait(ctx); err != nil {
+			return nil, fmt.Errorf("%s: wait for the rate limiter: %w", op, err)
+		}
+		body, status, msg, err := s.post(ctx, op, path, tok, reqBody)
+		if status != http.StatusUnauthorized {
+			return body, err
+		}
+		s.dropToken(tok)
+		if attempt >= 2 {
+			if rejected != "" && msg != rejected {
+				msg = rejected + "; then: " + msg
+			}
+			return nil, &httpx.Error{Class: httpx.Permanent, Op: op, Status: status,
+				Msg: "token refused twice: " + msg, Fix: fixTwice401}
+		}
+		rejected = msg
+		s.log.Info("cyberark: access token refused; retrying with a fresh token", "err", msg)
+	}
+}
+
+// post makes one request. A 401 comes back as its status and message with
+// a nil error, for call to decide.
+func (s *Source) post(ctx context.Context, op, path, tok string, reqBody []byte) ([]byte, int, string, error) {
+	u := s.cfg.AuditURL + path
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(reqBody))
+	if err != nil {
+		return nil, 0, "", &httpx.Error{Class: httpx.Permanent, Op: op, Err: err}
+	}
+	req.Header.Set("Authorization", "Bearer "+tok)
+	req.Header.Set("x-api-key", s.cfg.APIKey.Reveal())
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", httpx.UserAgent)
+	req.Header.Set("x-cybr-telemetry", telemetry)
+	resp, err := s.http.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, 0, "", fmt.Errorf("%s: %w", op, ctx.Err())
+		}
+		return nil, 0, "", networkError(op, err, u, "audit_url")
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+		msg := apiMessage(b)
+		if resp.StatusCode == http.StatusUnauthorized {
+			if msg == "" {
+				msg = resp.Status
+			}
+			return nil, resp.StatusCode, msg, nil
+		}
+		e := httpx.StatusError(op, resp, msg)
+		switch resp.StatusCode {
+		case http.StatusForbidden:
+			e.Fix = fixAPIKey
+		case http.StatusNotFound:
+			e.Fix = fixAuditURL
+		case http.StatusBadRequest:
+			if op == opQuery {
+				e.Fix = fixQuery
+			}
+		}
+		return nil, resp.StatusCode, msg, e
+	}
+	if resp.ContentLength > maxBody {
+		return nil, resp.StatusCode, "", &httpx.Error{Class: httpx.Transient, Op: op, Msg: "answer larger than 64 MiB", Fix: "lower page_size"}
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, 0, "", fmt.Errorf("%s: %w", op, ctx.Err())
+		}
+		return nil, resp.StatusCode, "", &httpx.Error{Class: httpx.Transient, Op: op, Msg: "reading the answer", Err: err}
+	}
+	if len(b) > maxBody {
+		return nil, resp.StatusCode, "", &httpx.Error{Class: httpx.Transient, Op: op, Msg: "answer larger than 64 MiB", Fix: "lower page_size"}
+	}
+	return b, resp.StatusCode, "", nil
+}
+
+// apiMessage extracts the message of an error body: the keys code, message
+// and description, or the OAuth2 error, falling back to the body as text.
+func apiMessage(body []byte) string {
+	var e struct {
+		Code        any    `json:"code"`
+		Message     string `json:"message"`
+		Description string `json:"description"`
+		Error       string `json:"error"`
+		ErrorDesc   string `json:"error_description"`
+	}
+	if json.Unmarshal(body, &e) == nil {
+		var parts []string
+		if e.Error != "" {
+			parts = append(parts, e.Error)
+			if e.ErrorDesc != "" {
+				parts = append(parts, e.ErrorDesc)
+			}
+		}
+		if c, ok := e.Code.(string); ok && c != "" {
+			parts = append(parts, c)
+		}
+		if e.Message != "" {
+			parts = append(parts, e.Message)
+		}
+		if len(parts) > 0 {
+			return truncate(strings.Join(parts, ": "), 1000)
+		}
+	}
+	return truncate(strings.ToValidUTF8(strings.Join(strings.Fields(string(body)), " "), "?"), 300)
+}
+
+// networkError classifies a failed request: transient, with the setting to
+// check when a wrong endpoint is the likely cause.
+func networkError(op string, err error, rawURL, field string) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	host := rawURL
+	if u, perr := url.Parse(rawURL); perr == nil {
+		host = u.Host
+	}
+	e := &httpx.Error{Class: httpx.Transient, Op: op, Err: err}
+	var (
+		dnsErr    *net.DNSError
+		certErr   *tls.CertificateVerificationError
+		unknownCA x509.UnknownAuthorityError
+		hostErr   x509.HostnameError
+		opErr     *net.OpError
+	)
+	switch {
+	case errors.As(err, &dnsErr):
+		e.Fix = fmt.Sprintf("cannot resolve %s: check %s", host, field)
+	case errors.As(err, &certErr), errors.As(err, &unknownCA), errors.As(err, &hostErr):
+		e.Fix = fmt.Sprintf("TLS with %s failed: check %s, and any proxy in between", host, field)
+	case errors.Is(err, syscall.ECONNREFUSED), errors.As(err, &opErr) && opErr.Op == "dial" && !opErr.Timeout():
+		e.Fix = fmt.Sprintf("cannot reach %s: check %s and the network path to it", host, field)
+	}
+	return e
+}

@@ -1,0 +1,157 @@
+package cyberark
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/auditrelay/auditrelay/internal/source"
+)
+
+// cursorVersion is the version of the cursor encoding written here. A
+// cursor of another version is refused, never guessed at.
+const cursorVersion = 1
+
+// maxCursorBytes bounds a stored cursor: a cursorRef is a base64 query and
+// position, a few kilobytes at most.
+const maxCursorBytes = 256 << 10
+
+// cursorTimeLayout is the format of the cursor's instants: UTC, whole
+// seconds, the API's precision.
+const cursorTimeLayout = "2006-01-02T15:04:05Z"
+
+// cursor is the decoded form of a source.Cursor.
+//
+// Until is the watermark: every event whose timestamp is before it has been
+// returned. While a window is in progress, From and To bound it, [From, To)
+// in whole seconds, and Ref is the API's cursorRef of its next results page.
+type cursor struct {
+	Until time.Time
+	From  time.Time
+	To    time.Time
+	Ref   string
+}
+
+type cursorJSON struct {
+	V     int    `json:"v"`
+	Until string `json:"until"`
+	From  string `json:"from,omitempty"`
+	To    string `json:"to,omitempty"`
+	Ref   string `json:"cursorRef,omitempty"`
+}
+
+func (c cursor) inWindow() bool { return c.Ref != "" }
+
+func formatCursorTime(t time.Time) string { return t.UTC().Format(cursorTimeLayout) }
+
+func (c cursor) encode() source.Cursor {
+	j := cursorJSON{V: cursorVersion, Until: formatCursorTime(c.Until)}
+	if c.inWindow() {
+		j.From, j.To, j.Ref = formatCursorTime(c.From), formatCursorTime(c.To), c.Ref
+	}
+	b, _ := json.Marshal(j) // strings and an int always marshal
+	return b
+}
+
+// decodeCursor parses and checks a stored cursor. It never panics; an error
+// means the cursor was not written by this package, or was damaged.
+func decodeCursor(b source.Cursor) (cursor, error) {
+	if len(b) > maxCursorBytes {
+		return cursor{}, fmt.Errorf("cursor is %d bytes, more than a cyberark cursor can be", len(b))
+	}
+	var j cursorJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return cursor{}, fmt.Errorf("cursor is not a cyberark cursor: %w", err)
+	}
+	if j.V != cursorVersion {
+		return cursor{}, fmt.Errorf("cursor version %d is not supported (want %d)", j.V, cursorVersion)
+	}
+	var c cursor
+	var err error
+	if c.Until, err = parseCursorTime("until", j.Until); err != nil {
+		return cursor{}, err
+	}
+	if j.From == "" && j.To == "" && j.Ref == "" {
+		return c, nil
+	}
+	if j.From == "" || j.To == "" || j.Ref == "" {
+		return cursor{}, errors.New("cursor has a partial window (want from, to and cursorRef together)")
+	}
+	if c.From, err = parseCursorTime("from", j.From); err != nil {
+		return cursor{}, err
+	}
+	if c.To, err = parseCursorTime("to", j.To); err != nil {
+		return cursor{}, err
+	}
+	if !c.From.Before(c.To) {
+		return cursor{}, fmt.Errorf("cursor window [%s, %s) is empty", j.From, j.To)
+	}
+	if c.Until.Before(c.From) || !c.Until.Before(c.To) {
+		return cursor{}, fmt.Errorf("cursor watermark %s is outside its window [%s, %s)", j.Until, j.From, j.To)
+	}
+	if strings.ContainsFunc(j.Ref, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		return cursor{}, errors.New("cursor cursorRef holds control characters")
+	}
+	c.Ref = j.Ref
+	return c, nil
+}
+
+func parseCursorTime(field, v string) (time.Time, error) {
+	if v == "" {
+		return time.Time{}, fmt.Errorf("cursor has no %s", field)
+	}
+	t, err := time.Parse(cursorTimeLayout, v)
+	if err != nil || t.Format(cursorTimeLayout) != v {
+		return time.Time{}, fmt.Errorf("cursor %s %q is not a UTC timestamp in whole seconds", field, v)
+	}
+	if t.Year() < 2000 || t.Year() > 9000 {
+		return time.Time{}, fmt.Errorf("cursor %s %q is out of range", field, v)
+	}
+	return t.UTC(), nil
+}
+
+// CursorInfo is the human view of a stored cursor, for `auditrelay
+// checkpoint show` and `auditrelay status`.
+type CursorInfo struct {
+	// Watermark is the instant before which every event has been returned;
+	// zero when the source never polled.
+	Watermark time.Time
+	// MidWindow reports that a window is in progress: its cursorRef is
+	// stored and the next poll continues it.
+	MidWindow bool
+	// From and To bound the window in progress, [From, To).
+	From, To time.Time
+}
+
+// String formats the info on one line.
+func (i CursorInfo) String() string {
+	if i.Watermark.IsZero() {
+		return "no checkpoint: the first poll starts at now - lookback"
+	}
+	s := "watermark " + formatCursorTime(i.Watermark)
+	if i.MidWindow {
+		s += ", window [" + formatCursorTime(i.From) + ", " + formatCursorTime(i.To) + ") in progress"
+	} else {
+		s += ", between windows"
+	}
+	return s
+}
+
+// Describe decodes a stored cursor for display. A nil cursor gives a zero
+// CursorInfo.
+func (s *Source) Describe(cur source.Cursor) (CursorInfo, error) {
+	if len(cur) == 0 {
+		return CursorInfo{}, nil
+	}
+	c, err := decodeCursor(cur)
+	if err != nil {
+		return CursorInfo{}, fmt.Errorf("cyberark: describe cursor: %w", err)
+	}
+	info := CursorInfo{Watermark: c.Until}
+	if c.inWindow() {
+		info.MidWindow, info.From, info.To = true, c.From, c.To
+	}
+	return info, nil
+}

@@ -1,0 +1,130 @@
+package cyberark
+
+import (
+	"encoding/json"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/auditrelay/auditrelay/internal/source"
+)
+
+func TestCursorRoundTrip(t *testing.T) {
+	for _, c := range []cursor{
+		{Until: testNow},
+		{Until: testNow, From: testNow.Add(-2 * time.Minute), To: testNow.Add(time.Hour), Ref: "eyJxdWVyeSI6e319"},
+	} {
+		got, err := decodeCursor(c.encode())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != c {
+			t.Errorf("round trip: got %+v, want %+v", got, c)
+		}
+	}
+}
+
+func TestDecodeCursorErrors(t *testing.T) {
+	for _, in := range []string{
+		``, `null`, `{}`, `{"v":2,"until":"2026-03-10T12:00:00Z"}`,
+		`{"v":1,"until":"2026-03-10T12:00:00.5Z"}`,
+		`{"v":1,"until":"2026-03-10T12:00:00Z","from":"2026-03-10T11:00:00Z"}`,
+		`{"v":1,"until":"2026-03-10T12:00:00Z","from":"2026-03-10T13:00:00Z","to":"2026-03-10T14:00:00Z","cursorRef":"x"}`,
+		`{"v":1,"until":"2026-03-10T12:00:00Z","from":"2026-03-10T11:00:00Z","to":"2026-03-10T11:00:00Z","cursorRef":"x"}`,
+		`{"v":1,"until":"2026-03-10T12:00:00Z","from":"2026-03-10T11:00:00Z","to":"2026-03-10T13:00:00Z","cursorRef":"a\nb"}`,
+	} {
+		if c, err := decodeCursor(source.Cursor(in)); err == nil {
+			t.Errorf("decodeCursor(%s) = %+v, want an error", in, c)
+		}
+	}
+}
+
+func FuzzDecodeCursor(f *testing.F) {
+	f.Add([]byte(cursor{Until: testNow}.encode()))
+	f.Add([]byte(cursor{Until: testNow, From: testNow.Add(-time.Minute), To: testNow.Add(time.Minute), Ref: "abc"}.encode()))
+	f.Add([]byte(`{"v":1}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		c, err := decodeCursor(b)
+		if err != nil {
+			return
+		}
+		again, err := decodeCursor(c.encode())
+		if err != nil || again != c {
+			t.Fatalf("a decoded cursor does not round-trip: %+v → %v %+v", c, err, again)
+		}
+		if c.inWindow() && (c.Until.Before(c.From) || !c.Until.Before(c.To)) {
+			t.Fatalf("decoded window is inconsistent: %+v", c)
+		}
+	})
+}
+
+func TestDecodeResults(t *testing.T) {
+	body := `{"data":[{"uuid":"u1","tenantId":"t","timestamp":1739269449904,"x":null},` +
+		`{"uuid":"u2","tenantId":null,"timestamp":"1739269449905"}],"paging":{"cursor":{"cursorRef":"next"}}}`
+	r, err := decodeResults([]byte(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Next != "next" || len(r.Events) != 2 || r.Events[0].UUID != "u1" || r.Events[0].Tenant != "t" ||
+		r.Events[0].Time.UnixMilli() != 1739269449904 || r.Events[1].Tenant != "" {
+		t.Fatalf("decoded %+v", r)
+	}
+	if string(r.Events[0].Data) != `{"uuid":"u1","tenantId":"t","timestamp":1739269449904,"x":null}` {
+		t.Errorf("raw event changed: %s", r.Events[0].Data)
+	}
+	for _, bad := range []string{
+		`{}`, `{"data":null}`, `{"data":[1]}`, `{"data":[{"timestamp":1739269449904}]}`,
+		`{"data":[{"uuid":"","timestamp":1739269449904}]}`, `{"data":[{"uuid":"u","timestamp":1.5}]}`,
+		`{"data":[{"uuid":"u","timestamp":"2025-01-01"}]}`, `{"data":[{"uuid":"u","timestamp":12}]}`,
+		`{"data":[{"uuid":"u","timestamp":1739269449904}`,
+	} {
+		if _, err := decodeResults([]byte(bad)); err == nil {
+			t.Errorf("decodeResults(%s): want an error", bad)
+		}
+	}
+}
+
+// TestDecodeSamples decodes the reference samples as one results page.
+func TestDecodeSamples(t *testing.T) {
+	b, err := os.ReadFile("testdata/events.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := decodeResults([]byte(`{"data":` + string(b) + `,"paging":{"cursor":{"cursorRef":"x"}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var raw []json.RawMessage
+	json.Unmarshal(b, &raw)
+	if len(r.Events) != len(raw) || len(raw) < 3 {
+		t.Fatalf("%d events, want %d", len(r.Events), len(raw))
+	}
+	for i, e := range r.Events {
+		if string(e.Data) != string(raw[i]) {
+			t.Errorf("event %d changed", i)
+		}
+		if !strings.Contains(string(e.Data), `"timestamp":`+jsonInt(e.Time.UnixMilli())) {
+			t.Errorf("event %d: time %v does not match its timestamp", i, e.Time)
+		}
+	}
+}
+
+func jsonInt(n int64) string { b, _ := json.Marshal(n); return string(b) }
+
+func FuzzDecodeResults(f *testing.F) {
+	f.Add([]byte(`{"data":[{"uuid":"u1","tenantId":"t","timestamp":1739269449904}],"paging":{"cursor":{"cursorRef":"n"}}}`))
+	f.Add([]byte(`{"data":[],"paging":{"cursor":{"cursorRef":""}}}`))
+	f.Add([]byte(`{"data":[{"uuid":"u","timestamp":"1739269449904"}]}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r, err := decodeResults(b)
+		if err != nil {
+			return
+		}
+		for _, e := range r.Events {
+			if e.UUID == "" || !json.Valid(e.Data) || e.Time.IsZero() {
+				t.Fatalf("accepted an unusable event: %+v", e)
+			}
+		}
+	})
+}

@@ -7,7 +7,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"strconv"
 	"time"
 )
 
@@ -25,7 +24,8 @@ type Raw struct {
 	ID string
 	// Time is the provider's event time: the attribute its windows filter on.
 	Time time.Time
-	// Data is the provider's event JSON as served.
+	// Data is the provider's event JSON as served. It is valid JSON:
+	// sources take it from a decoded response.
 	Data json.RawMessage
 }
 
@@ -95,11 +95,8 @@ func AppendLine(b []byte, ev *Raw) ([]byte, error) {
 		}
 		raw = c.Bytes()
 	}
-	if !json.Valid(raw) {
-		return b, fmt.Errorf("event %s: raw data is not JSON", ev.ID)
-	}
 	b = append(b, `{"source":`...)
-	b = strconv.AppendQuote(b, ev.Source)
+	b = appendString(b, ev.Source)
 	b = appendField(b, "provider", ev.Provider)
 	b = appendField(b, "tenant", ev.Tenant)
 	b = appendField(b, "id", ev.ID)
@@ -113,6 +110,19 @@ func appendField(b []byte, k, v string) []byte {
 	b = append(b, ',', '"')
 	b = append(b, k...)
 	b = append(b, '"', ':')
-	j, _ := json.Marshal(v) // a string always marshals
-	return append(b, j...)
+	return appendString(b, v)
+}
+
+// appendString appends v as a JSON string: verbatim between quotes when it
+// needs no escaping (the common case), through encoding/json otherwise.
+func appendString(b []byte, v string) []byte {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c < 0x20 || c == '"' || c == '\\' || c >= 0x80 {
+			j, _ := json.Marshal(v) // a string always marshals
+			return append(b, j...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, v...)
+	return append(b, '"')
 }

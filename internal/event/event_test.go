@@ -1,0 +1,36 @@
+package event
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+)
+
+func TestAppendLine(t *testing.T) {
+	at := time.Date(2026, 11, 25, 10, 0, 0, 123456789, time.FixedZone("x", 3600))
+	tests := []struct {
+		name string
+		ev   Raw
+		want string
+	}{
+		{"plain", Raw{Source: "p", Provider: "pingone", Tenant: "t", ID: "1", Time: at, Data: json.RawMessage(`{"id":"1"}`)},
+			`{"source":"p","provider":"pingone","tenant":"t","id":"1","time":"2026-11-25T09:00:00.123Z","raw":{"id":"1"}}` + "\n"},
+		{"escaping", Raw{Source: "p", ID: "a\"b\\c\x01é", Time: at, Data: json.RawMessage(`{"id":"x"}`)},
+			`{"source":"p","provider":"","tenant":"","id":"a\"b\\c\u0001é","time":"2026-11-25T09:00:00.123Z","raw":{"id":"x"}}` + "\n"},
+		{"multi-line raw is compacted", Raw{Source: "p", ID: "1", Time: at, Data: json.RawMessage("{\n \"id\" : \"1\"\n}")},
+			`{"source":"p","provider":"","tenant":"","id":"1","time":"2026-11-25T09:00:00.123Z","raw":{"id":"1"}}` + "\n"},
+	}
+	for _, tt := range tests {
+		got, err := AppendLine(nil, &tt.ev)
+		if err != nil || string(got) != tt.want {
+			t.Errorf("%s: got %s (%v)\nwant %s", tt.name, got, err, tt.want)
+		}
+		var l Line
+		if err := json.Unmarshal(got, &l); err != nil || l.ID != tt.ev.ID {
+			t.Errorf("%s: line does not decode back: %v, id %q", tt.name, err, l.ID)
+		}
+	}
+	if _, err := AppendLine(nil, &Raw{ID: "1", Data: json.RawMessage("{\n")}); err == nil {
+		t.Error("invalid multi-line data accepted")
+	}
+}

@@ -1,0 +1,511 @@
+package sentinel
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	"github.com/auditrelay/auditrelay/internal/event"
+)
+
+// Normalizer maps a provider event to the canonical event. The daemon
+// passes one that knows every provider; the sink never imports a source.
+type Normalizer func(event.Raw) (event.Event, error)
+
+// timeFormat is how datetime columns are written.
+const timeFormat = "2006-01-02T15:04:05.000Z"
+
+// row is one encoded row: a JSON object.
+type row struct {
+	key  string // source + "\x00" + id: what the sink remembers as sent
+	id   string
+	data []byte
+}
+
+// parked is an event the sink cannot send, with the reason.
+type parked struct {
+	key, source, id string
+	reason          string
+}
+
+// encoder turns events into rows and rows into request bodies. It is not
+// safe for concurrent use.
+type encoder struct {
+	format    string
+	normalize Normalizer
+	maxCall   int
+	// truncated counts field values cut to MaxFieldBytes.
+	truncated int64
+
+	gz  *gzip.Writer
+	out bytes.Buffer
+}
+
+func newEncoder(format string, normalize Normalizer, maxCall int) *encoder {
+	gz, _ := gzip.NewWriterLevel(nil, gzip.BestSpeed) // a valid level never fails
+	return &encoder{format: format, normalize: normalize, maxCall: maxCall, gz: gz}
+}
+
+// activity is the part of a PingOne activity the encoder reads, as raw
+// JSON values.
+type activity struct {
+	ID                  json.RawMessage `json:"id"`
+	CorrelationID       json.RawMessage `json:"correlationId"`
+	RecordedAt          json.RawMessage `json:"recordedAt"`
+	CreatedAt           json.RawMessage `json:"createdAt"`
+	InternalCorrelation json.RawMessage `json:"internalCorrelation"`
+	Actors              json.RawMessage `json:"actors"`
+	Source              json.RawMessage `json:"source"`
+	Action              json.RawMessage `json:"action"`
+	Resources           json.RawMessage `json:"resources"`
+	Result              json.RawMessage `json:"result"`
+	Links               json.RawMessage `json:"_links"`
+}
+
+// party is an actor of an activity.
+type party struct {
+	ID          string `json:"id"`
+	Name        string `json:"name"`
+	Type        string `json:"type"`
+	Href        string `json:"href"`
+	Environment struct {
+		ID string `json:"id"`
+	} `json:"environment"`
+	Population struct {
+		ID string `json:"id"`
+	} `json:"population"`
+}
+
+// rows encodes events, parking those that cannot be sent.
+func (e *encoder) rows(batch []event.Raw, skip func(key string) bool) ([]row, []parked) {
+	var rows []row
+	var park []parked
+	for i := range batch {
+		ev := &batch[i]
+		key := ev.Source + "\x00" + ev.ID
+		if skip != nil && skip(key) {
+			continue
+		}
+		var data []byte
+		var err error
+		switch e.format {
+		case FormatAuditRelay:
+			data, err = e.auditRelayRow(nil, ev)
+		default:
+			data, err = e.pingOneV2Row(nil, ev)
+		}
+		if err == nil && len(data)+2 > e.maxCall {
+			err = fmt.Errorf("its row is %d bytes after truncating fields, over the %d bytes one call may carry", len(data), e.maxCall)
+		}
+		if err != nil {
+			park = append(park, parked{key: key, source: ev.Source, id: ev.ID, reason: err.Error()})
+			continue
+		}
+		rows = append(rows, row{key: key, id: ev.ID, data: data})
+	}
+	return rows, park
+}
+
+// pingOneV2Row writes the columns the connector's stream declares, with
+// the activity's own values. A missing createdAt is filled with the event
+// time, so that the connector's transform (TimeGenerated from createdAt)
+// never falls back to the ingestion time.
+func (e *encoder) pingOneV2Row(b []byte, ev *event.Raw) ([]byte, error) {
+	if ev.Provider != "" && ev.Provider != "pingone" {
+		return nil, fmt.Errorf("format %s carries PingOne activities only, not %s events (use format %s)", FormatPingOneV2, ev.Provider, FormatAuditRelay)
+	}
+	var a activity
+	if err := unmarshalObject(ev.Data, &a); err != nil {
+		return nil, err
+	}
+	b = append(b, '{')
+	first := true
+	if a.ID != nil {
+		b = e.rawField(b, &first, "id", a.ID)
+	} else {
+		b = e.stringField(b, &first, "id", ev.ID)
+	}
+	b = e.rawField(b, &first, "correlationId", a.CorrelationID)
+	recorded := a.RecordedAt
+	if isNull(recorded) && !ev.Time.IsZero() {
+		recorded = appendTime(nil, ev.Time)
+	}
+	b = e.rawField(b, &first, "recordedAt", recorded)
+	created := a.CreatedAt
+	if isNull(created) {
+		created = recorded
+	}
+	b = e.rawField(b, &first, "createdAt", created)
+	b = e.rawField(b, &first, "internalCorrelation", a.InternalCorrelation)
+	b = e.rawField(b, &first, "actors", a.Actors)
+	b = e.rawField(b, &first, "source", a.Source)
+	b = e.rawField(b, &first, "action", a.Action)
+	b = e.rawField(b, &first, "resources", a.Resources)
+	b = e.rawField(b, &first, "result", a.Result)
+	return append(b, '}'), nil
+}
+
+// auditRelayRow writes the typed columns of the auditrelay format.
+func (e *encoder) auditRelayRow(b []byte, ev *event.Raw) ([]byte, error) {
+	var c event.Event
+	if e.normalize != nil {
+		var err error
+		if c, err = e.normalize(*ev); err != nil {
+			return nil, fmt.Errorf("normalize: %w", err)
+		}
+	} else {
+		c = event.Event{Time: ev.Time, Provider: ev.Provider, Tenant: ev.Tenant, Source: ev.Source, ID: ev.ID, Outcome: event.OutcomeUnknown, Raw: ev.Data}
+	}
+	var a activity
+	if err := unmarshalObject(ev.Data, &a); err != nil {
+		return nil, err
+	}
+	var actors struct {
+		Client party `json:"client"`
+		User   party `json:"user"`
+	}
+	var result struct {
+		Status string `json:"status"`
+		ID     string `json:"id"`
+	}
+	var links struct {
+		Self struct {
+			Href string `json:"href"`
+		} `json:"self"`
+	}
+	// Odd types leave a field empty; the raw event keeps everything.
+	lenientDecode(a.Actors, &actors)
+	lenientDecode(a.Result, &result)
+	lenientDecode(a.Links, &links)
+
+	t := c.Time
+	if t.IsZero() {
+		t = ev.Time
+	}
+	b = append(b, '{')
+	first := true
+	if !t.IsZero() {
+		b = e.rawField(b, &first, "TimeGenerated", appendTime(nil, t))
+	}
+	b = e.stringField(b, &first, "Id", c.ID)
+	b = e.stringField(b, &first, "CorrelationId", c.CorrelationID)
+	b = e.rawField(b, &first, "RecordedAt", stringOnly(a.RecordedAt))
+	b = e.rawField(b, &first, "CreatedAt", stringOnly(a.CreatedAt))
+	b = e.stringField(b, &first, "Provider", c.Provider)
+	b = e.stringField(b, &first, "EnvironmentId", c.Tenant)
+	b = e.stringField(b, &first, "AuditRelaySource", c.Source)
+	b = e.stringField(b, &first, "Href", links.Self.Href)
+	b = e.stringField(b, &first, "ActionType", c.Action)
+	b = e.stringField(b, &first, "ActionDescription", c.Description)
+	b = e.stringField(b, &first, "Outcome", string(c.Outcome))
+	b = e.stringField(b, &first, "ResultStatus", result.Status)
+	b = e.stringField(b, &first, "ResultDescription", c.Reason)
+	b = e.stringField(b, &first, "ResultId", result.ID)
+	cl, us := actors.Client, actors.User
+	b = e.stringField(b, &first, "ClientId", cl.ID)
+	b = e.stringField(b, &first, "ClientName", cl.Name)
+	b = e.stringField(b, &first, "ClientType", cl.Type)
+	b = e.stringField(b, &first, "ClientEnvironmentId", cl.Environment.ID)
+	b = e.stringField(b, &first, "ClientHref", cl.Href)
+	b = e.stringField(b, &first, "UserId", us.ID)
+	b = e.stringField(b, &first, "UserName", us.Name)
+	b = e.stringField(b, &first, "UserType", us.Type)
+	b = e.stringField(b, &first, "UserEnvironmentId", us.Environment.ID)
+	b = e.stringField(b, &first, "UserPopulationId", us.Population.ID)
+	b = e.stringField(b, &first, "UserHref", us.Href)
+	b = e.stringField(b, &first, "SourceIpAddress", c.SourceIP)
+	b = e.stringField(b, &first, "SourceUserAgent", c.UserAgent)
+	b = e.stringField(b, &first, "InternalCorrelationSessionId", c.SessionID)
+	b = e.rawField(b, &first, "InternalCorrelation", a.InternalCorrelation)
+	b = e.rawField(b, &first, "Resources", a.Resources)
+	admin := false
+	if len(c.Tags) > 0 {
+		tags := []byte{'['}
+		for i, tag := range c.Tags {
+			if i > 0 {
+				tags = append(tags, ',')
+			}
+			tags = appendJSONString(tags, tag)
+			admin = admin || tag == "adminIdentityEvent"
+		}
+		b = e.rawField(b, &first, "Tags", append(tags, ']'))
+	}
+	b = e.rawField(b, &first, "AdminIdentityEvent", strconv.AppendBool(nil, admin))
+	b = e.rawField(b, &first, "Raw", ev.Data)
+	return append(b, '}'), nil
+}
+
+// unmarshalObject decodes raw event data that must be a JSON object.
+func unmarshalObject(data []byte, v any) error {
+	d := bytes.TrimSpace(data)
+	if len(d) == 0 || d[0] != '{' {
+		return fmt.Errorf("the event is not a JSON object")
+	}
+	if err := json.Unmarshal(d, v); err != nil {
+		return fmt.Errorf("the event is not valid JSON: %w", err)
+	}
+	return nil
+}
+
+// lenientDecode decodes what it can of a JSON value into v.
+func lenientDecode(raw json.RawMessage, v any) {
+	if len(raw) > 0 && raw[0] == '{' {
+		_ = json.Unmarshal(raw, v) // a wrong type leaves its field empty
+	}
+}
+
+// stringOnly returns raw when it is a JSON string, nil otherwise.
+func stringOnly(raw json.RawMessage) json.RawMessage {
+	if len(raw) > 1 && raw[0] == '"' {
+		return raw
+	}
+	return nil
+}
+
+// isNull reports whether a raw value is absent or null.
+func isNull(raw json.RawMessage) bool {
+	return len(raw) == 0 || string(raw) == "null"
+}
+
+// appendTime appends t as a JSON datetime string.
+func appendTime(b []byte, t time.Time) []byte {
+	b = append(b, '"')
+	b = t.UTC().AppendFormat(b, timeFormat)
+	return append(b, '"')
+}
+
+// stringField appends "name":"v", leaving an empty v out. A value longer
+// than MaxFieldBytes is cut there and counted.
+func (e *encoder) stringField(b []byte, first *bool, name, v string) []byte {
+	if v == "" {
+		return b
+	}
+	if len(v) > MaxFieldBytes {
+		v = truncateUTF8(v, MaxFieldBytes)
+		e.truncated++
+	}
+	b = fieldName(b, first, name)
+	return appendJSONString(b, v)
+}
+
+// rawField appends "name":raw, leaving an absent or null value out. A value
+// longer than MaxFieldBytes is sent as a string of its first MaxFieldBytes
+// bytes, and counted; the service would cut it anyway, breaking its JSON.
+func (e *encoder) rawField(b []byte, first *bool, name string, raw json.RawMessage) []byte {
+	if isNull(raw) {
+		return b
+	}
+	b = fieldName(b, first, name)
+	if len(raw) <= MaxFieldBytes {
+		return append(b, raw...)
+	}
+	e.truncated++
+	if raw[0] == '"' {
+		var s string
+		if json.Unmarshal(raw, &s) == nil {
+			if len(s) > MaxFieldBytes {
+				s = truncateUTF8(s, MaxFieldBytes)
+			}
+			return appendJSONString(b, s)
+		}
+	}
+	if v, ok := shrinkDynamic(raw, MaxFieldBytes); ok {
+		return append(b, v...)
+	}
+	return appendJSONString(b, truncateUTF8(string(raw), MaxFieldBytes))
+}
+
+// shrinkDynamic cuts the longest strings inside a JSON object or array
+// until it encodes in at most limit bytes, so that its structure (and the
+// DCR's transform of it) survives. It reports false when strings are not
+// what makes it large.
+func shrinkDynamic(raw json.RawMessage, limit int) ([]byte, bool) {
+	d := json.NewDecoder(bytes.NewReader(raw))
+	d.UseNumber()
+	var v any
+	if d.Decode(&v) != nil {
+		return nil, false
+	}
+	for range 64 {
+		out, err := json.Marshal(v)
+		if err != nil {
+			return nil, false
+		}
+		if len(out) <= limit {
+			return out, true
+		}
+		over := len(out) - limit
+		longest := longestString(&v)
+		if longest == nil || len(*longest) == 0 {
+			return nil, false
+		}
+		keep := max(0, len(*longest)-over-len(*longest)/8-16)
+		*longest = truncateUTF8(*longest, keep)
+	}
+	return nil, false
+}
+
+// longestString returns a pointer to the longest string inside v (a
+// decoded JSON value), replacing it in place so that writes land in v.
+func longestString(v *any) *string {
+	var best *string
+	var walk func(p *any)
+	walk = func(p *any) {
+		switch x := (*p).(type) {
+		case string:
+			s := x
+			ps := &s
+			*p = ps
+			if best == nil || len(*ps) > len(*best) {
+				best = ps
+			}
+		case *string:
+			if best == nil || len(*x) > len(*best) {
+				best = x
+			}
+		case map[string]any:
+			for k, val := range x {
+				walk(&val)
+				x[k] = val
+			}
+		case []any:
+			for i := range x {
+				walk(&x[i])
+			}
+		}
+	}
+	walk(v)
+	return best
+}
+
+func fieldName(b []byte, first *bool, name string) []byte {
+	if !*first {
+		b = append(b, ',')
+	}
+	*first = false
+	b = append(b, '"')
+	b = append(b, name...)
+	return append(b, '"', ':')
+}
+
+// truncateUTF8 cuts s to at most n bytes without splitting a rune.
+func truncateUTF8(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+// appendJSONString appends s as a JSON string. Invalid UTF-8 becomes
+// U+FFFD, as encoding/json does.
+func appendJSONString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
+
+// split packs rows, in order, into as few calls as fit: each body, a JSON
+// array, at most maxCall bytes uncompressed.
+func (e *encoder) split(rows []row) [][]row {
+	var calls [][]row
+	start, size := 0, 2 // "[" and "]"
+	for i, r := range rows {
+		add := len(r.data)
+		if i > start {
+			add++ // the comma
+		}
+		if i > start && size+add > e.maxCall {
+			calls = append(calls, rows[start:i])
+			start, size = i, 2
+			add = len(r.data)
+		}
+		size += add
+	}
+	if start < len(rows) {
+		calls = append(calls, rows[start:])
+	}
+	return calls
+}
+
+// body returns the uncompressed size of rows' JSON array and the array
+// gzipped. The returned slice is valid until the next call.
+func (e *encoder) body(rows []row) (int, []byte, error) {
+	e.out.Reset()
+	e.gz.Reset(&e.out)
+	n := 0
+	w := func(p []byte) error {
+		n += len(p)
+		_, err := e.gz.Write(p)
+		return err
+	}
+	if err := w([]byte{'['}); err != nil {
+		return 0, nil, err
+	}
+	for i, r := range rows {
+		if i > 0 {
+			if err := w([]byte{','}); err != nil {
+				return 0, nil, err
+			}
+		}
+		if err := w(r.data); err != nil {
+			return 0, nil, err
+		}
+	}
+	if err := w([]byte{']'}); err != nil {
+		return 0, nil, err
+	}
+	if err := e.gz.Close(); err != nil {
+		return 0, nil, err
+	}
+	return n, e.out.Bytes(), nil
+}

@@ -1,0 +1,354 @@
+// Package sentinel sends events to Microsoft Sentinel through the Azure
+// Monitor Logs Ingestion API: a data collection rule (DCR) stream, a Log
+// Analytics table behind it.
+//
+// Two row formats exist. pingone_v2 sends the PingOne activity objects as
+// the stream Custom-PingOne_AuditActivitiesV2_CL of Sentinel's "Ping One
+// (via Codeless Connector Framework)" connector declares them, so auditrelay
+// can feed that connector's DCR and table in its place. auditrelay sends
+// typed columns for every field of an activity, the canonical fields and
+// the raw event as dynamic; `auditrelay sentinel template` prints the ARM
+// template of its table and DCR.
+//
+// Each batch is encoded, split into calls of at most 1 MB compressed and
+// uncompressed, gzipped and posted with an Entra ID token for the Azure
+// Monitor audience; 204 acknowledges a call. A batch is acknowledged when
+// every call of it is. Calls of a batch that were acknowledged before a
+// later call failed are not sent again when the batch is retried. Field
+// values over 64 KB are cut and counted. An event that cannot be sent at
+// all (not JSON, a row over the call limit even after cutting its fields,
+// or one the service refuses as too large on its own) is parked: logged
+// with its id and counted, and the events behind it go on.
+package sentinel
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/auditrelay/auditrelay/internal/event"
+	"github.com/auditrelay/auditrelay/internal/httpx"
+)
+
+// APIVersion is the Logs Ingestion API version used.
+const APIVersion = "2023-01-01"
+
+const opUpload = "sentinel: upload"
+
+// Operator fixes of upload errors.
+const (
+	// FixForbidden is the fix of a 403.
+	FixForbidden  = "grant the app Monitoring Metrics Publisher on the DCR; new role assignments can take up to 30 minutes"
+	fixBadRequest = "the DCR refused the rows: check that stream and format match the DCR's stream declaration (`auditrelay sentinel template` prints one that does)"
+)
+
+// maxErrorBody bounds how much of an error response is read.
+const maxErrorBody = 64 << 10
+
+// Options are a sink's dependencies. The zero value is usable.
+type Options struct {
+	// HTTPClient sends token and upload requests; default
+	// httpx.NewClient(request_timeout).
+	HTTPClient *http.Client
+	// Credential replaces the credential of the configured auth.
+	Credential TokenCredential
+	// Normalize maps events to the canonical form for the auditrelay
+	// format.
+	Normalize Normalizer
+	// Logger receives parked events and retries; default discards.
+	Logger *slog.Logger
+	// Now defaults to time.Now.
+	Now func() time.Time
+}
+
+// Stats count what a sink has done since it was created.
+type Stats struct {
+	// Rows counts rows acknowledged by the service.
+	Rows int64
+	// Calls counts acknowledged API calls.
+	Calls int64
+	// Bytes counts the compressed bytes of acknowledged calls.
+	Bytes int64
+	// Parked counts events that could not be sent and were skipped.
+	Parked int64
+	// Truncated counts field values cut to 64 KB.
+	Truncated int64
+	// Splits counts calls split again after a 413.
+	Splits int64
+}
+
+// Sink sends batches to one DCR stream. It is safe for use by one runner
+// at a time.
+type Sink struct {
+	cfg       Config
+	url       string
+	http      *http.Client
+	tokens    *tokens
+	log       *slog.Logger
+	credErr   error
+	mu        sync.Mutex
+	enc       *encoder
+	batchKey  string
+	acked     map[string]bool
+	rows      atomic.Int64
+	calls     atomic.Int64
+	bytes     atomic.Int64
+	parked    atomic.Int64
+	truncated atomic.Int64
+	splits    atomic.Int64
+}
+
+// New returns a sink for cfg (defaulted and validated). It does no I/O.
+func New(cfg Config, opts Options) *Sink {
+	if opts.HTTPClient == nil {
+		opts.HTTPClient = httpx.NewClient(cfg.RequestTimeout.D())
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	s := &Sink{
+		cfg:  cfg,
+		url:  UploadURL(cfg.Endpoint, cfg.DCRImmutableID, cfg.Stream),
+		http: opts.HTTPClient,
+		log:  opts.Logger,
+		enc:  newEncoder(cfg.Format, opts.Normalize, int(cfg.MaxRequestBytes)),
+	}
+	cred := opts.Credential
+	if cred == nil {
+		var err error
+		if cred, err = newCredential(&cfg, opts.HTTPClient); err != nil {
+			s.credErr = &httpx.Error{Class: httpx.Permanent, Op: opToken, Err: err, Fix: fixIdentity}
+		}
+	}
+	s.tokens = newTokens(cred, cfg.cloud().Audience+"/.default", opts.Now)
+	return s
+}
+
+// UploadURL returns the Logs Ingestion API URL of a stream.
+func UploadURL(endpoint, dcr, stream string) string {
+	return endpoint + "/dataCollectionRules/" + url.PathEscape(dcr) + "/streams/" + url.PathEscape(stream) + "?api-version=" + APIVersion
+}
+
+// Stats returns the sink's counters.
+func (s *Sink) Stats() Stats {
+	return Stats{Rows: s.rows.Load(), Calls: s.calls.Load(), Bytes: s.bytes.Load(), Parked: s.parked.Load(),
+		Truncated: s.truncated.Load(), Splits: s.splits.Load()}
+}
+
+// Send uploads batch and returns nil once the service acknowledged every
+// row of it, parked events aside.
+func (s *Sink) Send(ctx context.Context, batch []event.Raw) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(batch) == 0 {
+		return nil
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("%s: %w", opUpload, err)
+	}
+	// A retried batch skips the rows already acknowledged.
+	key := fmt.Sprintf("%d\x00%s\x00%s\x00%s\x00%s", len(batch), batch[0].Source, batch[0].ID, batch[len(batch)-1].Source, batch[len(batch)-1].ID)
+	if key != s.batchKey || s.acked == nil {
+		s.batchKey, s.acked = key, map[string]bool{}
+	}
+	before := s.enc.truncated
+	rows, park := s.enc.rows(batch, func(k string) bool { return s.acked[k] })
+	if n := s.enc.truncated - before; n > 0 {
+		s.truncated.Add(n)
+		s.log.Warn("sentinel: field values over 64 KB cut to 64 KB; the raw event in the spool is unchanged", "fields", n)
+	}
+	for _, p := range park {
+		s.park(p.key, p.source, p.id, p.reason)
+	}
+	for _, call := range s.enc.split(rows) {
+		if err := s.sendCall(ctx, call); err != nil {
+			return err
+		}
+	}
+	s.batchKey, s.acked = "", nil
+	return nil
+}
+
+// park reports an event that will never be sent and marks it done.
+func (s *Sink) park(key, source, id, reason string) {
+	s.parked.Add(1)
+	s.acked[key] = true
+	s.log.Error("sentinel: event parked: it cannot be sent and is skipped", "source", source, "id", id, "reason", reason)
+}
+
+// sendCall uploads one call's rows, splitting it when it is too large
+// compressed or refused with 413.
+func (s *Sink) sendCall(ctx context.Context, rows []row) error {
+	n, body, err := s.enc.body(rows)
+	if err != nil {
+		return &httpx.Error{Class: httpx.Transient, Op: "sentinel: compress", Err: err}
+	}
+	tooLarge := len(body) > int(s.cfg.MaxRequestBytes) || n > int(s.cfg.MaxRequestBytes)
+	if !tooLarge {
+		size := len(body)
+		err = s.upload(ctx, body)
+		if err == nil {
+			for _, r := range rows {
+				s.acked[r.key] = true
+			}
+			s.rows.Add(int64(len(rows)))
+			s.calls.Add(1)
+			s.bytes.Add(int64(size))
+			return nil
+		}
+		var he *httpx.Error
+		if !errors.As(err, &he) || he.Status != http.StatusRequestEntityTooLarge {
+			return err
+		}
+		s.splits.Add(1)
+	}
+	if len(rows) == 1 {
+		reason := fmt.Sprintf("the service refuses its row (%d bytes) as too large", len(rows[0].data))
+		if err != nil {
+			reason += ": " + err.Error()
+		}
+		s.park(rows[0].key, sourceOf(rows[0].key), rows[0].id, reason)
+		return nil
+	}
+	half := len(rows) / 2
+	if err := s.sendCall(ctx, rows[:half]); err != nil {
+		return err
+	}
+	return s.sendCall(ctx, rows[half:])
+}
+
+func sourceOf(key string) string {
+	for i := 0; i < len(key); i++ {
+		if key[i] == 0 {
+			return key[:i]
+		}
+	}
+	return key
+}
+
+// upload posts one gzipped body. On a 401 it gets a fresh token and tries
+// once more.
+func (s *Sink) upload(ctx context.Context, body []byte) error {
+	return s.post(ctx, body, true)
+}
+
+func (s *Sink) post(ctx context.Context, body []byte, gzipped bool) error {
+	if s.credErr != nil {
+		return s.credErr
+	}
+	for attempt := 1; ; attempt++ {
+		tok, err := s.tokens.get(ctx)
+		if err != nil {
+			return err
+		}
+		status, err := s.postOnce(ctx, tok, body, gzipped)
+		if status != http.StatusUnauthorized || attempt >= 2 {
+			return err
+		}
+		s.tokens.drop(tok)
+		s.log.Info("sentinel: access token rejected; retrying with a fresh token", "err", err)
+	}
+}
+
+func (s *Sink) postOnce(ctx context.Context, tok string, body []byte, gzipped bool) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url, bytes.NewReader(body))
+	if err != nil {
+		return 0, &httpx.Error{Class: httpx.Permanent, Op: opUpload, Err: err}
+	}
+	reqID := requestID()
+	req.Header.Set("Authorization", "Bearer "+tok)
+	req.Header.Set("Content-Type", "application/json")
+	if gzipped {
+		req.Header.Set("Content-Encoding", "gzip")
+	}
+	req.Header.Set("x-ms-client-request-id", reqID)
+	req.Header.Set("User-Agent", httpx.UserAgent)
+	resp, err := s.http.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return 0, fmt.Errorf("%s: %w", opUpload, ctx.Err())
+		}
+		e := &httpx.Error{Class: httpx.Transient, Op: opUpload, Err: err}
+		var dns *net.DNSError
+		if errors.As(err, &dns) && dns.IsNotFound {
+			e.Fix = "check endpoint: its host name does not resolve"
+		}
+		return 0, e
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBody))
+		return resp.StatusCode, nil
+	}
+	msg, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	e := httpx.StatusError(opUpload, resp, apiMessage(msg)+" (request id "+reqID+")")
+	switch resp.StatusCode {
+	case http.StatusUnauthorized:
+		e.Class, e.Fix = httpx.Permanent, fixAudience
+	case http.StatusForbidden:
+		e.Fix = FixForbidden
+	case http.StatusNotFound:
+		e.Fix = fmt.Sprintf("no data collection rule %s with stream %s at %s: check dcr_immutable_id, stream and endpoint (a DCE must be in the DCR's region)",
+			s.cfg.DCRImmutableID, s.cfg.Stream, s.cfg.Endpoint)
+	case http.StatusRequestEntityTooLarge:
+		e.Class = httpx.Permanent // split by the caller
+	case http.StatusBadRequest:
+		e.Fix = fixBadRequest
+	}
+	return resp.StatusCode, e
+}
+
+// apiMessage extracts the message of an Azure error body, or the body's
+// first line.
+func apiMessage(body []byte) string {
+	var v struct {
+		Error struct {
+			Code    string `json:"code"`
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	if json.Unmarshal(body, &v) == nil && (v.Error.Code != "" || v.Error.Message != "") {
+		if v.Error.Code == "" {
+			return firstLine(v.Error.Message)
+		}
+		return v.Error.Code + ": " + firstLine(v.Error.Message)
+	}
+	return firstLine(string(bytes.TrimSpace(body)))
+}
+
+// requestID returns a random UUID for x-ms-client-request-id.
+func requestID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b[:])
+	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}
+
+// Check proves the credentials, the role assignment and the stream: it
+// gets a token and sends an empty batch.
+func (s *Sink) Check(ctx context.Context) error {
+	return s.post(ctx, []byte("[]"), false)
+}
+
+// Close releases idle connections.
+func (s *Sink) Close(context.Context) error {
+	s.http.CloseIdleConnections()
+	return nil
+}

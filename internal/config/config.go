@@ -26,6 +26,7 @@ import (
 	"strings"
 
 	"github.com/auditrelay/auditrelay/internal/sink/file"
+	"github.com/auditrelay/auditrelay/internal/sink/sentinel"
 	"github.com/auditrelay/auditrelay/internal/sink/stdout"
 	"github.com/auditrelay/auditrelay/internal/source/pingone"
 	"github.com/auditrelay/auditrelay/internal/units"
@@ -114,6 +115,8 @@ type Sink struct {
 	File *file.Config `yaml:"file"`
 	// Stdout is the stdout: block.
 	Stdout *stdout.Config `yaml:"stdout"`
+	// Sentinel is the sentinel: block.
+	Sentinel *sentinel.Config `yaml:"sentinel"`
 }
 
 // Kind returns the name of the sink's type block ("file" or "stdout"), or ""
@@ -133,6 +136,9 @@ func (s *Sink) kinds() []string {
 	}
 	if s.Stdout != nil {
 		k = append(k, "stdout")
+	}
+	if s.Sentinel != nil {
+		k = append(k, "sentinel")
 	}
 	return k
 }

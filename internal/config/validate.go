@@ -255,6 +255,10 @@ func validateSinks(c *Config, sources map[string]int, is *issues) {
 				}
 			}
 		}
+		if k.Sentinel != nil {
+			k.Sentinel.SetDefaults()
+			is.addBlock(sp+".sentinel", k.Sentinel.Validate())
+		}
 		if k.Stdout != nil {
 			if stdoutSink >= 0 {
 				is.add(sp+".stdout", "only one stdout sink is allowed: sinks[%d] already writes to standard output", stdoutSink)

@@ -1,0 +1,50 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/auditrelay/auditrelay/internal/sink/sentinel"
+)
+
+// TestSentinelSink loads a sentinel: block and checks its defaults.
+func TestSentinelSink(t *testing.T) {
+	const file = `
+sources:
+  - name: pingone-eu
+    pingone: {region: EU, environment_id: env-1, client_id: c, client_secret: "${env:P1}"}
+sinks:
+  - name: sentinel
+    sources: [pingone-eu]
+    sentinel:
+      endpoint: "https://my-dce-5kyl.westeurope-1.ingest.monitor.azure.com/"
+      dcr_immutable_id: "dcr-0a1b2c3d4e5f60718293a4b5c6d7e8f9"
+      tenant_id: "72f988bf-86f1-41af-91ab-2d7cd011db47"
+      client_id: "3d1e0b5c-1a2b-4c5d-8e9f-0a1b2c3d4e5f"
+      client_secret: "${env:AZURE_CLIENT_SECRET}"
+`
+	env := map[string]string{"P1": "pingone-secret", "AZURE_CLIENT_SECRET": "azure-secret-value"}
+	c, err := Parse([]byte(file), func(k string) (string, bool) { v, ok := env[k]; return v, ok }, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := c.Sinks[0]
+	if s.Kind() != "sentinel" || s.Sentinel == nil {
+		t.Fatalf("kind %q", s.Kind())
+	}
+	got := *s.Sentinel
+	if got.Endpoint != "https://my-dce-5kyl.westeurope-1.ingest.monitor.azure.com" || got.Stream != sentinel.DefaultStreamPingOneV2 ||
+		got.Format != sentinel.FormatPingOneV2 || got.Auth != sentinel.AuthClientSecret || got.Cloud != "public" ||
+		got.BatchSize != 1000 || got.MaxRequestBytes != sentinel.MaxCallBytes || got.RequestTimeout.D() != time.Minute ||
+		got.ClientSecret.Reveal() != "azure-secret-value" {
+		t.Errorf("sentinel config = %+v", got)
+	}
+	out, err := c.Redacted()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out) == 0 || strings.Contains(string(out), "azure-secret-value") {
+		t.Errorf("redacted configuration shows the secret or nothing:\n%s", out)
+	}
+}

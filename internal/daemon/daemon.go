@@ -64,6 +64,8 @@ type Sink struct {
 	Routes map[string]bool
 	Batch  int
 	Check  func(context.Context) error
+	// Collectors are the sink's own metrics, registered by New.
+	Collectors []prometheus.Collector
 }
 
 // BuildSources constructs every configured source. Sources naming the same
@@ -115,6 +117,8 @@ func BuildSinks(cfg *config.Config, log *slog.Logger, stdoutW io.Writer) ([]Sink
 			b.Sink = file.New(fc, log.With("sink", sc.Name))
 			b.Batch = fc.BatchSize
 			b.Check = func(context.Context) error { return checkWritableDir(filepath.Dir(fc.Path)) }
+		case sc.Sentinel != nil:
+			buildSentinel(&b, *sc.Sentinel, log)
 		case sc.Stdout != nil:
 			if stdoutW == nil {
 				stdoutW = os.Stdout
@@ -174,6 +178,9 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	for _, s := range sinks {
+		reg.MustRegister(s.Collectors...)
+	}
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "auditrelay_build_info", Help: "Always 1; the version label says which auditrelay runs.",
 		ConstLabels: prometheus.Labels{"version": opts.Version},

@@ -1,0 +1,246 @@
+package sentinel
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strings"
+)
+
+// TemplateOptions select what Template creates.
+type TemplateOptions struct {
+	// Format is pingone_v2 or auditrelay.
+	Format string
+	// Table is the custom table, ending in _CL; empty means the format's
+	// default: PingOne_AuditActivitiesV2_CL (the connector's) or
+	// PingOne_AuditActivities_CL.
+	Table string
+	// Workspace is the default of the workspaceName parameter; empty
+	// leaves the parameter without a default.
+	Workspace string
+	// DCE adds a data collection endpoint; without it the DCR is of kind
+	// Direct and has its own logs ingestion endpoint.
+	DCE bool
+}
+
+// Default tables of each format.
+const (
+	DefaultTablePingOneV2  = "PingOne_AuditActivitiesV2_CL"
+	DefaultTableAuditRelay = "PingOne_AuditActivities_CL"
+)
+
+// validTableName reports whether name is a custom table's name: a
+// letter, then letters, digits or '_', ending in _CL, at most 45
+// characters.
+func validTableName(name string) bool {
+	if len(name) < 4 || len(name) > 45 || !strings.HasSuffix(name, "_CL") {
+		return false
+	}
+	return ValidColumnName(name)
+}
+
+// ValidColumnName reports whether name obeys the Log Analytics rules for a
+// column: it starts with a letter, has at most 45 characters of letters,
+// digits and '_', and is not reserved.
+func ValidColumnName(name string) bool {
+	if name == "" || len(name) > 45 {
+		return false
+	}
+	switch name {
+	case "_ResourceId", "id", "_SubscriptionId", "TenantId", "Type", "UniqueId", "Title":
+		return false
+	}
+	for i, r := range name {
+		letter := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z'
+		if i == 0 && !letter {
+			return false
+		}
+		if !letter && !(r >= '0' && r <= '9') && r != '_' {
+			return false
+		}
+	}
+	return true
+}
+
+// TableColumns returns the columns of the Log Analytics table a format's
+// DCR writes.
+func TableColumns(format string) []Column {
+	switch format {
+	case FormatPingOneV2:
+		// Exactly the connector's table, PingOne_AuditActivitiesV2_CL.
+		return []Column{
+			{Name: "TimeGenerated", Type: "datetime", Description: "The event's createdAt (its recordedAt when absent)"},
+			{Name: "Id", Type: "string"},
+			{Name: "CorrelationId", Type: "string"},
+			{Name: "RecordedAt", Type: "datetime"},
+			{Name: "CreatedAt", Type: "datetime"},
+			{Name: "InternalCorrelationSessionId", Type: "string"},
+			{Name: "ClientId", Type: "string"},
+			{Name: "ClientName", Type: "string"},
+			{Name: "ClientType", Type: "string"},
+			{Name: "UserId", Type: "string"},
+			{Name: "UserName", Type: "string"},
+			{Name: "UserEnvironmentId", Type: "string"},
+			{Name: "UserPopulationId", Type: "string"},
+			{Name: "UserType", Type: "string"},
+			{Name: "SourceUserAgent", Type: "string"},
+			{Name: "SourceIpAddress", Type: "string"},
+			{Name: "ActionType", Type: "string"},
+			{Name: "ActionDescription", Type: "string"},
+			{Name: "Resources", Type: "dynamic"},
+			{Name: "ResultStatus", Type: "string"},
+			{Name: "ResultDescription", Type: "string"},
+		}
+	case FormatAuditRelay:
+		return auditRelayColumns()
+	}
+	return nil
+}
+
+// Transform returns the DCR transformation of a format: KQL over the input
+// stream, with TimeGenerated the event's time.
+func Transform(format string) string {
+	switch format {
+	case FormatPingOneV2:
+		// The connector's mapping; `source` is both the input and a
+		// column, hence ['source'].
+		return "source" +
+			" | extend TimeGenerated = coalesce(createdAt, recordedAt)" +
+			" | project TimeGenerated, Id = tostring(id), CorrelationId = tostring(correlationId)," +
+			" RecordedAt = recordedAt, CreatedAt = createdAt," +
+			" InternalCorrelationSessionId = tostring(internalCorrelation.sessionId)," +
+			" ClientId = tostring(actors.client.id), ClientName = tostring(actors.client.name), ClientType = tostring(actors.client.type)," +
+			" UserId = tostring(actors.user.id), UserName = tostring(actors.user.name)," +
+			" UserEnvironmentId = tostring(actors.user.environment.id), UserPopulationId = tostring(actors.user.population.id)," +
+			" UserType = tostring(actors.user.type)," +
+			" SourceUserAgent = tostring(['source'].userAgent), SourceIpAddress = tostring(['source'].ipAddress)," +
+			" ActionType = tostring(action.type), ActionDescription = tostring(action.description)," +
+			" Resources = resources, ResultStatus = tostring(result.status), ResultDescription = tostring(result.description)"
+	case FormatAuditRelay:
+		return "source | extend TimeGenerated = coalesce(TimeGenerated, RecordedAt, CreatedAt)"
+	}
+	return ""
+}
+
+// Template returns an ARM template that creates the custom table, the DCR
+// (stream declaration and transformation) and optionally a DCE, with
+// outputs named after the sink settings they fill: endpoint,
+// dcr_immutable_id and stream.
+func Template(o TemplateOptions) ([]byte, error) {
+	stream := ""
+	switch o.Format {
+	case FormatPingOneV2:
+		stream = DefaultStreamPingOneV2
+		if o.Table == "" {
+			o.Table = DefaultTablePingOneV2
+		}
+	case FormatAuditRelay:
+		stream = DefaultStreamAuditRelay
+		if o.Table == "" {
+			o.Table = DefaultTableAuditRelay
+		}
+	default:
+		return nil, fmt.Errorf("format %q is not a format (want %s or %s)", o.Format, FormatPingOneV2, FormatAuditRelay)
+	}
+	if !validTableName(o.Table) {
+		return nil, fmt.Errorf("table %q is not a custom table name (a letter, then letters, digits or '_', ending in _CL, at most 45 characters)", o.Table)
+	}
+	type obj = map[string]any
+	workspace := obj{"type": "string", "metadata": obj{"description": "The Log Analytics workspace of Microsoft Sentinel, in this resource group"}}
+	if o.Workspace != "" {
+		workspace["defaultValue"] = o.Workspace
+	}
+	params := obj{
+		"workspaceName": workspace,
+		"location": obj{"type": "string", "defaultValue": "[resourceGroup().location]",
+			"metadata": obj{"description": "The workspace's region: a DCR must be in its workspace's region"}},
+		"tableName":          obj{"type": "string", "defaultValue": o.Table},
+		"dataCollectionRule": obj{"type": "string", "defaultValue": "auditrelay-" + strings.ToLower(strings.TrimSuffix(o.Table, "_CL"))},
+		"retentionInDays":    obj{"type": "int", "defaultValue": 90, "minValue": 4, "maxValue": 730},
+	}
+	dcrID := "[resourceId('Microsoft.Insights/dataCollectionRules', parameters('dataCollectionRule'))]"
+	tableID := "[resourceId('Microsoft.OperationalInsights/workspaces/tables', parameters('workspaceName'), parameters('tableName'))]"
+	resources := []any{
+		obj{
+			"type":       "Microsoft.OperationalInsights/workspaces/tables",
+			"apiVersion": "2022-10-01",
+			"name":       "[concat(parameters('workspaceName'), '/', parameters('tableName'))]",
+			"properties": obj{
+				"plan":            "Analytics",
+				"retentionInDays": "[parameters('retentionInDays')]",
+				"schema":          obj{"name": "[parameters('tableName')]", "columns": TableColumns(o.Format)},
+			},
+		},
+	}
+	dcrProps := obj{
+		"streamDeclarations": obj{stream: obj{"columns": stripDescriptions(StreamColumns(o.Format))}},
+		"destinations": obj{"logAnalytics": []any{obj{
+			"name":                "workspace",
+			"workspaceResourceId": "[resourceId('Microsoft.OperationalInsights/workspaces', parameters('workspaceName'))]",
+		}}},
+		"dataFlows": []any{obj{
+			"streams":      []string{stream},
+			"destinations": []string{"workspace"},
+			"transformKql": Transform(o.Format),
+			"outputStream": "[concat('Custom-', parameters('tableName'))]",
+		}},
+	}
+	dcr := obj{
+		"type":       "Microsoft.Insights/dataCollectionRules",
+		"apiVersion": "2023-03-11",
+		"name":       "[parameters('dataCollectionRule')]",
+		"location":   "[parameters('location')]",
+		"dependsOn":  []string{tableID},
+		"properties": dcrProps,
+	}
+	endpoint := "[reference(" + strings.Trim(dcrID, "[]") + ", '2023-03-11').endpoints.logsIngestion]"
+	if o.DCE {
+		params["dataCollectionEndpoint"] = obj{"type": "string", "defaultValue": "[concat(parameters('dataCollectionRule'), '-dce')]"}
+		dceID := "resourceId('Microsoft.Insights/dataCollectionEndpoints', parameters('dataCollectionEndpoint'))"
+		resources = append(resources, obj{
+			"type":       "Microsoft.Insights/dataCollectionEndpoints",
+			"apiVersion": "2023-03-11",
+			"name":       "[parameters('dataCollectionEndpoint')]",
+			"location":   "[parameters('location')]",
+			"properties": obj{"networkAcls": obj{"publicNetworkAccess": "Enabled"}},
+		})
+		dcr["dependsOn"] = []string{tableID, "[" + dceID + "]"}
+		dcrProps["dataCollectionEndpointId"] = "[" + dceID + "]"
+		endpoint = "[reference(" + dceID + ", '2023-03-11').logsIngestion.endpoint]"
+	} else {
+		dcr["kind"] = "Direct"
+	}
+	resources = append(resources, dcr)
+	t := obj{
+		"$schema":        "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
+		"contentVersion": "1.0.0.0",
+		"metadata": obj{"description": fmt.Sprintf("auditrelay sentinel sink, format %s: the table %s, the DCR with stream %s%s. Grant the app Monitoring Metrics Publisher on the DCR.",
+			o.Format, o.Table, stream, map[bool]string{true: " and a DCE", false: ""}[o.DCE])},
+		"parameters": params,
+		"resources":  resources,
+		"outputs": obj{
+			"endpoint":         obj{"type": "string", "value": endpoint},
+			"dcr_immutable_id": obj{"type": "string", "value": "[reference(" + strings.Trim(dcrID, "[]") + ", '2023-03-11').immutableId]"},
+			"stream":           obj{"type": "string", "value": stream},
+			"format":           obj{"type": "string", "value": o.Format},
+		},
+	}
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(t); err != nil {
+		return nil, fmt.Errorf("sentinel: template: %w", err)
+	}
+	return b.Bytes(), nil
+}
+
+// stripDescriptions returns columns without descriptions: a stream
+// declaration has names and types only.
+func stripDescriptions(cols []Column) []Column {
+	out := make([]Column, len(cols))
+	for i, c := range cols {
+		out[i] = Column{Name: c.Name, Type: c.Type}
+	}
+	return out
+}

@@ -1,0 +1,199 @@
+package sentinel
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// armTemplate is the part of an ARM template the test reads.
+type armTemplate struct {
+	Schema     string                     `json:"$schema"`
+	Parameters map[string]json.RawMessage `json:"parameters"`
+	Resources  []struct {
+		Type       string          `json:"type"`
+		Kind       string          `json:"kind"`
+		APIVersion string          `json:"apiVersion"`
+		Properties json.RawMessage `json:"properties"`
+	} `json:"resources"`
+	Outputs map[string]struct {
+		Type, Value string
+	} `json:"outputs"`
+}
+
+type tableProps struct {
+	Schema struct {
+		Columns []Column `json:"columns"`
+	} `json:"schema"`
+}
+
+type dcrProps struct {
+	DataCollectionEndpointID string `json:"dataCollectionEndpointId"`
+	StreamDeclarations       map[string]struct {
+		Columns []Column `json:"columns"`
+	} `json:"streamDeclarations"`
+	DataFlows []struct {
+		Streams      []string `json:"streams"`
+		TransformKql string   `json:"transformKql"`
+		OutputStream string   `json:"outputStream"`
+	} `json:"dataFlows"`
+}
+
+func TestTemplate(t *testing.T) {
+	for _, tc := range []struct {
+		format, table, stream string
+		dce                   bool
+	}{
+		{FormatPingOneV2, DefaultTablePingOneV2, DefaultStreamPingOneV2, false},
+		{FormatAuditRelay, DefaultTableAuditRelay, DefaultStreamAuditRelay, true},
+		{FormatAuditRelay, "Acme_Audit_CL", DefaultStreamAuditRelay, false},
+	} {
+		t.Run(tc.format+"/"+tc.table, func(t *testing.T) {
+			table := tc.table
+			if table == DefaultTablePingOneV2 || table == DefaultTableAuditRelay {
+				table = "" // the default
+			}
+			b, err := Template(TemplateOptions{Format: tc.format, Table: table, Workspace: "sentinel-ws", DCE: tc.dce})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var tpl armTemplate
+			if err := json.Unmarshal(b, &tpl); err != nil {
+				t.Fatalf("not JSON: %v", err)
+			}
+			if !strings.Contains(tpl.Schema, "deploymentTemplate.json") {
+				t.Errorf("$schema %q", tpl.Schema)
+			}
+			var ws, tableParam struct{ DefaultValue any }
+			json.Unmarshal(tpl.Parameters["workspaceName"], &ws)
+			json.Unmarshal(tpl.Parameters["tableName"], &tableParam)
+			if ws.DefaultValue != "sentinel-ws" || tableParam.DefaultValue != tc.table {
+				t.Errorf("parameters: workspace %v, table %v", ws.DefaultValue, tableParam.DefaultValue)
+			}
+			byType := map[string]int{}
+			var tp tableProps
+			var dp dcrProps
+			for _, r := range tpl.Resources {
+				byType[r.Type]++
+				switch r.Type {
+				case "Microsoft.OperationalInsights/workspaces/tables":
+					json.Unmarshal(r.Properties, &tp)
+				case "Microsoft.Insights/dataCollectionRules":
+					json.Unmarshal(r.Properties, &dp)
+					if wantKind := map[bool]string{false: "Direct", true: ""}[tc.dce]; r.Kind != wantKind {
+						t.Errorf("DCR kind %q, want %q", r.Kind, wantKind)
+					}
+				}
+			}
+			wantTypes := map[string]int{"Microsoft.OperationalInsights/workspaces/tables": 1, "Microsoft.Insights/dataCollectionRules": 1}
+			if tc.dce {
+				wantTypes["Microsoft.Insights/dataCollectionEndpoints"] = 1
+				if dp.DataCollectionEndpointID == "" {
+					t.Error("the DCR is not linked to the DCE")
+				}
+			}
+			if diff := cmp.Diff(wantTypes, byType); diff != "" {
+				t.Errorf("resources (-want +got):\n%s", diff)
+			}
+			// The stream declaration is exactly what the encoder sends.
+			decl, ok := dp.StreamDeclarations[tc.stream]
+			if !ok || len(dp.StreamDeclarations) != 1 {
+				t.Fatalf("stream declarations %v, want only %s", dp.StreamDeclarations, tc.stream)
+			}
+			if diff := cmp.Diff(stripDescriptions(StreamColumns(tc.format)), decl.Columns); diff != "" {
+				t.Errorf("stream columns (-encoder +template):\n%s", diff)
+			}
+			enc := newEncoder(tc.format, testNormalize, MaxCallBytes)
+			rows, _ := enc.rows(fixtures(t), nil)
+			declared := map[string]bool{}
+			for _, c := range decl.Columns {
+				declared[c.Name] = true
+			}
+			for _, r := range rows {
+				var m map[string]json.RawMessage
+				json.Unmarshal(r.data, &m)
+				for k := range m {
+					if !declared[k] {
+						t.Errorf("the encoder sends %q, which the stream does not declare", k)
+					}
+				}
+			}
+			if len(dp.DataFlows) != 1 || dp.DataFlows[0].Streams[0] != tc.stream || dp.DataFlows[0].OutputStream != "[concat('Custom-', parameters('tableName'))]" {
+				t.Errorf("data flows %+v", dp.DataFlows)
+			}
+			kql := dp.DataFlows[0].TransformKql
+			if !strings.Contains(kql, "TimeGenerated = coalesce(") || strings.Contains(kql, "now()") {
+				t.Errorf("transform does not take TimeGenerated from the event: %s", kql)
+			}
+			// Every table column obeys the Log Analytics naming rules,
+			// the table has TimeGenerated, and the transform's output
+			// columns are table columns.
+			cols := map[string]string{}
+			for _, c := range tp.Schema.Columns {
+				if !ValidColumnName(c.Name) {
+					t.Errorf("table column %q breaks the naming rules", c.Name)
+				}
+				if _, dup := cols[c.Name]; dup {
+					t.Errorf("table column %q twice", c.Name)
+				}
+				cols[c.Name] = c.Type
+			}
+			if cols["TimeGenerated"] != "datetime" || cols["Id"] != "string" || cols["CorrelationId"] != "string" {
+				t.Errorf("table lacks TimeGenerated/Id/CorrelationId: %v", cols)
+			}
+			if tc.format == FormatPingOneV2 {
+				if len(cols) != 21 {
+					t.Errorf("%d columns, want the connector's 21", len(cols))
+				}
+				for _, part := range strings.Split(strings.SplitN(kql, "| project ", 2)[1], ",") {
+					name := strings.TrimSpace(strings.SplitN(part, "=", 2)[0])
+					if _, ok := cols[name]; !ok {
+						t.Errorf("transform writes %q, not a table column", name)
+					}
+				}
+			} else if diff := cmp.Diff(stripDescriptions(StreamColumns(tc.format)), stripDescriptions(tp.Schema.Columns)); diff != "" {
+				t.Errorf("auditrelay table and stream differ (-stream +table):\n%s", diff)
+			}
+			for _, k := range []string{"endpoint", "dcr_immutable_id", "stream"} {
+				if tpl.Outputs[k].Value == "" {
+					t.Errorf("output %s missing", k)
+				}
+			}
+			if tpl.Outputs["stream"].Value != tc.stream {
+				t.Errorf("stream output %q", tpl.Outputs["stream"].Value)
+			}
+			wantEndpoint := map[bool]string{true: "logsIngestion.endpoint", false: "endpoints.logsIngestion"}[tc.dce]
+			if !strings.Contains(tpl.Outputs["endpoint"].Value, wantEndpoint) || !strings.Contains(tpl.Outputs["dcr_immutable_id"].Value, "immutableId") {
+				t.Errorf("outputs %+v", tpl.Outputs)
+			}
+		})
+	}
+}
+
+func TestTemplateRejects(t *testing.T) {
+	for _, o := range []TemplateOptions{
+		{Format: "cef"},
+		{Format: FormatAuditRelay, Table: "NoSuffix"},
+		{Format: FormatAuditRelay, Table: "1Starts_With_Digit_CL"},
+		{Format: FormatAuditRelay, Table: strings.Repeat("A", 43) + "_CL"},
+		{Format: FormatAuditRelay, Table: "Has-Dash_CL"},
+	} {
+		if _, err := Template(o); err == nil {
+			t.Errorf("Template(%+v) accepted", o)
+		}
+	}
+}
+
+func TestValidColumnName(t *testing.T) {
+	for name, want := range map[string]bool{
+		"Id": true, "id": false, "TenantId": false, "Type": false, "Title": false, "UniqueId": false,
+		"_ResourceId": false, "_SubscriptionId": false, "_Private": false, "9Lives": false,
+		"Has Space": false, strings.Repeat("a", 45): true, strings.Repeat("a", 46): false, "User_Name2": true,
+	} {
+		if got := ValidColumnName(name); got != want {
+			t.Errorf("ValidColumnName(%q) = %v, want %v", name, got, want)
+		}
+	}
+}

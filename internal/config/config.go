@@ -26,8 +26,10 @@ import (
 	"strings"
 
 	"github.com/auditrelay/auditrelay/internal/sink/file"
+	"github.com/auditrelay/auditrelay/internal/sink/sekoia"
 	"github.com/auditrelay/auditrelay/internal/sink/sentinel"
 	"github.com/auditrelay/auditrelay/internal/sink/stdout"
+	"github.com/auditrelay/auditrelay/internal/source/cyberark"
 	"github.com/auditrelay/auditrelay/internal/source/pingone"
 	"github.com/auditrelay/auditrelay/internal/units"
 )
@@ -84,6 +86,8 @@ type Source struct {
 	Name string `yaml:"name"`
 	// PingOne is the pingone: block.
 	PingOne *pingone.Config `yaml:"pingone"`
+	// CyberArk is the cyberark: block.
+	CyberArk *cyberark.Config `yaml:"cyberark"`
 }
 
 // Kind returns the name of the source's type block ("pingone"), or "" when
@@ -101,6 +105,9 @@ func (s *Source) kinds() []string {
 	if s.PingOne != nil {
 		k = append(k, "pingone")
 	}
+	if s.CyberArk != nil {
+		k = append(k, "cyberark")
+	}
 	return k
 }
 
@@ -117,6 +124,8 @@ type Sink struct {
 	Stdout *stdout.Config `yaml:"stdout"`
 	// Sentinel is the sentinel: block.
 	Sentinel *sentinel.Config `yaml:"sentinel"`
+	// Sekoia is the sekoia: block.
+	Sekoia *sekoia.Config `yaml:"sekoia"`
 }
 
 // Kind returns the name of the sink's type block ("file" or "stdout"), or ""
@@ -139,6 +148,9 @@ func (s *Sink) kinds() []string {
 	}
 	if s.Sentinel != nil {
 		k = append(k, "sentinel")
+	}
+	if s.Sekoia != nil {
+		k = append(k, "sekoia")
 	}
 	return k
 }

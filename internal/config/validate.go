@@ -141,6 +141,10 @@ func validateSources(c *Config, is *issues) map[string]int {
 			s.PingOne.SetDefaults()
 			is.addBlock(sp+".pingone", s.PingOne.Validate())
 		}
+		if s.CyberArk != nil {
+			s.CyberArk.SetDefaults()
+			is.addBlock(sp+".cyberark", s.CyberArk.Validate())
+		}
 	}
 	// Sources of one licence share one rate limiter, built from the first
 	// source's rate_limit: the others must agree with it.
@@ -259,12 +263,42 @@ func validateSinks(c *Config, sources map[string]int, is *issues) {
 			k.Sentinel.SetDefaults()
 			is.addBlock(sp+".sentinel", k.Sentinel.Validate())
 		}
+		if k.Sekoia != nil {
+			k.Sekoia.SetDefaults()
+			is.addBlock(sp+".sekoia", k.Sekoia.Validate())
+			checkOneProvider(c, sources, k, sp, is)
+		}
 		if k.Stdout != nil {
 			if stdoutSink >= 0 {
 				is.add(sp+".stdout", "only one stdout sink is allowed: sinks[%d] already writes to standard output", stdoutSink)
 			} else {
 				stdoutSink = i
 			}
+		}
+	}
+}
+
+// checkOneProvider reports a sekoia sink that routes sources of different
+// providers: a Sekoia.io intake parses the events of one format only.
+func checkOneProvider(c *Config, sources map[string]int, k *Sink, sp string, is *issues) {
+	first, firstName := "", ""
+	for _, name := range k.Sources {
+		i, ok := sources[name]
+		if !ok {
+			continue
+		}
+		kind := c.Sources[i].Kind()
+		if kind == "" {
+			continue
+		}
+		if first == "" {
+			first, firstName = kind, name
+			continue
+		}
+		if kind != first {
+			is.add(sp+".sources", "%q (%s) and %q (%s) are different providers: a Sekoia.io intake parses one format, "+
+				"so give each provider its own sekoia sink with the key of an intake of that provider's format", firstName, first, name, kind)
+			return
 		}
 	}
 }

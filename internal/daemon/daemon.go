@@ -95,6 +95,12 @@ func BuildSources(cfg *config.Config, log *slog.Logger) ([]Source, error) {
 				Check:    s.Check,
 				Describe: func(c source.Cursor) (any, error) { return s.Describe(c) },
 			})
+		case sc.CyberArk != nil:
+			s, err := buildCyberArk(sc.Name, *sc.CyberArk, log, limiters)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, s)
 		default:
 			return nil, fmt.Errorf("source %s: no source type", sc.Name)
 		}
@@ -119,6 +125,10 @@ func BuildSinks(cfg *config.Config, log *slog.Logger, stdoutW io.Writer) ([]Sink
 			b.Check = func(context.Context) error { return checkWritableDir(filepath.Dir(fc.Path)) }
 		case sc.Sentinel != nil:
 			buildSentinel(&b, *sc.Sentinel, log)
+		case sc.Sekoia != nil:
+			if err := buildSekoia(&b, *sc.Sekoia, log, cfg.DataDir); err != nil {
+				return nil, err
+			}
 		case sc.Stdout != nil:
 			if stdoutW == nil {
 				stdoutW = os.Stdout

@@ -47,6 +47,9 @@ Usage:
   auditrelay checkpoint show --config FILE [--source NAME]
   auditrelay checkpoint reset --config FILE --source NAME
   auditrelay emulate pingone [--listen ADDR]   serve the PingOne emulator
+  auditrelay emulate sentinel [--listen ADDR]  serve the Microsoft Sentinel (Entra ID + Logs Ingestion API) emulator
+  auditrelay sentinel template --format pingone_v2|auditrelay [--table NAME] [--workspace NAME] [--dce]
+                                               print the ARM template of a Sentinel table, DCR and DCE
   auditrelay version
 
 Exit codes: 0 success, 1 failure, 2 bad usage or configuration.
@@ -76,6 +79,8 @@ func Main(ctx context.Context, args []string, env Env) int {
 		return cmdCheckpoint(ctx, rest, env)
 	case "emulate":
 		return cmdEmulate(ctx, rest, env)
+	case "sentinel":
+		return cmdSentinel(rest, env)
 	case "version", "--version", "-version":
 		fmt.Fprintf(env.Stdout, "auditrelay %s\n", Version())
 		return exitOK

@@ -83,6 +83,12 @@ func cmdDemo(ctx context.Context, args []string, env Env) int {
 	})
 
 	cfg := demoConfig(*dir, base, environments)
+	az, azURL, stopAz, err := startDemoSentinel(cfg)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "auditrelay demo: %v\n", err)
+		return exitFailure
+	}
+	defer stopAz()
 	d, err := daemon.New(cfg, daemon.Options{Logger: log, Version: Version()})
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "auditrelay demo: %v\n", err)
@@ -91,7 +97,7 @@ func cmdDemo(ctx context.Context, args []string, env Env) int {
 	out := cfg.Sinks[0].File.Path
 	fmt.Fprintf(env.Stdout, "auditrelay demo: %d emulated PingOne environments at %s (%d backlog events each, %.0f live events/s each)\n",
 		len(environments), base, *backlog, *rate)
-	fmt.Fprintf(env.Stdout, "writing NDJSON to %s, store in %s, log in %s; Ctrl-C to stop\n\n", out, cfg.DataDir, logFile.Name())
+	fmt.Fprintf(env.Stdout, "writing NDJSON to %s and rows to an emulated Microsoft Sentinel at %s, store in %s, log in %s; Ctrl-C to stop\n\n", out, azURL, cfg.DataDir, logFile.Name())
 
 	runErr := make(chan error, 1)
 	go func() { runErr <- d.Run(ctx) }()
@@ -108,7 +114,9 @@ func cmdDemo(ctx context.Context, args []string, env Env) int {
 				fmt.Fprintf(env.Stderr, "\nauditrelay demo: %v\n", err)
 				return exitFailure
 			}
-			return demoSummary(env.Stdout, emu, environments, out, time.Since(start))
+			rc := demoSummary(env.Stdout, emu, environments, out, time.Since(start))
+			sentinelSummary(env.Stdout, az)
+			return rc
 		case now := <-tick.C:
 			snap, err := d.Snapshot()
 			if err != nil {
@@ -217,6 +225,9 @@ func rotated(path string) []string {
 }
 
 func cmdEmulate(ctx context.Context, args []string, env Env) int {
+	if len(args) > 0 && args[0] == "sentinel" {
+		return emulateSentinel(ctx, args[1:], env)
+	}
 	if len(args) == 0 || args[0] != "pingone" {
 		fmt.Fprintln(env.Stderr, "usage: auditrelay emulate pingone [--listen ADDR] [--environments N] [--rate R] [--backlog N]")
 		return exitUsage

@@ -1,0 +1,218 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/auditrelay/auditrelay/internal/emulator"
+	"github.com/auditrelay/auditrelay/internal/sink/sentinel"
+)
+
+const (
+	azTenant = "72f988bf-0000-4000-8000-0000000000e2"
+	azClient = "3d1e0b5c-0000-4000-8000-0000000000e2"
+	azSecret = "e2e-azure-s3cr3t-value"
+	azDCR    = "dcr-000000000000000000000000000000e2"
+)
+
+// azure is an emulated Microsoft Sentinel with both formats' streams.
+type azure struct {
+	emu *emulator.Sentinel
+	srv *httptest.Server
+}
+
+func newAzure(t *testing.T) *azure {
+	emu := emulator.NewSentinel(emulator.SentinelOptions{Seed: 11})
+	srv := httptest.NewServer(emu)
+	t.Cleanup(srv.Close)
+	emu.AddApp(emulator.SentinelApp{TenantID: azTenant, ClientID: azClient, ClientSecret: azSecret})
+	for _, f := range []string{sentinel.FormatPingOneV2, sentinel.FormatAuditRelay} {
+		var cols []emulator.SentinelColumn
+		for _, c := range sentinel.StreamColumns(f) {
+			cols = append(cols, emulator.SentinelColumn{Name: c.Name, Type: c.Type})
+		}
+		emu.AddStream(azDCR, stream(f), cols)
+	}
+	emu.Grant(azDCR, azClient)
+	return &azure{emu: emu, srv: srv}
+}
+
+func stream(format string) string {
+	if format == sentinel.FormatAuditRelay {
+		return sentinel.DefaultStreamAuditRelay
+	}
+	return sentinel.DefaultStreamPingOneV2
+}
+
+// sinkYAML is a sentinel sink taking every source.
+func (a *azure) sinkYAML(format string, batch int) string {
+	return fmt.Sprintf(`  - name: sentinel
+    sentinel:
+      endpoint: %s
+      authority_url: %s
+      dcr_immutable_id: %s
+      stream: %s
+      format: %s
+      tenant_id: %s
+      client_id: %s
+      client_secret: "${env:AZ_SECRET}"
+      batch_size: %d
+`, a.srv.URL, a.srv.URL, azDCR, stream(format), format, azTenant, azClient, batch)
+}
+
+// ids counts the ingested rows by event id.
+func (a *azure) ids(format string) map[string]int {
+	col := "id"
+	if format == sentinel.FormatAuditRelay {
+		col = "Id"
+	}
+	m := map[string]int{}
+	for _, r := range a.emu.Rows(azDCR, stream(format)) {
+		m[r.String(col)]++
+	}
+	return m
+}
+
+// wantIDs is every activity id the PingOne emulator holds.
+func (w *world) wantIDs() map[string]bool {
+	all := map[string]bool{}
+	for _, e := range w.envs {
+		for _, a := range w.emu.Activities(e.ID) {
+			all[a.ID] = true
+		}
+	}
+	return all
+}
+
+func (a *azure) waitAll(format string, want map[string]bool, timeout time.Duration) {
+	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(250 * time.Millisecond) {
+		if covers(a.ids(format), want) {
+			return
+		}
+	}
+}
+
+// lossAndDuplicates counts wanted ids missing from got, and extra copies.
+func lossAndDuplicates(t *testing.T, want map[string]bool, got map[string]int) (missing, dups int) {
+	t.Helper()
+	for id := range want {
+		if got[id] == 0 {
+			missing++
+		}
+	}
+	for id, n := range got {
+		if !want[id] {
+			t.Errorf("Sentinel holds %s, which the API never served", id)
+		}
+		if n > 1 {
+			dups += n - 1
+		}
+	}
+	return missing, dups
+}
+
+// TestSentinelKillNineLoop: PingOne to Sentinel (the connector's stream)
+// through the real binary, killed with SIGKILL at random moments while
+// Sentinel throttles and fails some calls. Nothing is lost, and each kill
+// re-sends at most the one batch in flight.
+func TestSentinelKillNineLoop(t *testing.T) {
+	bin := binary(t)
+	dir := t.TempDir()
+	w := newWorld(t, 2)
+	az := newAzure(t)
+	now := time.Now()
+	w.emu.Backlog(w.gen, w.envs[0].ID, w.srv.URL, 5000, now.Add(-time.Hour), now.Add(-10*time.Second))
+	w.emu.Backlog(w.gen, w.envs[1].ID, w.srv.URL, 2000, now.Add(-30*time.Minute), now.Add(-10*time.Second))
+	w.emu.SetFaults(emulator.Faults{ServerError: 0.03, Throttle: 0.02})
+	az.emu.SetFaults(emulator.SentinelFaults{Throttle: 0.1, ServerError: 0.1, RetryAfter: time.Second})
+	live, stopLive := context.WithCancel(context.Background())
+	var gens sync.WaitGroup
+	for i, e := range w.envs {
+		g := emulator.NewGenerator(uint64(200 + i))
+		gens.Go(func() { w.emu.Run(live, g, e.ID, w.srv.URL, 100, 1500*time.Millisecond) })
+	}
+	const batch = 250
+	cfg := w.config(t, dir, az.sinkYAML(sentinel.FormatPingOneV2, batch))
+	environ := append(w.environ(), "AZ_SECRET="+azSecret)
+	logPath := filepath.Join(dir, "auditrelay.log")
+	kills := 8
+	if *soak {
+		kills = 40
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	for range kills {
+		p := start(t, bin, cfg, environ, logPath)
+		time.Sleep(time.Duration(400+rng.IntN(2200)) * time.Millisecond)
+		p.kill(t)
+	}
+	stopLive()
+	gens.Wait()
+	w.emu.SetFaults(emulator.Faults{})
+	az.emu.SetFaults(emulator.SentinelFaults{})
+	p := start(t, bin, cfg, environ, logPath)
+	want := w.wantIDs()
+	az.waitAll(sentinel.FormatPingOneV2, want, 90*time.Second)
+	p.stop(t)
+	missing, dups := lossAndDuplicates(t, want, az.ids(sentinel.FormatPingOneV2))
+	if missing > 0 {
+		t.Errorf("%d of %d events missing from Sentinel", missing, len(want))
+	}
+	if dups > kills*batch {
+		t.Errorf("%d duplicates after %d kills: more than one batch (%d) per kill", dups, kills, batch)
+	}
+	st := az.emu.Stats()
+	t.Logf("%d events, %d kills, %d duplicates; Sentinel: %d calls, %d accepted, %d faults, %d token requests",
+		len(want), kills, dups, st.Calls, st.Accepted, st.Faults, st.TokenRequests)
+	if st.Faults == 0 {
+		t.Error("no Sentinel fault was injected")
+	}
+	if st.TooLarge != 0 || st.Truncated != 0 {
+		t.Errorf("the service refused %d calls as too large and truncated %d values", st.TooLarge, st.Truncated)
+	}
+	assertNoSecrets(t, logPath, w)
+	if b, _ := os.ReadFile(logPath); strings.Contains(string(b), azSecret) {
+		t.Error("the Azure client secret appears in the log")
+	}
+}
+
+// TestSentinelStorms: long 429 and 503 storms, then a full outage, with
+// no restart: every event reaches Sentinel exactly once.
+func TestSentinelStorms(t *testing.T) {
+	bin := binary(t)
+	dir := t.TempDir()
+	w := newWorld(t, 1)
+	az := newAzure(t)
+	now := time.Now()
+	w.emu.Backlog(w.gen, w.envs[0].ID, w.srv.URL, 4000, now.Add(-time.Hour), now.Add(-10*time.Second))
+	az.emu.SetFaults(emulator.SentinelFaults{Throttle: 0.4, ServerError: 0.3, RetryAfter: time.Second})
+	cfg := w.config(t, dir, az.sinkYAML(sentinel.FormatAuditRelay, 200))
+	environ := append(w.environ(), "AZ_SECRET="+azSecret)
+	logPath := filepath.Join(dir, "auditrelay.log")
+	p := start(t, bin, cfg, environ, logPath)
+	defer p.kill(t)
+	time.Sleep(3 * time.Second)
+	az.emu.SetFaults(emulator.SentinelFaults{})
+	az.emu.SetDown(503)
+	time.Sleep(3 * time.Second)
+	az.emu.SetDown(0)
+	want := w.wantIDs()
+	az.waitAll(sentinel.FormatAuditRelay, want, 90*time.Second)
+	p.stop(t)
+	missing, dups := lossAndDuplicates(t, want, az.ids(sentinel.FormatAuditRelay))
+	if missing > 0 || dups > 0 {
+		t.Errorf("%d of %d events missing, %d duplicates", missing, len(want), dups)
+	}
+	st := az.emu.Stats()
+	t.Logf("%d events; Sentinel: %d calls, %d accepted, %d faults", len(want), st.Calls, st.Accepted, st.Faults)
+	if st.Faults < 5 {
+		t.Errorf("only %d faults injected", st.Faults)
+	}
+}

@@ -32,8 +32,8 @@ func serveLoopback(h http.Handler) (base string, stop func(), err error) {
 }
 
 // demoCyberArk is the CyberArk part of the demo: an emulated tenant with a
-// backlog and live traffic, read by a cyberark source that feeds the file
-// sink and a sekoia sink to an emulated intake.
+// backlog and live traffic, read by a cyberark source that feeds a sekoia
+// sink to an emulated intake.
 type demoCyberArk struct {
 	emu    *emulator.CyberArk
 	tenant emulator.CyberArkTenant
@@ -44,7 +44,7 @@ type demoCyberArk struct {
 }
 
 // startDemoCyberArk starts the emulators and adds the source and the
-// Sekoia sink to cfg; the file sink (cfg.Sinks[0]) takes the source too.
+// Sekoia sink to cfg.
 func startDemoCyberArk(cfg *config.Config, backlog int, rate float64) (*demoCyberArk, error) {
 	d := &demoCyberArk{emu: emulator.NewCyberArk(emulator.CyberArkOptions{RateLimit: 20}),
 		intake: emulator.NewSekoia(emulator.SekoiaOptions{}, demoIntakeKey)}
@@ -67,9 +67,6 @@ func startDemoCyberArk(cfg *config.Config, backlog int, rate float64) (*demoCybe
 	}
 	cc := demoCyberArkConfig(d.caURL, d.tenant)
 	cfg.Sources = append(cfg.Sources, config.Source{Name: "demo-cyberark", CyberArk: cc})
-	if len(cfg.Sinks) > 0 && cfg.Sinks[0].File != nil {
-		cfg.Sinks[0].Sources = append(cfg.Sinks[0].Sources, "demo-cyberark")
-	}
 	sc := &sekoia.Config{IntakeKey: secret.New(demoIntakeKey), URL: d.skURL}
 	sc.SetDefaults()
 	cfg.Sinks = append(cfg.Sinks, config.Sink{Name: "sekoia", Sources: []string{"demo-cyberark"}, Sekoia: sc})

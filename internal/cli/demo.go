@@ -89,6 +89,12 @@ func cmdDemo(ctx context.Context, args []string, env Env) int {
 		return exitFailure
 	}
 	defer stopAz()
+	ca, err := startDemoCyberArk(cfg, *backlog, *rate)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "auditrelay demo: %v\n", err)
+		return exitFailure
+	}
+	defer ca.stop()
 	d, err := daemon.New(cfg, daemon.Options{Logger: log, Version: Version()})
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "auditrelay demo: %v\n", err)
@@ -97,6 +103,7 @@ func cmdDemo(ctx context.Context, args []string, env Env) int {
 	out := cfg.Sinks[0].File.Path
 	fmt.Fprintf(env.Stdout, "auditrelay demo: %d emulated PingOne environments at %s (%d backlog events each, %.0f live events/s each)\n",
 		len(environments), base, *backlog, *rate)
+	fmt.Fprintf(env.Stdout, "and an emulated CyberArk tenant at %s read into an emulated Sekoia.io intake at %s\n", ca.caURL, ca.skURL)
 	fmt.Fprintf(env.Stdout, "writing NDJSON to %s and rows to an emulated Microsoft Sentinel at %s, store in %s, log in %s; Ctrl-C to stop\n\n", out, azURL, cfg.DataDir, logFile.Name())
 
 	runErr := make(chan error, 1)
@@ -116,6 +123,7 @@ func cmdDemo(ctx context.Context, args []string, env Env) int {
 			}
 			rc := demoSummary(env.Stdout, emu, environments, out, time.Since(start))
 			sentinelSummary(env.Stdout, az)
+			ca.summary(env.Stdout)
 			return rc
 		case now := <-tick.C:
 			snap, err := d.Snapshot()
@@ -227,6 +235,12 @@ func rotated(path string) []string {
 func cmdEmulate(ctx context.Context, args []string, env Env) int {
 	if len(args) > 0 && args[0] == "sentinel" {
 		return emulateSentinel(ctx, args[1:], env)
+	}
+	if len(args) > 0 && args[0] == "cyberark" {
+		return emulateCyberArk(ctx, args[1:], env)
+	}
+	if len(args) > 0 && args[0] == "sekoia" {
+		return emulateSekoia(ctx, args[1:], env)
 	}
 	if len(args) == 0 || args[0] != "pingone" {
 		fmt.Fprintln(env.Stderr, "usage: auditrelay emulate pingone [--listen ADDR] [--environments N] [--rate R] [--backlog N]")

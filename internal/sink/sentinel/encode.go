@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -14,6 +15,8 @@ import (
 
 // Normalizer maps a provider event to the canonical event. The daemon
 // passes one that knows every provider; the sink never imports a source.
+// It must return an error for data that is not a valid JSON object: the
+// sink then trusts the data it normalized and does not check it again.
 type Normalizer func(event.Raw) (event.Event, error)
 
 // timeFormat is how datetime columns are written.
@@ -64,6 +67,30 @@ type activity struct {
 	Resources           json.RawMessage `json:"resources"`
 	Result              json.RawMessage `json:"result"`
 	Links               json.RawMessage `json:"_links"`
+}
+
+// auditActivity is what the auditrelay format reads of an activity, in
+// one pass: typed where it writes typed columns, raw where it writes
+// dynamic ones. A value of an unexpected type is left empty (the raw event
+// keeps everything).
+type auditActivity struct {
+	RecordedAt          json.RawMessage `json:"recordedAt"`
+	CreatedAt           json.RawMessage `json:"createdAt"`
+	InternalCorrelation json.RawMessage `json:"internalCorrelation"`
+	Resources           json.RawMessage `json:"resources"`
+	Actors              struct {
+		Client party `json:"client"`
+		User   party `json:"user"`
+	} `json:"actors"`
+	Result struct {
+		Status string `json:"status"`
+		ID     string `json:"id"`
+	} `json:"result"`
+	Links struct {
+		Self struct {
+			Href string `json:"href"`
+		} `json:"self"`
+	} `json:"_links"`
 }
 
 // party is an actor of an activity.
@@ -158,30 +185,13 @@ func (e *encoder) auditRelayRow(b []byte, ev *event.Raw) ([]byte, error) {
 			return nil, fmt.Errorf("normalize: %w", err)
 		}
 	} else {
+		if d := bytes.TrimSpace(ev.Data); len(d) == 0 || d[0] != '{' || !json.Valid(d) {
+			return nil, fmt.Errorf("the event is not a JSON object")
+		}
 		c = event.Event{Time: ev.Time, Provider: ev.Provider, Tenant: ev.Tenant, Source: ev.Source, ID: ev.ID, Outcome: event.OutcomeUnknown, Raw: ev.Data}
 	}
-	var a activity
-	if err := unmarshalObject(ev.Data, &a); err != nil {
-		return nil, err
-	}
-	var actors struct {
-		Client party `json:"client"`
-		User   party `json:"user"`
-	}
-	var result struct {
-		Status string `json:"status"`
-		ID     string `json:"id"`
-	}
-	var links struct {
-		Self struct {
-			Href string `json:"href"`
-		} `json:"self"`
-	}
-	// Odd types leave a field empty; the raw event keeps everything.
-	lenientDecode(a.Actors, &actors)
-	lenientDecode(a.Result, &result)
-	lenientDecode(a.Links, &links)
-
+	a := scanAuditActivity(ev.Data)
+	actors, result, links := a.Actors, a.Result, a.Links
 	t := c.Time
 	if t.IsZero() {
 		t = ev.Time
@@ -246,16 +256,14 @@ func unmarshalObject(data []byte, v any) error {
 		return fmt.Errorf("the event is not a JSON object")
 	}
 	if err := json.Unmarshal(d, v); err != nil {
+		// A value of the wrong type is skipped and the rest decoded.
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return nil
+		}
 		return fmt.Errorf("the event is not valid JSON: %w", err)
 	}
 	return nil
-}
-
-// lenientDecode decodes what it can of a JSON value into v.
-func lenientDecode(raw json.RawMessage, v any) {
-	if len(raw) > 0 && raw[0] == '{' {
-		_ = json.Unmarshal(raw, v) // a wrong type leaves its field empty
-	}
 }
 
 // stringOnly returns raw when it is a JSON string, nil otherwise.

@@ -1,0 +1,196 @@
+package sentinel
+
+import (
+	"bytes"
+	"encoding/json"
+)
+
+// This file reads fields out of JSON that is known to be valid (the
+// normalizer has decoded it) without reflection: the auditrelay format
+// needs a dozen values of every event, and decoding the whole event a
+// second time with encoding/json would cost more than everything else the
+// encoder does.
+
+// skipSpace returns the index of the first non-space byte at or after i.
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\n' || b[i] == '\r' || b[i] == '\t') {
+		i++
+	}
+	return i
+}
+
+// skipString returns the index after the JSON string starting at b[i]
+// (a quote), or -1.
+func skipString(b []byte, i int) int {
+	for i++; i < len(b); i++ {
+		switch b[i] {
+		case '\\':
+			i++
+		case '"':
+			return i + 1
+		}
+	}
+	return -1
+}
+
+// skipValue returns the index after the JSON value starting at b[i], or -1.
+func skipValue(b []byte, i int) int {
+	if i >= len(b) {
+		return -1
+	}
+	switch b[i] {
+	case '"':
+		return skipString(b, i)
+	case '{', '[':
+		depth := 0
+		for ; i < len(b); i++ {
+			switch b[i] {
+			case '"':
+				j := skipString(b, i)
+				if j < 0 {
+					return -1
+				}
+				i = j - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return i + 1
+				}
+			}
+		}
+		return -1
+	}
+	for ; i < len(b); i++ {
+		switch b[i] {
+		case ',', '}', ']', ' ', '\n', '\r', '\t':
+			return i
+		}
+	}
+	return i
+}
+
+// eachField calls fn with the raw key (without quotes) and the raw value of
+// every member of the JSON object obj. It does nothing when obj is not an
+// object.
+func eachField(obj []byte, fn func(key, val []byte)) {
+	i := skipSpace(obj, 0)
+	if i >= len(obj) || obj[i] != '{' {
+		return
+	}
+	i++
+	for {
+		i = skipSpace(obj, i)
+		if i >= len(obj) || obj[i] != '"' {
+			return
+		}
+		kEnd := skipString(obj, i)
+		if kEnd < 0 {
+			return
+		}
+		key := obj[i+1 : kEnd-1]
+		i = skipSpace(obj, kEnd)
+		if i >= len(obj) || obj[i] != ':' {
+			return
+		}
+		i = skipSpace(obj, i+1)
+		vEnd := skipValue(obj, i)
+		if vEnd < 0 {
+			return
+		}
+		fn(key, obj[i:vEnd])
+		i = skipSpace(obj, vEnd)
+		if i >= len(obj) || obj[i] != ',' {
+			return
+		}
+		i++
+	}
+}
+
+// stringOf returns the string a raw JSON value holds, "" when it is not a
+// string.
+func stringOf(val []byte) string {
+	if len(val) < 2 || val[0] != '"' {
+		return ""
+	}
+	inner := val[1 : len(val)-1]
+	if bytes.IndexByte(inner, '\\') < 0 {
+		return string(inner)
+	}
+	var s string
+	json.Unmarshal(val, &s)
+	return s
+}
+
+// fieldOf returns the raw value of obj.key, nil when absent.
+func fieldOf(obj []byte, key string) []byte {
+	var out []byte
+	eachField(obj, func(k, v []byte) {
+		if out == nil && string(k) == key {
+			out = v
+		}
+	})
+	return out
+}
+
+// scanParty reads an actor object.
+func scanParty(obj []byte) party {
+	var p party
+	eachField(obj, func(k, v []byte) {
+		switch string(k) {
+		case "id":
+			p.ID = stringOf(v)
+		case "name":
+			p.Name = stringOf(v)
+		case "type":
+			p.Type = stringOf(v)
+		case "href":
+			p.Href = stringOf(v)
+		case "environment":
+			p.Environment.ID = stringOf(fieldOf(v, "id"))
+		case "population":
+			p.Population.ID = stringOf(fieldOf(v, "id"))
+		}
+	})
+	return p
+}
+
+// scanAuditActivity reads what the auditrelay format needs of a valid
+// activity object.
+func scanAuditActivity(data []byte) auditActivity {
+	var a auditActivity
+	eachField(data, func(k, v []byte) {
+		switch string(k) {
+		case "recordedAt":
+			a.RecordedAt = v
+		case "createdAt":
+			a.CreatedAt = v
+		case "internalCorrelation":
+			a.InternalCorrelation = v
+		case "resources":
+			a.Resources = v
+		case "actors":
+			eachField(v, func(k, v []byte) {
+				switch string(k) {
+				case "client":
+					a.Actors.Client = scanParty(v)
+				case "user":
+					a.Actors.User = scanParty(v)
+				}
+			})
+		case "result":
+			eachField(v, func(k, v []byte) {
+				switch string(k) {
+				case "status":
+					a.Result.Status = stringOf(v)
+				case "id":
+					a.Result.ID = stringOf(v)
+				}
+			})
+		case "_links":
+			a.Links.Self.Href = stringOf(fieldOf(fieldOf(v, "self"), "href"))
+		}
+	})
+	return a
+}

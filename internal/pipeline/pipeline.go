@@ -109,20 +109,22 @@ func (r *SourceRunner) Run(ctx context.Context) error {
 	paused := m.paused.WithLabelValues(r.Name)
 	key := "source/" + r.Name
 	attempt := 0
+	isPaused := false
 	for ctx.Err() == nil {
 		if r.SpoolMax > 0 && r.Store.SpoolBytes() >= r.SpoolMax {
-			if paused.Set(1); attempt == 0 {
+			if !isPaused {
+				isPaused = true
+				paused.Set(1)
 				log.Warn("spool full: polling paused until sinks catch up", "spool_bytes", r.Store.SpoolBytes(), "limit", r.SpoolMax)
 			}
-			attempt = -1 // log once per pause
 			httpx.Sleep(ctx, time.Second)
 			continue
 		}
-		if attempt < 0 {
-			attempt = 0
+		if isPaused {
+			isPaused = false
+			paused.Set(0)
 			log.Info("spool below its bound: polling resumed")
 		}
-		paused.Set(0)
 		page, err := r.Source.Poll(ctx, cur)
 		if err != nil {
 			if ctx.Err() != nil {

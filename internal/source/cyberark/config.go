@@ -52,6 +52,10 @@ type Config struct {
 	Overlap units.Duration `yaml:"overlap"`
 	// Lookback is where the first run starts, behind now; default 24h.
 	Lookback units.Duration `yaml:"lookback"`
+	// StartAt, when set (RFC 3339), is where the first run starts instead
+	// of now - lookback: the newest event an earlier collector delivered,
+	// to take over from it without a gap. Ignored once a checkpoint exists.
+	StartAt string `yaml:"start_at"`
 	// Retention is how far back the API is trusted to serve events: a resume
 	// older than this is reported as a gap; default 7d.
 	Retention units.Duration `yaml:"retention"`
@@ -172,6 +176,11 @@ func (c *Config) Validate() []error {
 	} else if c.Lookback.D() > c.Retention.D() {
 		add("lookback", "%v is longer than retention (%v): raise retention if the tenant keeps events that long", c.Lookback, c.Retention)
 	}
+	if c.StartAt != "" {
+		if _, err := c.startAt(); err != nil {
+			add("start_at", "%q is not an RFC 3339 time such as 2026-11-25T10:04:05Z", c.StartAt)
+		}
+	}
 	if c.RateLimit <= 0 || c.RateLimit > 50 {
 		add("rate_limit", "%v is out of range (more than 0, at most 50 requests/s)", c.RateLimit)
 	}
@@ -179,4 +188,17 @@ func (c *Config) Validate() []error {
 		add("request_timeout", "%v is too short (at least 1s)", c.RequestTimeout)
 	}
 	return errs
+}
+
+// startAt parses StartAt, truncated to the API's whole seconds; zero when
+// unset.
+func (c *Config) startAt() (time.Time, error) {
+	if c.StartAt == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, c.StartAt)
+	if err != nil {
+		return time.Time{}, err
+	}
+	return t.UTC().Truncate(time.Second), nil
 }

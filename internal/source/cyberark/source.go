@@ -119,8 +119,15 @@ func (s *Source) Poll(ctx context.Context, cur source.Cursor) (source.Page, erro
 	settled := now.Add(-s.cfg.SettleDelay.D()).Truncate(time.Second)
 	limit := now.Add(-s.cfg.Retention.D() + retentionMargin).Truncate(time.Second)
 	var c cursor
+	overlap := s.cfg.Overlap.D()
 	if len(cur) == 0 {
 		c.Until = later(now.Add(-s.cfg.Lookback.D()).Truncate(time.Second), limit)
+		if at, _ := s.cfg.startAt(); !at.IsZero() {
+			// An explicit start older than retention is reported as a gap
+			// by openWindow, like a resume.
+			c.Until = earlier(at, settled)
+			overlap = 0 // take over exactly where the earlier collector stopped
+		}
 	} else {
 		var err error
 		if c, err = decodeCursor(cur); err != nil {
@@ -134,7 +141,7 @@ func (s *Source) Poll(ctx context.Context, cur source.Cursor) (source.Page, erro
 		c = cursor{Until: c.Until}
 	}
 	if !c.inWindow() {
-		return s.openWindow(ctx, cur, c, settled, limit)
+		return s.openWindow(ctx, cur, c, settled, limit, overlap)
 	}
 
 	body, err := s.call(ctx, opResults, pathResults, refBody(c.Ref))
@@ -194,7 +201,7 @@ func (s *Source) Poll(ctx context.Context, cur source.Cursor) (source.Page, erro
 
 // openWindow starts the next window after c's watermark with createQuery
 // and stores its cursorRef; the next poll reads its first page.
-func (s *Source) openWindow(ctx context.Context, cur source.Cursor, c cursor, settled, limit time.Time) (source.Page, error) {
+func (s *Source) openWindow(ctx context.Context, cur source.Cursor, c cursor, settled, limit time.Time, overlap time.Duration) (source.Page, error) {
 	var gap *source.Gap
 	if c.Until.Before(limit) {
 		gap = &source.Gap{From: c.Until, To: limit, Reason: fmt.Sprintf("older than retention (%v)", s.cfg.Retention)}
@@ -210,7 +217,7 @@ func (s *Source) openWindow(ctx context.Context, cur source.Cursor, c cursor, se
 		}
 		return source.Page{Next: next, Watermark: c.Until, DedupHorizon: later(c.Until.Add(-s.cfg.Overlap.D()), limit), Gap: gap}, nil
 	}
-	c.From = later(c.Until.Add(-s.cfg.Overlap.D()), limit)
+	c.From = later(c.Until.Add(-overlap), limit)
 	c.To = to
 	ref, err := s.createQuery(ctx, c.From, c.To, s.cfg.PageSize)
 	if err != nil {

@@ -455,3 +455,23 @@ func TestApplicationCodesFilter(t *testing.T) {
 }
 
 var _ http.Handler = (*emulator.CyberArk)(nil)
+
+func TestStartAt(t *testing.T) {
+	h := newHarness(t, emulator.CyberArkOptions{}, "")
+	h.emu.Backlog(h.gen, tenantID, 500, testNow.Add(-90*time.Minute), testNow.Add(-5*time.Minute))
+	start := testNow.Add(-40 * time.Minute).Add(300 * time.Millisecond)
+	s := h.source(t, func(c *Config) { c.StartAt = start.Format(time.RFC3339Nano) })
+	m := newModel()
+	drain(t, s, m, nil)
+	var want []string
+	for _, e := range h.emu.Events(tenantID) {
+		if !e.Timestamp.Before(start.Truncate(time.Second)) {
+			want = append(want, ID(tenantID, e.UUID))
+		}
+	}
+	slices.Sort(want)
+	checkOnce(t, m, want)
+	if c := h.config(func(c *Config) { c.StartAt = "yesterday" }); len(c.Validate()) != 1 {
+		t.Error("a bad start_at is accepted")
+	}
+}

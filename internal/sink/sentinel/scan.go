@@ -123,11 +123,12 @@ func stringOf(val []byte) string {
 	return s
 }
 
-// fieldOf returns the raw value of obj.key, nil when absent.
+// fieldOf returns the raw value of obj.key, nil when absent; the last one
+// when the key repeats, as encoding/json does.
 func fieldOf(obj []byte, key string) []byte {
 	var out []byte
 	eachField(obj, func(k, v []byte) {
-		if out == nil && string(k) == key {
+		if string(k) == key {
 			out = v
 		}
 	})

@@ -9,17 +9,17 @@
 //
 // The cursor holds the watermark (every event whose timestamp is before it
 // has been returned) and, while a window is being read, the window
-// [from, to) and the API's cursorRef of its next results page. Each poll
-// makes one request. With no window in progress it opens one:
+// [from, to) and the API's cursorRef of its next results page. With no
+// window in progress a poll opens one:
 //
 //	to   = now - settle_delay, at most watermark + 1h, in whole seconds
 //	from = watermark - overlap, never before now - retention + 5m
 //
 // with createQuery (dateFrom = from, dateTo = to - 1s, sorted by timestamp
-// ascending, page_size events per page) and stores the cursorRef; later
-// polls read results pages, each stored with its events and the next
-// cursorRef in one transaction, until a page is empty or has no cursor.
-// Then the watermark becomes to.
+// ascending, page_size events per page) and reads its first results page;
+// later polls read the next pages. Each page is stored with its events and
+// the next cursorRef in one transaction, until a page is empty or has no
+// cursor. Then the watermark becomes to.
 //
 // The API's date bounds are whole seconds and their exact semantics are not
 // documented, so correctness never rests on boundary arithmetic: events

@@ -140,15 +140,21 @@ func (s *Source) Poll(ctx context.Context, cur source.Cursor) (source.Page, erro
 			"cursor", describeWindow(c), "watermark", c.Until)
 		c = cursor{Until: c.Until}
 	}
+	var gap *source.Gap
+	fresh := false // c.Ref comes from a createQuery of this poll
 	if !c.inWindow() {
-		return s.openWindow(ctx, cur, c, settled, limit, overlap)
+		var idle *source.Page
+		var err error
+		if c, gap, idle, err = s.openWindow(ctx, cur, c, settled, limit, overlap); err != nil {
+			return source.Page{}, err
+		} else if idle != nil {
+			return *idle, nil
+		}
+		fresh = true
 	}
 
 	body, err := s.call(ctx, opResults, pathResults, refBody(c.Ref))
-	if err != nil {
-		if !isCursorRejected(err) {
-			return source.Page{}, err
-		}
+	if err != nil && isCursorRejected(err) && !fresh {
 		// The API no longer accepts the cursor (expired, or unknown): run
 		// the window again from its start. A window that cannot be read
 		// within a cursor's life is halved, so it always makes progress;
@@ -157,12 +163,22 @@ func (s *Source) Poll(ctx context.Context, cur source.Cursor) (source.Page, erro
 			c.To = half
 		}
 		s.log.Warn("cyberark: cursor refused; running its window again", "cursor", describeWindow(c), "err", err)
-		ref, err := s.createQuery(ctx, c.From, c.To, s.cfg.PageSize)
-		if err != nil {
-			return source.Page{}, err
+		ref, qerr := s.createQuery(ctx, c.From, c.To, s.cfg.PageSize)
+		if qerr != nil {
+			return source.Page{}, qerr
 		}
 		c.Ref = ref
-		return source.Page{Next: c.encode(), Watermark: c.Until, DedupHorizon: c.From, More: true}, nil
+		fresh = true
+		body, err = s.call(ctx, opResults, pathResults, refBody(c.Ref))
+	}
+	if err != nil {
+		var e *httpx.Error
+		if isCursorRejected(err) && errors.As(err, &e) {
+			// A cursor refused right after it was made: the API is
+			// misbehaving, which is worth retrying rather than halting on.
+			e.Class = httpx.Transient
+		}
+		return source.Page{}, err
 	}
 	r, err := decodeResults(body)
 	if err != nil {
@@ -181,7 +197,7 @@ func (s *Source) Poll(ctx context.Context, cur source.Cursor) (source.Page, erro
 	if dropped > 0 {
 		s.log.Debug("cyberark: dropped events outside the window", "cursor", describeWindow(c), "events", dropped)
 	}
-	out := source.Page{Events: events, DedupHorizon: c.From}
+	out := source.Page{Events: events, DedupHorizon: c.From, Gap: gap}
 	switch {
 	case len(r.Events) == 0 || r.Next == "":
 		done := cursor{Until: c.To}
@@ -200,8 +216,9 @@ func (s *Source) Poll(ctx context.Context, cur source.Cursor) (source.Page, erro
 }
 
 // openWindow starts the next window after c's watermark with createQuery
-// and stores its cursorRef; the next poll reads its first page.
-func (s *Source) openWindow(ctx context.Context, cur source.Cursor, c cursor, settled, limit time.Time, overlap time.Duration) (source.Page, error) {
+// and returns the cursor holding its cursorRef, for Poll to read its first
+// page. When no window can start yet it returns the page to answer instead.
+func (s *Source) openWindow(ctx context.Context, cur source.Cursor, c cursor, settled, limit time.Time, overlap time.Duration) (cursor, *source.Gap, *source.Page, error) {
 	var gap *source.Gap
 	if c.Until.Before(limit) {
 		gap = &source.Gap{From: c.Until, To: limit, Reason: fmt.Sprintf("older than retention (%v)", s.cfg.Retention)}
@@ -215,17 +232,17 @@ func (s *Source) openWindow(ctx context.Context, cur source.Cursor, c cursor, se
 		if len(cur) == 0 || gap != nil {
 			next = c.encode()
 		}
-		return source.Page{Next: next, Watermark: c.Until, DedupHorizon: later(c.Until.Add(-s.cfg.Overlap.D()), limit), Gap: gap}, nil
+		return c, gap, &source.Page{Next: next, Watermark: c.Until, DedupHorizon: later(c.Until.Add(-s.cfg.Overlap.D()), limit), Gap: gap}, nil
 	}
 	c.From = later(c.Until.Add(-overlap), limit)
 	c.To = to
 	ref, err := s.createQuery(ctx, c.From, c.To, s.cfg.PageSize)
 	if err != nil {
-		return source.Page{}, err
+		return c, nil, nil, err
 	}
 	c.Ref = ref
 	s.log.Debug("cyberark: window opened", "cursor", describeWindow(c))
-	return source.Page{Next: c.encode(), Watermark: c.Until, DedupHorizon: c.From, More: true, Gap: gap}, nil
+	return c, gap, nil, nil
 }
 
 // queryJSON is a createQuery body.

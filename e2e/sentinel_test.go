@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"math/rand/v2"
 	"net/http/httptest"
@@ -215,4 +216,114 @@ func TestSentinelStorms(t *testing.T) {
 	if st.Faults < 5 {
 		t.Errorf("only %d faults injected", st.Faults)
 	}
+}
+
+var sentinelBench = flag.Bool("sentinel-bench", false, "measure the 100,000-event backlog with and without a Sentinel sink (about 2 minutes)")
+
+// TestSentinelBacklogOverhead measures the time until a 100,000-activity
+// PingOne backlog (1000 per page, 10 requests/s) is delivered, with a file
+// sink only and with a Sentinel sink beside it; run with -sentinel-bench.
+// The emulators run in this process and share the machine's cores with
+// the binary.
+func TestSentinelBacklogOverhead(t *testing.T) {
+	if !*sentinelBench {
+		t.Skip("run with -sentinel-bench")
+	}
+	bin := binary(t)
+	const events = 100_000
+	times, cpus := map[string][]float64{}, map[string][]float64{}
+	for run := range 2 {
+		for _, variant := range []string{"file", "file+pingone_v2", "file+auditrelay"} {
+			dir := t.TempDir()
+			w := newWorld(t, 1)
+			az := newAzure(t)
+			now := time.Now()
+			w.emu.Backlog(emulator.NewGenerator(uint64(run+1)), w.envs[0].ID, w.srv.URL, events, now.Add(-time.Hour), now.Add(-5*time.Minute))
+			addr := freePort(t)
+			e := w.envs[0]
+			cfg := fmt.Sprintf(`data_dir: %s
+metrics_listen: %s
+sources:
+  - name: backlog
+    pingone: {environment_id: %q, client_id: %q, client_secret: "${env:SECRET_1}", token_auth_method: %s,
+              api_url: %s, auth_url: %s, lookback: 2h, page_size: 1000, rate_limit: 10, licence: lic}
+sinks:
+  - name: file
+    file: {path: %s, batch_size: 1000, max_size: 4GiB}
+`, filepath.Join(dir, "data"), addr, e.ID, e.ClientID, e.AuthMethod, w.srv.URL, w.srv.URL, filepath.Join(dir, "out.ndjson"))
+			sinks := []string{"file"}
+			if format, ok := strings.CutPrefix(variant, "file+"); ok {
+				cfg += az.sinkYAML(format, 1000)
+				sinks = append(sinks, "sentinel")
+			}
+			path := filepath.Join(dir, "c.yaml")
+			os.WriteFile(path, []byte(cfg), 0o600)
+			p := start(t, bin, path, append(w.environ(), "AZ_SECRET="+azSecret), filepath.Join(dir, "log"))
+			started := time.Now()
+			deadline := started.Add(90 * time.Second)
+			for {
+				done := true
+				for _, s := range sinks {
+					v, _ := metric(addr, `auditrelay_sink_events_total{sink="`+s+`"}`)
+					done = done && v >= events
+				}
+				if done {
+					break
+				}
+				if time.Now().After(deadline) {
+					p.kill(t)
+					t.Fatalf("%s: backlog not delivered in 90 s", variant)
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			el := time.Since(started).Seconds()
+			cpu := cpuSeconds(p.cmd.Process.Pid)
+			p.stop(t)
+			times[variant] = append(times[variant], el)
+			cpus[variant] = append(cpus[variant], cpu)
+			if variant != "file" {
+				format := strings.TrimPrefix(variant, "file+")
+				if got := az.ids(format); len(got) != events {
+					t.Errorf("%s: Sentinel holds %d distinct events, want %d", variant, len(got), events)
+				}
+			}
+			t.Logf("run %d %-16s %.2f s, binary CPU %.2f s (load %s)", run+1, variant, el, cpu, loadAvg())
+		}
+	}
+	best := func(v []float64) float64 { return min(v[0], v[1]) }
+	base := best(times["file"])
+	for _, variant := range []string{"file+pingone_v2", "file+auditrelay"} {
+		ratio := best(times[variant]) / base
+		t.Logf("%s: best %.2f s vs file only %.2f s: %.3f×; binary CPU %.2f s vs %.2f s", variant, best(times[variant]), base, ratio,
+			best(cpus[variant]), best(cpus["file"]))
+		if ratio > 1.10 {
+			t.Errorf("%s takes %.3f× the file-only time, over 1.10×", variant, ratio)
+		}
+	}
+}
+
+// cpuSeconds returns the user+system CPU time of a process, from /proc.
+func cpuSeconds(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// fields after the command name, which is in parentheses
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	var utime, stime float64
+	fmt.Sscan(f[11], &utime)
+	fmt.Sscan(f[12], &stime)
+	return (utime + stime) / 100 // USER_HZ
+}
+
+// loadAvg is the 1-minute load average, for the log.
+func loadAvg() string {
+	b, _ := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); len(f) > 0 {
+		return f[0]
+	}
+	return "?"
 }

@@ -437,6 +437,9 @@ func (s *Sentinel) handleUpload(w http.ResponseWriter, r *http.Request) {
 // truncate cuts a value over the field limit, as the service does.
 func (s *Sentinel) truncate(v json.RawMessage) json.RawMessage {
 	n := s.opts.MaxFieldBytes
+	if len(v) <= n {
+		return v // a JSON text is never shorter than the value it holds
+	}
 	var str string
 	if v[0] == '"' && json.Unmarshal(v, &str) == nil {
 		if len(str) <= n {

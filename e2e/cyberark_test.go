@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"math/rand/v2"
 	"net/http/httptest"
@@ -270,4 +271,114 @@ func TestCyberArkToSekoiaNoDuplicates(t *testing.T) {
 	p.stop(t)
 	compare(t, "sekoia", want, w.sekoiaIDs(t))
 	compare(t, "archive", want, caFileIDs(t, filepath.Join(dir, "out", "a.ndjson")))
+}
+
+var caBacklog = flag.Bool("cyberark-backlog", false, "measure the CyberArk backlog (100k events) against its targets")
+
+// TestCyberArkBacklog measures the binary draining 100,000 events from the
+// CyberArk emulator at rate_limit 10 and page_size 1000: the time and the
+// requests must stay within 10 % and 5 % of what the rate and page size
+// allow, and the peak RSS under 64 MiB. Run with -cyberark-backlog on a
+// quiet machine.
+func TestCyberArkBacklog(t *testing.T) {
+	if !*caBacklog {
+		t.Skip("run with -cyberark-backlog")
+	}
+	const events, pageSize, rateLimit = 100_000, 1000, 10
+	bin := binary(t)
+	dir := t.TempDir()
+	w := &caWorld{gen: emulator.NewCyberArkGenerator(21)}
+	w.ca = emulator.NewCyberArk(emulator.CyberArkOptions{RateLimit: rateLimit})
+	w.tenant = emulator.CyberArkTenant{ID: "c0ffee00-1111-4222-8333-444455556666", AppID: "auditrelay",
+		ClientID: "svc-audit@cyberark.cloud.12345", ClientSecret: caSecret, APIKey: caAPIKey}
+	w.ca.AddTenant(w.tenant)
+	w.caSrv = httptest.NewServer(w.ca)
+	defer w.caSrv.Close()
+	now := time.Now()
+	w.ca.Backlog(w.gen, w.tenant.ID, events, now.Add(-time.Hour), now.Add(-5*time.Minute))
+	out := filepath.Join(dir, "out.ndjson")
+	cfg := fmt.Sprintf(`data_dir: %s
+sources:
+  - name: cyberark-prod
+    cyberark:
+      identity_url: %s
+      app_id: auditrelay
+      client_id: svc-audit@cyberark.cloud.12345
+      client_secret: "${env:CYBERARK_CLIENT_SECRET}"
+      audit_url: %s
+      api_key: "${env:CYBERARK_AUDIT_API_KEY}"
+      page_size: %d
+      rate_limit: %d
+      lookback: 2h
+      poll_interval: 1s
+sinks:
+  - name: archive
+    file: { path: %s }
+`, filepath.Join(dir, "data"), w.caSrv.URL, w.caSrv.URL, pageSize, rateLimit, out)
+	cfgPath := filepath.Join(dir, "auditrelay.yaml")
+	os.WriteFile(cfgPath, []byte(cfg), 0o600)
+	started := time.Now()
+	p := start(t, bin, cfgPath, caEnviron(), filepath.Join(dir, "auditrelay.log"))
+	var elapsed time.Duration
+	var st emulator.CyberArkStats
+	for deadline := time.Now().Add(3 * time.Minute); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if countLines(t, out) >= events {
+			elapsed = time.Since(started)
+			st = w.ca.Stats()
+			break
+		}
+	}
+	peak := vmHWM(t, p.cmd.Process.Pid)
+	p.stop(t)
+	got := caFileIDs(t, out)
+	if len(got) != events {
+		t.Fatalf("%d distinct events in the file, want %d", len(got), events)
+	}
+	requests := st.QueryRequests + st.ResultsRequests
+	// The fewest requests: one createQuery, one results call per full page
+	// and the empty page that ends the window.
+	minRequests := 1 + (events+pageSize-1)/pageSize + 1
+	minTime := time.Duration(float64(minRequests) / rateLimit * float64(time.Second))
+	t.Logf("delivered %d events in %v (minimum %v, ×%.3f); %d requests (minimum %d, ×%.3f); %d throttled; %d token requests; peak RSS %.1f MiB",
+		events, elapsed.Round(10*time.Millisecond), minTime, elapsed.Seconds()/minTime.Seconds(), requests, minRequests,
+		float64(requests)/float64(minRequests), st.Throttled, st.TokenRequests, peak)
+	if elapsed == 0 || elapsed.Seconds() > 1.10*minTime.Seconds() {
+		t.Errorf("time %v over 1.10 × %v", elapsed, minTime)
+	}
+	if float64(requests) > 1.05*float64(minRequests) {
+		t.Errorf("%d requests over 1.05 × %d", requests, minRequests)
+	}
+	if peak > 64 {
+		t.Errorf("peak RSS %.1f MiB over 64 MiB", peak)
+	}
+}
+
+// countLines counts the lines of a file sink's files, rotated ones included.
+func countLines(t *testing.T, path string) int {
+	files, _ := filepath.Glob(path + "*")
+	n := 0
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err == nil {
+			n += strings.Count(string(b), "\n")
+		}
+	}
+	return n
+}
+
+// vmHWM returns the peak resident set of a process, in MiB.
+func vmHWM(t *testing.T, pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+			var kb float64
+			fmt.Sscan(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), &kb)
+			return kb / 1024
+		}
+	}
+	t.Fatal("no VmHWM")
+	return 0
 }

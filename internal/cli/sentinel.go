@@ -90,7 +90,7 @@ func (d demoSentinel) sinkConfig(base, format string) *sentinel.Config {
 // emulateSentinel runs `auditrelay emulate sentinel`.
 func emulateSentinel(ctx context.Context, args []string, env Env) int {
 	fs := newFlags("emulate sentinel", env)
-	listen := fs.String("listen", "127.0.0.1:9002", "`ADDR` to listen on")
+	listen := fs.String("listen", "127.0.0.1:9004", "`ADDR` to listen on")
 	throttle := fs.Float64("throttle", 0, "fraction of upload calls answered 429")
 	unavailable := fs.Float64("unavailable", 0, "fraction of upload calls answered 503")
 	retryAfter := fs.Duration("retry-after", time.Second, "Retry-After of injected faults")

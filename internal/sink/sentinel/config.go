@@ -183,6 +183,9 @@ func (c *Config) Validate() []error {
 	}
 	switch c.Format {
 	case FormatPingOneV2, FormatAuditRelay:
+		if other := map[string]string{FormatPingOneV2: DefaultStreamAuditRelay, FormatAuditRelay: DefaultStreamPingOneV2}[c.Format]; c.Stream == other {
+			add("format", "%s does not match stream %s, which takes the other format's rows; the service would store them as empty rows", c.Format, c.Stream)
+		}
 	default:
 		add("format", "%q is not a format (want %s or %s)", c.Format, FormatPingOneV2, FormatAuditRelay)
 	}

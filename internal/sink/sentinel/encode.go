@@ -69,10 +69,9 @@ type activity struct {
 	Links               json.RawMessage `json:"_links"`
 }
 
-// auditActivity is what the auditrelay format reads of an activity, in
-// one pass: typed where it writes typed columns, raw where it writes
-// dynamic ones. A value of an unexpected type is left empty (the raw event
-// keeps everything).
+// auditActivity is what the auditrelay format reads of an activity, as raw
+// JSON values: they are written as they are, when they have the column's
+// type (the raw event keeps everything).
 type auditActivity struct {
 	RecordedAt          json.RawMessage `json:"recordedAt"`
 	CreatedAt           json.RawMessage `json:"createdAt"`
@@ -83,27 +82,27 @@ type auditActivity struct {
 		User   party `json:"user"`
 	} `json:"actors"`
 	Result struct {
-		Status string `json:"status"`
-		ID     string `json:"id"`
+		Status json.RawMessage `json:"status"`
+		ID     json.RawMessage `json:"id"`
 	} `json:"result"`
 	Links struct {
 		Self struct {
-			Href string `json:"href"`
+			Href json.RawMessage `json:"href"`
 		} `json:"self"`
 	} `json:"_links"`
 }
 
 // party is an actor of an activity.
 type party struct {
-	ID          string `json:"id"`
-	Name        string `json:"name"`
-	Type        string `json:"type"`
-	Href        string `json:"href"`
+	ID          json.RawMessage `json:"id"`
+	Name        json.RawMessage `json:"name"`
+	Type        json.RawMessage `json:"type"`
+	Href        json.RawMessage `json:"href"`
 	Environment struct {
-		ID string `json:"id"`
+		ID json.RawMessage `json:"id"`
 	} `json:"environment"`
 	Population struct {
-		ID string `json:"id"`
+		ID json.RawMessage `json:"id"`
 	} `json:"population"`
 }
 
@@ -121,9 +120,9 @@ func (e *encoder) rows(batch []event.Raw, skip func(key string) bool) ([]row, []
 		var err error
 		switch e.format {
 		case FormatAuditRelay:
-			data, err = e.auditRelayRow(nil, ev)
+			data, err = e.auditRelayRow(make([]byte, 0, 2*len(ev.Data)+1024), ev)
 		default:
-			data, err = e.pingOneV2Row(nil, ev)
+			data, err = e.pingOneV2Row(make([]byte, 0, len(ev.Data)+64), ev)
 		}
 		if err == nil && len(data)+2 > e.maxCall {
 			err = fmt.Errorf("its row is %d bytes after truncating fields, over the %d bytes one call may carry", len(data), e.maxCall)
@@ -208,25 +207,25 @@ func (e *encoder) auditRelayRow(b []byte, ev *event.Raw) ([]byte, error) {
 	b = e.stringField(b, &first, "Provider", c.Provider)
 	b = e.stringField(b, &first, "EnvironmentId", c.Tenant)
 	b = e.stringField(b, &first, "AuditRelaySource", c.Source)
-	b = e.stringField(b, &first, "Href", links.Self.Href)
+	b = e.stringRaw(b, &first, "Href", links.Self.Href)
 	b = e.stringField(b, &first, "ActionType", c.Action)
 	b = e.stringField(b, &first, "ActionDescription", c.Description)
 	b = e.stringField(b, &first, "Outcome", string(c.Outcome))
-	b = e.stringField(b, &first, "ResultStatus", result.Status)
+	b = e.stringRaw(b, &first, "ResultStatus", result.Status)
 	b = e.stringField(b, &first, "ResultDescription", c.Reason)
-	b = e.stringField(b, &first, "ResultId", result.ID)
+	b = e.stringRaw(b, &first, "ResultId", result.ID)
 	cl, us := actors.Client, actors.User
-	b = e.stringField(b, &first, "ClientId", cl.ID)
-	b = e.stringField(b, &first, "ClientName", cl.Name)
-	b = e.stringField(b, &first, "ClientType", cl.Type)
-	b = e.stringField(b, &first, "ClientEnvironmentId", cl.Environment.ID)
-	b = e.stringField(b, &first, "ClientHref", cl.Href)
-	b = e.stringField(b, &first, "UserId", us.ID)
-	b = e.stringField(b, &first, "UserName", us.Name)
-	b = e.stringField(b, &first, "UserType", us.Type)
-	b = e.stringField(b, &first, "UserEnvironmentId", us.Environment.ID)
-	b = e.stringField(b, &first, "UserPopulationId", us.Population.ID)
-	b = e.stringField(b, &first, "UserHref", us.Href)
+	b = e.stringRaw(b, &first, "ClientId", cl.ID)
+	b = e.stringRaw(b, &first, "ClientName", cl.Name)
+	b = e.stringRaw(b, &first, "ClientType", cl.Type)
+	b = e.stringRaw(b, &first, "ClientEnvironmentId", cl.Environment.ID)
+	b = e.stringRaw(b, &first, "ClientHref", cl.Href)
+	b = e.stringRaw(b, &first, "UserId", us.ID)
+	b = e.stringRaw(b, &first, "UserName", us.Name)
+	b = e.stringRaw(b, &first, "UserType", us.Type)
+	b = e.stringRaw(b, &first, "UserEnvironmentId", us.Environment.ID)
+	b = e.stringRaw(b, &first, "UserPopulationId", us.Population.ID)
+	b = e.stringRaw(b, &first, "UserHref", us.Href)
 	b = e.stringField(b, &first, "SourceIpAddress", c.SourceIP)
 	b = e.stringField(b, &first, "SourceUserAgent", c.UserAgent)
 	b = e.stringField(b, &first, "InternalCorrelationSessionId", c.SessionID)
@@ -298,6 +297,15 @@ func (e *encoder) stringField(b []byte, first *bool, name, v string) []byte {
 	}
 	b = fieldName(b, first, name)
 	return appendJSONString(b, v)
+}
+
+// stringRaw appends "name":raw when raw is a non-empty JSON string, as
+// read from the event, with rawField's limit.
+func (e *encoder) stringRaw(b []byte, first *bool, name string, raw json.RawMessage) []byte {
+	if len(raw) <= 2 || raw[0] != '"' {
+		return b
+	}
+	return e.rawField(b, first, name, raw)
 }
 
 // rawField appends "name":raw, leaving an absent or null value out. A value

@@ -1,10 +1,5 @@
 package sentinel
 
-import (
-	"bytes"
-	"encoding/json"
-)
-
 // This file reads fields out of JSON that is known to be valid (the
 // normalizer has decoded it) without reflection: the auditrelay format
 // needs a dozen values of every event, and decoding the whole event a
@@ -108,21 +103,6 @@ func eachField(obj []byte, fn func(key, val []byte)) {
 	}
 }
 
-// stringOf returns the string a raw JSON value holds, "" when it is not a
-// string.
-func stringOf(val []byte) string {
-	if len(val) < 2 || val[0] != '"' {
-		return ""
-	}
-	inner := val[1 : len(val)-1]
-	if bytes.IndexByte(inner, '\\') < 0 {
-		return string(inner)
-	}
-	var s string
-	json.Unmarshal(val, &s)
-	return s
-}
-
 // fieldOf returns the raw value of obj.key, nil when absent; the last one
 // when the key repeats, as encoding/json does.
 func fieldOf(obj []byte, key string) []byte {
@@ -141,17 +121,17 @@ func scanParty(obj []byte) party {
 	eachField(obj, func(k, v []byte) {
 		switch string(k) {
 		case "id":
-			p.ID = stringOf(v)
+			p.ID = v
 		case "name":
-			p.Name = stringOf(v)
+			p.Name = v
 		case "type":
-			p.Type = stringOf(v)
+			p.Type = v
 		case "href":
-			p.Href = stringOf(v)
+			p.Href = v
 		case "environment":
-			p.Environment.ID = stringOf(fieldOf(v, "id"))
+			p.Environment.ID = fieldOf(v, "id")
 		case "population":
-			p.Population.ID = stringOf(fieldOf(v, "id"))
+			p.Population.ID = fieldOf(v, "id")
 		}
 	})
 	return p
@@ -184,13 +164,13 @@ func scanAuditActivity(data []byte) auditActivity {
 			eachField(v, func(k, v []byte) {
 				switch string(k) {
 				case "status":
-					a.Result.Status = stringOf(v)
+					a.Result.Status = v
 				case "id":
-					a.Result.ID = stringOf(v)
+					a.Result.ID = v
 				}
 			})
 		case "_links":
-			a.Links.Self.Href = stringOf(fieldOf(fieldOf(v, "self"), "href"))
+			a.Links.Self.Href = fieldOf(fieldOf(v, "self"), "href")
 		}
 	})
 	return a

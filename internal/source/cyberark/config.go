@@ -168,8 +168,8 @@ func (c *Config) Validate() []error {
 	if c.Overlap.D() < 2*time.Second || c.Overlap.D() > 24*time.Hour {
 		add("overlap", "%v is out of range (2s to 24h: the API's dates are whole seconds, so windows must overlap by at least two)", c.Overlap)
 	}
-	if c.Retention.D() < time.Hour {
-		add("retention", "%v is too short (at least 1h)", c.Retention)
+	if c.Retention.D() < time.Hour || c.Retention.D() > 3650*24*time.Hour {
+		add("retention", "%v is out of range (1h to 3650d)", c.Retention)
 	}
 	if c.Lookback.D() <= 0 {
 		add("lookback", "must be positive")

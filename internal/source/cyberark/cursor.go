@@ -106,7 +106,7 @@ func parseCursorTime(field, v string) (time.Time, error) {
 	if err != nil || t.Format(cursorTimeLayout) != v {
 		return time.Time{}, fmt.Errorf("cursor %s %q is not a UTC timestamp in whole seconds", field, v)
 	}
-	if t.Year() < 2000 || t.Year() > 9000 {
+	if t.Year() < 1970 {
 		return time.Time{}, fmt.Errorf("cursor %s %q is out of range", field, v)
 	}
 	return t.UTC(), nil

@@ -13,6 +13,7 @@ import (
 func TestCursorRoundTrip(t *testing.T) {
 	for _, c := range []cursor{
 		{Until: testNow},
+		{Until: time.Date(1999, 12, 31, 23, 59, 55, 0, time.UTC)}, // a synctest bubble's clock, minus a lookback
 		{Until: testNow, From: testNow.Add(-2 * time.Minute), To: testNow.Add(time.Hour), Ref: "eyJxdWVyeSI6e319"},
 	} {
 		got, err := decodeCursor(c.encode())
@@ -76,7 +77,7 @@ func TestDecodeResults(t *testing.T) {
 	for _, bad := range []string{
 		`{}`, `{"data":null}`, `{"data":[1]}`, `{"data":[{"timestamp":1739269449904}]}`,
 		`{"data":[{"uuid":"","timestamp":1739269449904}]}`, `{"data":[{"uuid":"u","timestamp":1.5}]}`,
-		`{"data":[{"uuid":"u","timestamp":"2025-01-01"}]}`, `{"data":[{"uuid":"u","timestamp":12}]}`,
+		`{"data":[{"uuid":"u","timestamp":"2025-01-01"}]}`, `{"data":[{"uuid":"u","timestamp":-12}]}`,
 		`{"data":[{"uuid":"u","timestamp":1739269449904}`,
 	} {
 		if _, err := decodeResults([]byte(bad)); err == nil {

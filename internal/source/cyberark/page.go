@@ -110,9 +110,9 @@ func stringField(name string, raw json.RawMessage) (string, error) {
 	return s, nil
 }
 
-// Bounds of a plausible event time: 2000-01-01 to 9999-12-31.
+// Bounds of an event time: 1970-01-01 to 9999-12-31.
 const (
-	minEpochMs = 946684800000
+	minEpochMs = 0
 	maxEpochMs = 253402300799999
 )
 

@@ -161,7 +161,7 @@ func TestCyberArkKillNineLoop(t *testing.T) {
 	w.ca.Add(w.tenant.ID, big)
 	bigID := w.tenant.ID + "/" + big.UUID
 
-	w.ca.SetFaults(emulator.CyberArkFaults{ServerError: 0.04, Truncate: 0.03, Throttle: 0.03, Early401: 0.02, ExpireCursor: 0.02})
+	w.ca.SetFaults(emulator.CyberArkFaults{ServerError: 0.04, Truncate: 0.03, Throttle: 0.03, Early401: 0.02, ExpireCursor: 0.06})
 	w.sk.SetFaults(emulator.SekoiaFaults{ServerError: 0.05, Throttle: 0.03})
 	live, stopLive := context.WithCancel(context.Background())
 	var gens sync.WaitGroup

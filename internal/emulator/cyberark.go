@@ -407,8 +407,9 @@ func (c *CyberArk) handleToken(w http.ResponseWriter, r *http.Request) {
 // fault. It returns the tenant, or false once it has answered.
 func (c *CyberArk) admit(w http.ResponseWriter, r *http.Request, results bool) (*caTenant, caFault, bool) {
 	scheme, tok, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	tok = strings.TrimSpace(tok)
 	c.tokMu.Lock()
-	info, ok := c.tokens[strings.TrimSpace(tok)]
+	info, ok := c.tokens[tok]
 	if ok && !c.opts.Now().Before(info.expires) {
 		delete(c.tokens, tok)
 		ok = false
@@ -447,7 +448,7 @@ func (c *CyberArk) admit(w http.ResponseWriter, r *http.Request, results bool) (
 	case caFault401:
 		c.faultCount.Add(1)
 		c.tokMu.Lock()
-		delete(c.tokens, strings.TrimSpace(tok))
+		delete(c.tokens, tok)
 		c.tokMu.Unlock()
 		writeCAError(w, http.StatusUnauthorized, "Unauthorized", "The access token has been revoked")
 		return nil, 0, false

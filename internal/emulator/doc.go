@@ -20,4 +20,10 @@
 //	POST /v1/environments/{envId}/activities            {"filter":…,"limit":…,"cursor":…}
 //	GET  /v1/environments/{envId}/activities/{id}       one activity
 //	GET  /emulator/stats                                Stats as JSON
+//
+// CyberArk emulates the CyberArk Identity token endpoint and the ISP audit
+// SIEM-integration API (createQuery, results), and CyberArkGenerator makes
+// Identity and Privilege Cloud audit events; Sekoia emulates the Sekoia.io
+// HTTP intake's /batch endpoint and flags messages its parsers would not
+// take. Their type documentation lists their routes.
 package emulator

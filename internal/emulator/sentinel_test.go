@@ -160,3 +160,32 @@ func TestSentinelUpload(t *testing.T) {
 		t.Errorf("%d rows recorded, want 2", got)
 	}
 }
+
+func TestSplitArray(t *testing.T) {
+	tests := []struct {
+		in   string
+		rows []string
+		ok   bool
+	}{
+		{`[]`, nil, true},
+		{` [ {"a":"]"} , {"b":[1,{"c":"}\"{"}]} ] `, []string{`{"a":"]"}`, `{"b":[1,{"c":"}\"{"}]}`}, true},
+		{`[{"a":1},2]`, nil, false},
+		{`[[{"a":1}]]`, nil, false},
+		{`{"a":1}`, nil, false},
+		{`[{"a":1}`, nil, false},
+	}
+	for _, tt := range tests {
+		rows, ok := splitArray([]byte(tt.in))
+		if ok != tt.ok {
+			t.Errorf("splitArray(%s) ok = %v", tt.in, ok)
+			continue
+		}
+		var got []string
+		for _, r := range rows {
+			got = append(got, string(r))
+		}
+		if strings.Join(got, "|") != strings.Join(tt.rows, "|") {
+			t.Errorf("splitArray(%s) = %q, want %q", tt.in, got, tt.rows)
+		}
+	}
+}

@@ -169,6 +169,24 @@ func validateSources(c *Config, is *issues) map[string]int {
 				s.PingOne.RateLimit, j, other, s.PingOne.Licence)
 		}
 	}
+	// CyberArk sources reading one audit API share its limiter likewise.
+	for i, s := range c.Sources {
+		if s.CyberArk == nil {
+			continue
+		}
+		rp := fmt.Sprintf("sources[%d].cyberark.rate_limit", i)
+		key := "cyberark/" + s.CyberArk.AuditURL
+		j, seen := first[key]
+		if !seen {
+			first[key] = i
+			continue
+		}
+		if other := c.Sources[j].CyberArk.RateLimit; other != s.CyberArk.RateLimit && !is.has(rp) {
+			is.add(rp, "%v differs from sources[%d].cyberark.rate_limit (%v), which reads the same audit_url: "+
+				"sources of one audit API share one rate limiter, so give them the same rate_limit",
+				s.CyberArk.RateLimit, j, other)
+		}
+	}
 	return names
 }
 

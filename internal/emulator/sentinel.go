@@ -49,6 +49,9 @@ type SentinelOptions struct {
 // SentinelApp is an Entra ID app registration that can get tokens.
 type SentinelApp struct {
 	TenantID, ClientID, ClientSecret string
+	// FederatedToken, when set, is accepted as client_assertion (workload
+	// identity federation) instead of the secret.
+	FederatedToken string
 }
 
 // SentinelColumn is a column of a stream declaration.
@@ -116,9 +119,11 @@ type Sentinel struct {
 	tokens  map[string]sentinelToken
 	rows    []SentinelRow
 	pending []pendingCall
-	faults  SentinelFaults
-	down    int // status answered to every call while set
-	rng     *rand.Rand
+
+	identity, identityHeader string
+	faults                   SentinelFaults
+	down                     int // status answered to every call while set
+	rng                      *rand.Rand
 
 	tokenRequests, calls, accepted, rowCount, tooLarge, forbidden, notFound, faultCount, truncated, gzipped atomic.Int64
 }
@@ -155,6 +160,8 @@ func NewSentinel(opts SentinelOptions) *Sentinel {
 	}
 	s.mux = http.NewServeMux()
 	s.mux.HandleFunc("POST /{tenant}/oauth2/v2.0/token", s.handleToken)
+	s.mux.HandleFunc("GET /{tenant}/v2.0/.well-known/openid-configuration", s.handleDiscovery)
+	s.mux.HandleFunc("GET /msi/token", s.handleManagedIdentity)
 	s.mux.HandleFunc("POST /dataCollectionRules/{dcr}/streams/{stream}", s.handleUpload)
 	s.mux.HandleFunc("GET /emulator/stats", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -195,6 +202,15 @@ func (s *Sentinel) Revoke(dcr, clientID string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.grants, dcr+"\x00"+clientID)
+}
+
+// SetManagedIdentity makes the emulator the managed identity endpoint of an
+// App Service host (IDENTITY_ENDPOINT = base + "/msi/token", IDENTITY_HEADER
+// = header) whose identity has clientID. Grant it like an app.
+func (s *Sentinel) SetManagedIdentity(clientID, header string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.identity, s.identityHeader = clientID, header
 }
 
 // SetFaults sets the fault fractions of upload calls.
@@ -251,6 +267,7 @@ func (s *Sentinel) handleToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id, secret := r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
+	assertion := r.PostForm.Get("client_assertion")
 	if u, p, ok := r.BasicAuth(); ok {
 		id, secret = u, p
 	}
@@ -269,11 +286,26 @@ func (s *Sentinel) handleToken(w http.ResponseWriter, r *http.Request) {
 		entraError(w, http.StatusBadRequest, "unauthorized_client", fmt.Sprintf("AADSTS700016: Application with identifier '%s' was not found in the directory '%s'.", id, tenant))
 		return
 	}
-	if subtle.ConstantTimeCompare([]byte(secret), []byte(app.ClientSecret)) != 1 {
+	switch {
+	case assertion != "":
+		if app.FederatedToken == "" || r.PostForm.Get("client_assertion_type") != "urn:ietf:params:oauth:client-assertion-type:jwt-bearer" ||
+			subtle.ConstantTimeCompare([]byte(assertion), []byte(app.FederatedToken)) != 1 {
+			entraError(w, http.StatusUnauthorized, "invalid_client", "AADSTS700213: No matching federated identity record found for presented assertion.")
+			return
+		}
+	case subtle.ConstantTimeCompare([]byte(secret), []byte(app.ClientSecret)) != 1 || app.ClientSecret == "":
 		entraError(w, http.StatusUnauthorized, "invalid_client", "AADSTS7000215: Invalid client secret provided.")
 		return
 	}
-	scope := r.PostForm.Get("scope")
+	// MSAL adds the OpenID Connect scopes; the resource scope is the other.
+	scope := ""
+	for _, sc := range strings.Fields(r.PostForm.Get("scope")) {
+		switch sc {
+		case "openid", "offline_access", "profile":
+		default:
+			scope = sc
+		}
+	}
 	aud, ok := strings.CutSuffix(scope, "/.default")
 	aud = strings.TrimSuffix(aud, "/")
 	if !ok || !strings.HasPrefix(aud, "https://monitor.azure.") {
@@ -289,6 +321,57 @@ func (s *Sentinel) handleToken(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	ttl := int(s.opts.TokenTTL / time.Second)
 	json.NewEncoder(w).Encode(map[string]any{"token_type": "Bearer", "expires_in": ttl, "ext_expires_in": ttl, "access_token": tok})
+}
+
+// handleDiscovery serves the tenant's OpenID configuration, which the
+// Azure SDK reads before its first token request.
+func (s *Sentinel) handleDiscovery(w http.ResponseWriter, r *http.Request) {
+	base := "http://" + r.Host
+	if r.TLS != nil {
+		base = "https://" + r.Host
+	}
+	tenant := r.PathValue("tenant")
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(map[string]any{
+		"token_endpoint":         base + "/" + tenant + "/oauth2/v2.0/token",
+		"authorization_endpoint": base + "/" + tenant + "/oauth2/v2.0/authorize",
+		"issuer":                 base + "/" + tenant + "/v2.0",
+	})
+}
+
+// handleManagedIdentity is the App Service managed identity endpoint.
+func (s *Sentinel) handleManagedIdentity(w http.ResponseWriter, r *http.Request) {
+	s.tokenRequests.Add(1)
+	s.mu.Lock()
+	id, header := s.identity, s.identityHeader
+	s.mu.Unlock()
+	q := r.URL.Query()
+	switch {
+	case id == "" || header == "" || subtle.ConstantTimeCompare([]byte(r.Header.Get("X-IDENTITY-HEADER")), []byte(header)) != 1:
+		w.WriteHeader(http.StatusUnauthorized)
+		return
+	case q.Get("api-version") != "2019-08-01":
+		http.Error(w, "unsupported api-version", http.StatusBadRequest)
+		return
+	case q.Get("client_id") != "" && q.Get("client_id") != id:
+		http.Error(w, "no such user-assigned identity", http.StatusBadRequest)
+		return
+	}
+	aud := strings.TrimSuffix(q.Get("resource"), "/")
+	if !strings.HasPrefix(aud, "https://monitor.azure.") {
+		http.Error(w, "resource is not Azure Monitor", http.StatusBadRequest)
+		return
+	}
+	var b [24]byte
+	crand.Read(b[:])
+	tok := "eyJ0eXAiOiJKV1Qi.mi." + hex.EncodeToString(b[:])
+	exp := s.opts.Now().Add(s.opts.TokenTTL)
+	s.mu.Lock()
+	s.tokens[tok] = sentinelToken{clientID: id, audience: aud, expires: exp}
+	s.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(map[string]any{"access_token": tok, "token_type": "Bearer", "resource": aud,
+		"expires_on": strconv.FormatInt(exp.Unix(), 10), "client_id": id})
 }
 
 func entraError(w http.ResponseWriter, status int, code, desc string) {

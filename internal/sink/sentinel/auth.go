@@ -92,6 +92,9 @@ func newCredential(c *Config, hc *http.Client) (TokenCredential, error) {
 	case AuthWorkloadIdentity:
 		cred, err := azidentity.NewWorkloadIdentityCredential(&azidentity.WorkloadIdentityCredentialOptions{
 			ClientOptions: opts, TenantID: c.TenantID, ClientID: c.ClientID, TokenFilePath: c.TokenFile,
+			// An authority of one's own (the emulator, a proxy) has no
+			// instance discovery; asking Microsoft about it would fail.
+			DisableInstanceDiscovery: c.AuthorityURL != "",
 		})
 		if err != nil {
 			return nil, fmt.Errorf("sentinel: workload identity: %w", err)

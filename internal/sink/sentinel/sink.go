@@ -218,9 +218,9 @@ func (s *Sink) sendCall(ctx context.Context, rows []row) error {
 		s.splits.Add(1)
 	}
 	if len(rows) == 1 {
-		reason := fmt.Sprintf("the service refuses its row (%d bytes) as too large", len(rows[0].data))
+		reason := fmt.Sprintf("its row (%d bytes) compresses to more than the %d bytes one call may carry", len(rows[0].data), s.cfg.MaxRequestBytes)
 		if err != nil {
-			reason += ": " + err.Error()
+			reason = fmt.Sprintf("the service refuses its row (%d bytes) as too large: %v", len(rows[0].data), err)
 		}
 		s.park(rows[0].key, sourceOf(rows[0].key), rows[0].id, reason)
 		return nil

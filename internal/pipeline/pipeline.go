@@ -110,6 +110,17 @@ func (r *SourceRunner) Run(ctx context.Context) error {
 	key := "source/" + r.Name
 	attempt := 0
 	isPaused := false
+	// While a page is being stored, the next one (when the source says one
+	// is ready) is already fetched from its cursor: the fetch and decode of
+	// page n+1 overlap the fsync of page n. Poll has no side effects, so a
+	// prefetched page whose predecessor failed to store is simply used or
+	// fetched again from the same cursor.
+	var pending chan polled
+	defer func() {
+		if pending != nil {
+			<-pending // its Poll ends with ctx
+		}
+	}()
 	for ctx.Err() == nil {
 		if r.SpoolMax > 0 && r.Store.SpoolBytes() >= r.SpoolMax {
 			if !isPaused {
@@ -125,7 +136,15 @@ func (r *SourceRunner) Run(ctx context.Context) error {
 			paused.Set(0)
 			log.Info("spool below its bound: polling resumed")
 		}
-		page, err := r.Source.Poll(ctx, cur)
+		var page source.Page
+		var err error
+		if pending != nil {
+			got := <-pending
+			pending = nil
+			page, err = got.page, got.err
+		} else {
+			page, err = r.Source.Poll(ctx, cur)
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -136,6 +155,14 @@ func (r *SourceRunner) Run(ctx context.Context) error {
 			continue
 		}
 		m.polls.WithLabelValues(r.Name, "ok").Inc()
+		if page.More && (r.SpoolMax <= 0 || r.Store.SpoolBytes() < r.SpoolMax) {
+			ch, next := make(chan polled, 1), page.Next
+			pending = ch
+			go func() {
+				p, err := r.Source.Poll(ctx, next)
+				ch <- polled{p, err}
+			}()
+		}
 		res, err := r.store(ctx, log, page)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -165,6 +192,12 @@ func (r *SourceRunner) Run(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// polled is the outcome of a prefetched poll.
+type polled struct {
+	page source.Page
+	err  error
 }
 
 // store appends a page, retrying store failures (disk full, fsync errors)

@@ -67,7 +67,13 @@ func TestCyberArkToSekoia(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- d.Run(ctx) }()
 	eventually(t, "400 messages in Sekoia", func() bool { return len(sk.Messages(key)) >= 400 })
-	_, metrics := get(t, "http://"+addr+"/metrics")
+	// The intake records a batch before it answers: the sink counts it
+	// once the answer is read.
+	var metrics string
+	eventually(t, "the sink's count", func() bool {
+		_, metrics = get(t, "http://"+addr+"/metrics")
+		return strings.Contains(metrics, `auditrelay_sekoia_events_total{sink="sekoia"} 400`)
+	})
 	for _, want := range []string{`auditrelay_sekoia_events_total{sink="sekoia"} 400`, `auditrelay_sekoia_parked_total{sink="sekoia"} 0`} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("metrics lack %q", want)

@@ -85,7 +85,7 @@ func TestTenMinuteOutage(t *testing.T) {
 		r := newRig(t, FormatAuditRelay, emulator.SentinelOptions{}, nil)
 		var batches [][]event.Raw
 		for i := range 5 {
-			batches = append(batches, synthetic("pre"+string(rune('a'+i)), 200, 100))
+			batches = append(batches, synthetic("pre"+string(rune('a'+i)), 60, 100))
 		}
 		deliver(t, r.sink, batches[0])
 		r.emu.SetDown(http.StatusServiceUnavailable)

@@ -50,5 +50,6 @@ func buildSentinel(b *Sink, c sentinel.Config, log *slog.Logger) {
 		counter("auditrelay_sentinel_parked_total", "Events that could not be sent and were skipped; each is logged with its id.", func(s sentinel.Stats) int64 { return s.Parked }),
 		counter("auditrelay_sentinel_truncated_total", "Field values cut to the 64 KB limit.", func(s sentinel.Stats) int64 { return s.Truncated }),
 		counter("auditrelay_sentinel_splits_total", "Calls split again after a 413 from the service.", func(s sentinel.Stats) int64 { return s.Splits }),
+		counter("auditrelay_sentinel_old_events_total", "Events sent more than 2 days after they happened, which Log Analytics may stamp with the ingestion time.", func(s sentinel.Stats) int64 { return s.Old }),
 	}
 }

@@ -87,6 +87,8 @@ type Stats struct {
 	Truncated int64
 	// Splits counts calls split again after a 413.
 	Splits int64
+	// Old counts events sent more than 2 days after they happened.
+	Old int64
 }
 
 // Sink sends batches to one DCR stream. It is safe for use by one runner
@@ -108,6 +110,8 @@ type Sink struct {
 	parked    atomic.Int64
 	truncated atomic.Int64
 	splits    atomic.Int64
+	old       atomic.Int64
+	now       func() time.Time
 }
 
 // New returns a sink for cfg (defaulted and validated). It does no I/O.
@@ -126,6 +130,7 @@ func New(cfg Config, opts Options) *Sink {
 		url:  UploadURL(cfg.Endpoint, cfg.DCRImmutableID, cfg.Stream),
 		http: opts.HTTPClient,
 		log:  opts.Logger,
+		now:  opts.Now,
 		enc:  newEncoder(cfg.Format, opts.Normalize, int(cfg.MaxRequestBytes)),
 	}
 	cred := opts.Credential
@@ -147,7 +152,7 @@ func UploadURL(endpoint, dcr, stream string) string {
 // Stats returns the sink's counters.
 func (s *Sink) Stats() Stats {
 	return Stats{Rows: s.rows.Load(), Calls: s.calls.Load(), Bytes: s.bytes.Load(), Parked: s.parked.Load(),
-		Truncated: s.truncated.Load(), Splits: s.splits.Load()}
+		Truncated: s.truncated.Load(), Splits: s.splits.Load(), Old: s.old.Load()}
 }
 
 // Send uploads batch and returns nil once the service acknowledged every
@@ -175,6 +180,11 @@ func (s *Sink) Send(ctx context.Context, batch []event.Raw) error {
 	for _, p := range park {
 		s.park(p.key, p.source, p.id, p.reason)
 	}
+	if n, oldest := s.stale(batch); n > 0 {
+		s.old.Add(int64(n))
+		s.log.Warn("sentinel: events older than 2 days; Log Analytics may stamp them with the ingestion time instead of TimeGenerated (RecordedAt keeps the event time)",
+			"events", n, "oldest", oldest)
+	}
 	for _, call := range s.enc.split(rows) {
 		if err := s.sendCall(ctx, call); err != nil {
 			return err
@@ -182,6 +192,29 @@ func (s *Sink) Send(ctx context.Context, batch []event.Raw) error {
 	}
 	s.batchKey, s.acked = "", nil
 	return nil
+}
+
+// staleAge is the age past which Log Analytics is reported to replace an
+// incoming TimeGenerated with the ingestion time.
+const staleAge = 48 * time.Hour
+
+// stale counts the events of batch older than staleAge, and the oldest
+// event time.
+func (s *Sink) stale(batch []event.Raw) (int, time.Time) {
+	limit := s.now().Add(-staleAge)
+	n := 0
+	var oldest time.Time
+	for i := range batch {
+		t := batch[i].Time
+		if t.IsZero() || !t.Before(limit) {
+			continue
+		}
+		n++
+		if oldest.IsZero() || t.Before(oldest) {
+			oldest = t
+		}
+	}
+	return n, oldest
 }
 
 // park reports an event that will never be sent and marks it done.

@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -436,5 +437,25 @@ func TestSendContextCancelled(t *testing.T) {
 	err := r.sink.Send(ctx, synthetic("e", 1, 0))
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("err %v, want context.Canceled", err)
+	}
+}
+
+// TestOldEventsCounted: events older than two days are sent, counted and
+// reported once per batch.
+func TestOldEventsCounted(t *testing.T) {
+	r := newRig(t, FormatPingOneV2, emulator.SentinelOptions{}, nil)
+	now := synthetic("x", 1, 0)[0].Time.Add(72 * time.Hour)
+	r.sink.now = func() time.Time { return now }
+	batch := synthetic("e", 10, 0) // three days before now
+	batch = append(batch, synthetic("f", 1, 0)...)
+	batch[10].Time = now.Add(-time.Hour)
+	if err := r.sink.Send(context.Background(), batch); err != nil {
+		t.Fatal(err)
+	}
+	if st := r.sink.Stats(); st.Old != 10 || st.Rows != 11 {
+		t.Errorf("stats %+v, want 10 old of 11 rows", st)
+	}
+	if n := strings.Count(r.log.String(), "older than 2 days"); n != 1 {
+		t.Errorf("reported %d times:\n%s", n, r.log)
 	}
 }

@@ -13,7 +13,8 @@
 // transient (the pipeline retries them for as long as it takes, with
 // backoff), and 401, 403 and 404 stop the sink with the fix named. Within
 // one batch, the parts already acknowledged are not sent again when the
-// batch is retried.
+// batch is retried, and a batch in flight when the daemon stops is given
+// ShutdownGrace to finish, so that a clean stop sends nothing twice.
 //
 // The intake key goes only into request bodies: never into a log, an
 // error, the User-Agent or a metric.
@@ -33,6 +34,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/auditrelay/auditrelay/internal/event"
 	"github.com/auditrelay/auditrelay/internal/httpx"
@@ -117,11 +119,34 @@ type item struct {
 
 func ackKey(ev *event.Raw) string { return ev.Source + "\x00" + ev.ID }
 
+// ShutdownGrace is how long a batch being sent may still take once the
+// caller's context is done: a batch the intake may already have accepted is
+// finished and acknowledged rather than abandoned and sent again after a
+// restart.
+const ShutdownGrace = 10 * time.Second
+
 // Send delivers batch and returns nil once the intake has acknowledged every
-// event in it, or it was parked.
+// event in it, or it was parked. When ctx is done, the batch is finished
+// within ShutdownGrace; a batch not started returns ctx's error at once.
 func (s *Sink) Send(ctx context.Context, batch []event.Raw) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("%s: %w", opSend, err)
+	}
+	sendCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() {
+		t := time.NewTimer(ShutdownGrace)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			cancel()
+		case <-sendCtx.Done():
+		}
+	})
+	defer stop()
+	ctx = sendCtx
 	var items []item
 	for i := range batch {
 		ev := &batch[i]

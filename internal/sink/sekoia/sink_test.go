@@ -440,3 +440,35 @@ func BenchmarkEncode(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N*len(batch))/b.Elapsed().Seconds(), "events/s")
 }
+
+// TestSendFinishesOnShutdown cancels the context while a batch is in
+// flight: the batch is finished and acknowledged, not abandoned to be sent
+// again after the restart.
+func TestSendFinishesOnShutdown(t *testing.T) {
+	emu := emulator.NewSekoia(emulator.SekoiaOptions{}, testKey)
+	arrived, release := make(chan struct{}), make(chan struct{})
+	base := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(arrived)
+		<-release
+		emu.ServeHTTP(w, r)
+	}))
+	s := newTestSink(t, base, nil, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Send(ctx, smallEvents(10)) }()
+	<-arrived
+	cancel()
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatalf("Send = %v, want the in-flight batch finished", err)
+	}
+	if n := len(emu.Messages(testKey)); n != 10 {
+		t.Errorf("%d messages", n)
+	}
+	if err := s.Send(ctx, smallEvents(3)); err == nil || !errors.Is(err, context.Canceled) {
+		t.Errorf("Send after cancel = %v, want context.Canceled without a request", err)
+	}
+	if n := emu.Stats().Requests; n != 1 {
+		t.Errorf("%d requests, want 1", n)
+	}
+}

@@ -12,7 +12,7 @@
 // [from, to) and the API's cursorRef of its next results page. With no
 // window in progress a poll opens one:
 //
-//	to   = now - settle_delay, at most watermark + 6h, in whole seconds
+//	to   = now - settle_delay, at most watermark + 24h, in whole seconds
 //	from = watermark - overlap, never before now - retention + 5m
 //
 // with createQuery (dateFrom = from, dateTo = to - 1s, sorted by timestamp

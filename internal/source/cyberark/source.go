@@ -30,7 +30,7 @@ const (
 	// maxWindowAdvance caps how far one window moves the watermark, so a
 	// catch-up proceeds in bounded windows (and a window whose cursor
 	// expires before it is read is halved, see Poll).
-	maxWindowAdvance = 6 * time.Hour
+	maxWindowAdvance = 24 * time.Hour
 	// retentionMargin keeps queries clear of the edge of retention.
 	retentionMargin = 5 * time.Minute
 	// checkSpan is the span of the one small query Check makes.

@@ -168,19 +168,21 @@ func (s *Sink) Send(ctx context.Context, batch []event.Raw) error {
 	}
 	// A retried batch skips the rows already acknowledged.
 	key := fmt.Sprintf("%d\x00%s\x00%s\x00%s\x00%s", len(batch), batch[0].Source, batch[0].ID, batch[len(batch)-1].Source, batch[len(batch)-1].ID)
-	if key != s.batchKey || s.acked == nil {
+	fresh := key != s.batchKey || s.acked == nil
+	if fresh {
 		s.batchKey, s.acked = key, map[string]bool{}
 	}
 	before := s.enc.truncated
 	rows, park := s.enc.rows(batch, func(k string) bool { return s.acked[k] })
-	if n := s.enc.truncated - before; n > 0 {
+	// Counted and reported once per batch, not again on its retries.
+	if n := s.enc.truncated - before; n > 0 && fresh {
 		s.truncated.Add(n)
 		s.log.Warn("sentinel: field values over 64 KB cut to 64 KB; the raw event in the spool is unchanged", "fields", n)
 	}
 	for _, p := range park {
 		s.park(p.key, p.source, p.id, p.reason)
 	}
-	if n, oldest := s.stale(batch); n > 0 {
+	if n, oldest := s.stale(batch); n > 0 && fresh {
 		s.old.Add(int64(n))
 		s.log.Warn("sentinel: events older than 2 days; Log Analytics may stamp them with the ingestion time instead of TimeGenerated (RecordedAt keeps the event time)",
 			"events", n, "oldest", oldest)

@@ -459,3 +459,26 @@ func TestOldEventsCounted(t *testing.T) {
 		t.Errorf("reported %d times:\n%s", n, r.log)
 	}
 }
+
+// TestRetriesCountOnce: truncations and old events of a batch that is
+// retried are counted once.
+func TestRetriesCountOnce(t *testing.T) {
+	r := newRig(t, FormatPingOneV2, emulator.SentinelOptions{}, nil)
+	now := synthetic("x", 1, 0)[0].Time.Add(72 * time.Hour)
+	r.sink.now = func() time.Time { return now }
+	batch := synthetic("e", 3, 0)
+	batch[1].Data = json.RawMessage(`{"id":"e-000001","action":{"description":"` + strings.Repeat("d", 70000) + `"}}`)
+	r.emu.SetDown(503)
+	for range 3 {
+		if err := r.sink.Send(context.Background(), batch); err == nil {
+			t.Fatal("Send succeeded while the service is down")
+		}
+	}
+	r.emu.SetDown(0)
+	if err := r.sink.Send(context.Background(), batch); err != nil {
+		t.Fatal(err)
+	}
+	if st := r.sink.Stats(); st.Truncated != 1 || st.Old != 3 || st.Rows != 3 {
+		t.Errorf("stats %+v, want 1 truncated, 3 old, 3 rows", st)
+	}
+}

@@ -26,4 +26,16 @@
 // Identity and Privilege Cloud audit events; Sekoia emulates the Sekoia.io
 // HTTP intake's /batch endpoint and flags messages its parsers would not
 // take. Their type documentation lists their routes.
+//
+// Sentinel emulates Microsoft Entra ID (client credentials, federated
+// assertions, an App Service managed identity endpoint) and the Azure
+// Monitor Logs Ingestion API: DCR stream declarations, role assignments,
+// the 1 MB call and 64 KB field limits, gzip, and 429/503 faults. Rows reads
+// back every ingested row.
+//
+//	POST /{tenant}/oauth2/v2.0/token                          client credentials grant
+//	GET  /{tenant}/v2.0/.well-known/openid-configuration      for the Azure SDK
+//	GET  /msi/token                                           managed identity (IDENTITY_ENDPOINT)
+//	POST /dataCollectionRules/{dcr}/streams/{stream}          ?api-version=2023-01-01
+//	GET  /emulator/stats                                      SentinelStats as JSON
 package emulator

@@ -27,11 +27,14 @@ const cursorTimeLayout = "2006-01-02T15:04:05Z"
 // Until is the watermark: every event whose timestamp is before it has been
 // returned. While a window is in progress, From and To bound it, [From, To)
 // in whole seconds, and Ref is the API's cursorRef of its next results page.
+// Exact, between windows only, makes the next window start at Until without
+// overlap: the first window after start_at.
 type cursor struct {
 	Until time.Time
 	From  time.Time
 	To    time.Time
 	Ref   string
+	Exact bool
 }
 
 type cursorJSON struct {
@@ -40,6 +43,7 @@ type cursorJSON struct {
 	From  string `json:"from,omitempty"`
 	To    string `json:"to,omitempty"`
 	Ref   string `json:"cursorRef,omitempty"`
+	Exact bool   `json:"exact,omitempty"`
 }
 
 func (c cursor) inWindow() bool { return c.Ref != "" }
@@ -50,6 +54,8 @@ func (c cursor) encode() source.Cursor {
 	j := cursorJSON{V: cursorVersion, Until: formatCursorTime(c.Until)}
 	if c.inWindow() {
 		j.From, j.To, j.Ref = formatCursorTime(c.From), formatCursorTime(c.To), c.Ref
+	} else {
+		j.Exact = c.Exact
 	}
 	b, _ := json.Marshal(j) // strings and an int always marshal
 	return b
@@ -74,7 +80,11 @@ func decodeCursor(b source.Cursor) (cursor, error) {
 		return cursor{}, err
 	}
 	if j.From == "" && j.To == "" && j.Ref == "" {
+		c.Exact = j.Exact
 		return c, nil
+	}
+	if j.Exact {
+		return cursor{}, errors.New("cursor has exact with a window in progress")
 	}
 	if j.From == "" || j.To == "" || j.Ref == "" {
 		return cursor{}, errors.New("cursor has a partial window (want from, to and cursorRef together)")

@@ -15,6 +15,7 @@ func TestCursorRoundTrip(t *testing.T) {
 	for _, c := range []cursor{
 		{Until: testNow},
 		{Until: time.Date(1999, 12, 31, 23, 59, 55, 0, time.UTC)}, // a synctest bubble's clock, minus a lookback
+		{Until: testNow, Exact: true},
 		{Until: testNow, From: testNow.Add(-2 * time.Minute), To: testNow.Add(time.Hour), Ref: "eyJxdWVyeSI6e319"},
 	} {
 		got, err := decodeCursor(c.encode())

@@ -112,8 +112,8 @@ func (s *Source) Fingerprint() string { return Provider + "|" + s.cfg.AuditURL }
 // ID returns the dedup key of an event: its tenantId and uuid.
 func ID(tenant, uuid string) string { return tenant + "/" + uuid }
 
-// Poll makes one request: it opens a window with createQuery, or reads the
-// next results page of the window in progress. See the package
+// Poll reads one results page: the next page of the window in progress, or
+// the first page of a window it opens with createQuery. See the package
 // documentation for the windows it walks.
 func (s *Source) Poll(ctx context.Context, cur source.Cursor) (source.Page, error) {
 	now := s.now().UTC()
@@ -124,10 +124,11 @@ func (s *Source) Poll(ctx context.Context, cur source.Cursor) (source.Page, erro
 	if len(cur) == 0 {
 		c.Until = later(now.Add(-s.cfg.Lookback.D()).Truncate(time.Second), limit)
 		if at, _ := s.cfg.startAt(); !at.IsZero() {
-			// An explicit start older than retention is reported as a gap
-			// by openWindow, like a resume.
-			c.Until = earlier(at, settled)
-			overlap = 0 // take over exactly where the earlier collector stopped
+			// Take over exactly where the earlier collector stopped: no
+			// overlap before start_at, even if the first window has to
+			// wait for it to settle. A start older than retention is
+			// reported as a gap by openWindow, like a resume.
+			c.Until, c.Exact = at, true
 		}
 	} else {
 		var err error
@@ -135,6 +136,9 @@ func (s *Source) Poll(ctx context.Context, cur source.Cursor) (source.Page, erro
 			return source.Page{}, &httpx.Error{Class: httpx.Permanent, Op: "cyberark: poll", Err: err,
 				Fix: "the stored checkpoint is not one this source can resume: run `auditrelay checkpoint reset --source " + s.name + " --config FILE`, which starts it over from its lookback"}
 		}
+	}
+	if c.Exact {
+		overlap = 0
 	}
 	if c.inWindow() && (c.From.Before(limit) || c.To.After(settled)) {
 		s.log.Warn("cyberark: stored window is outside what can be read now (retention or settle_delay changed, or the clock moved); starting a new window from the watermark",
@@ -237,6 +241,7 @@ func (s *Source) openWindow(ctx context.Context, cur source.Cursor, c cursor, se
 	}
 	c.From = later(c.Until.Add(-overlap), limit)
 	c.To = to
+	c.Exact = false
 	ref, err := s.createQuery(ctx, c.From, c.To, s.cfg.PageSize)
 	if err != nil {
 		return c, nil, nil, err

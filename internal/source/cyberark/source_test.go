@@ -475,3 +475,27 @@ func TestStartAt(t *testing.T) {
 		t.Error("a bad start_at is accepted")
 	}
 }
+
+// TestStartAtNotSettled starts at an instant newer than now - settle_delay:
+// the source waits for it to settle and still reads nothing before it.
+func TestStartAtNotSettled(t *testing.T) {
+	h := newHarness(t, emulator.CyberArkOptions{}, "")
+	h.emu.Backlog(h.gen, tenantID, 300, testNow.Add(-10*time.Minute), testNow)
+	start := testNow.Add(-30 * time.Second)
+	s := h.source(t, func(c *Config) { c.StartAt = start.Format(time.RFC3339) })
+	m := newModel()
+	cur := drain(t, s, m, nil)
+	if len(m.delivered) != 0 {
+		t.Fatalf("%d events delivered before start_at settled", len(m.delivered))
+	}
+	h.clock.Add(5 * time.Minute)
+	drain(t, s, m, cur)
+	var want []string
+	for _, e := range h.emu.Events(tenantID) {
+		if !e.Timestamp.Before(start) {
+			want = append(want, ID(tenantID, e.UUID))
+		}
+	}
+	slices.Sort(want)
+	checkOnce(t, m, want)
+}

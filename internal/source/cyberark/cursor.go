@@ -133,6 +133,9 @@ type CursorInfo struct {
 	MidWindow bool
 	// From and To bound the window in progress, [From, To).
 	From, To time.Time
+	// Exact reports that the next window starts at the watermark without
+	// overlap (start_at, before its first window).
+	Exact bool
 }
 
 // String formats the info on one line.
@@ -145,6 +148,9 @@ func (i CursorInfo) String() string {
 		s += ", window [" + formatCursorTime(i.From) + ", " + formatCursorTime(i.To) + ") in progress"
 	} else {
 		s += ", between windows"
+	}
+	if i.Exact {
+		s += "; the first window starts exactly there (start_at)"
 	}
 	return s
 }
@@ -159,7 +165,7 @@ func (s *Source) Describe(cur source.Cursor) (CursorInfo, error) {
 	if err != nil {
 		return CursorInfo{}, fmt.Errorf("cyberark: describe cursor: %w", err)
 	}
-	info := CursorInfo{Watermark: c.Until}
+	info := CursorInfo{Watermark: c.Until, Exact: c.Exact}
 	if c.inWindow() {
 		info.MidWindow, info.From, info.To = true, c.From, c.To
 	}

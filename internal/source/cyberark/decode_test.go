@@ -154,3 +154,27 @@ func FuzzCursorEncodeDecode(f *testing.F) {
 		}
 	})
 }
+
+func TestDescribe(t *testing.T) {
+	s := &Source{}
+	for _, tc := range []struct {
+		c    cursor
+		want string
+	}{
+		{cursor{Until: testNow}, "watermark 2026-03-10T12:00:00Z, between windows"},
+		{cursor{Until: testNow, Exact: true}, "watermark 2026-03-10T12:00:00Z, between windows; the first window starts exactly there (start_at)"},
+		{cursor{Until: testNow, From: testNow.Add(-time.Minute), To: testNow.Add(time.Hour), Ref: "r"},
+			"watermark 2026-03-10T12:00:00Z, window [2026-03-10T11:59:00Z, 2026-03-10T13:00:00Z) in progress"},
+	} {
+		info, err := s.Describe(tc.c.encode())
+		if err != nil || info.String() != tc.want {
+			t.Errorf("Describe = %q, %v; want %q", info.String(), err, tc.want)
+		}
+	}
+	if info, err := s.Describe(nil); err != nil || !info.Watermark.IsZero() {
+		t.Errorf("Describe(nil) = %+v, %v", info, err)
+	}
+	if _, err := s.Describe([]byte("{")); err == nil {
+		t.Error("Describe accepted a damaged cursor")
+	}
+}

@@ -1,6 +1,7 @@
 package cyberark
 
 import (
+	"bytes"
 	"encoding/json"
 	"os"
 	"strings"
@@ -8,6 +9,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/auditrelay/auditrelay/internal/emulator"
 	"github.com/auditrelay/auditrelay/internal/source"
 )
 
@@ -177,4 +179,25 @@ func TestDescribe(t *testing.T) {
 	if _, err := s.Describe([]byte("{")); err == nil {
 		t.Error("Describe accepted a damaged cursor")
 	}
+}
+
+func BenchmarkDecodeResults(b *testing.B) {
+	g := emulator.NewCyberArkGenerator(1)
+	var body bytes.Buffer
+	body.WriteString(`{"data":[`)
+	for i := range 1000 {
+		if i > 0 {
+			body.WriteByte(',')
+		}
+		body.Write(g.Event(tenantID, testNow).JSON)
+	}
+	body.WriteString(`],"paging":{"cursor":{"cursorRef":"eyJxdWVyeSI6e319"}}}`)
+	b.SetBytes(int64(body.Len()))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := decodeResults(body.Bytes()); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*1000)/b.Elapsed().Seconds(), "events/s")
 }

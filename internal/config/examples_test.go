@@ -46,6 +46,13 @@ func TestExamples(t *testing.T) {
 				t.Errorf("spool %v, log format %s", c.SpoolMaxBytes, c.Log.Format)
 			}
 		},
+		"pingone-to-sentinel": func(t *testing.T, c *Config) {
+			s := c.Sinks[0].Sentinel
+			if s == nil || s.Format != "pingone_v2" || s.Stream != "Custom-PingOne_AuditActivitiesV2_CL" || s.Auth != "client_secret" ||
+				s.ClientSecret.Reveal() != "example-AZURE_CLIENT_SECRET" || s.MaxRequestBytes != 1_000_000 || c.Sinks[1].Kind() != "file" {
+				t.Errorf("sinks = %+v, %+v", c.Sinks[0], c.Sinks[1])
+			}
+		},
 		"multi-environment": func(t *testing.T, c *Config) {
 			if c.MetricsListen != "127.0.0.1:9464" {
 				t.Errorf("metrics_listen = %q", c.MetricsListen)

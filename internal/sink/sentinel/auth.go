@@ -231,14 +231,14 @@ func classifyTokenError(ctx context.Context, err error) error {
 	return e
 }
 
+// firstLine returns the first line of a server's message, at most 300
+// bytes of it.
 func firstLine(s string) string {
 	for i, r := range s {
 		if r == '\n' || r == '\r' {
-			return s[:i]
+			s = s[:i]
+			break
 		}
 	}
-	if len(s) > 300 {
-		return s[:300]
-	}
-	return s
+	return truncateUTF8(s, 300)
 }

@@ -361,7 +361,7 @@ func apiMessage(body []byte) string {
 		if v.Error.Code == "" {
 			return firstLine(v.Error.Message)
 		}
-		return v.Error.Code + ": " + firstLine(v.Error.Message)
+		return firstLine(v.Error.Code) + ": " + firstLine(v.Error.Message)
 	}
 	return firstLine(string(bytes.TrimSpace(body)))
 }

@@ -482,3 +482,17 @@ func TestRetriesCountOnce(t *testing.T) {
 		t.Errorf("stats %+v, want 1 truncated, 3 old, 3 rows", st)
 	}
 }
+
+// FuzzAPIMessage: any error body gives one short line.
+func FuzzAPIMessage(f *testing.F) {
+	f.Add([]byte(`{"error":{"code":"OperationFailed","message":"The authentication token provided does not have access"}}`))
+	f.Add([]byte("<html>\nBad Gateway\n</html>"))
+	f.Add([]byte(`{"error":"invalid_client"}`))
+	f.Add([]byte(`{"error":{"code":"a\nb","message":"c\rd"}}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		m := apiMessage(body)
+		if strings.ContainsAny(m, "\r\n") || len(m) > 300+2+300 {
+			t.Fatalf("apiMessage(%q) = %q", body, m)
+		}
+	})
+}

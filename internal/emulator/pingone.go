@@ -107,8 +107,8 @@ type Stats struct {
 	// Faults counts injected faults (a slow answer that is also faulted
 	// otherwise counts twice).
 	Faults int64 `json:"faults"`
-	// Served counts activities written in complete responses, repeats
-	// included.
+	// Served counts activities in responses sent whole (not truncated by
+	// a fault), repeats included.
 	Served int64 `json:"served"`
 }
 
@@ -737,8 +737,8 @@ func (p *PingOne) handleActivity(w http.ResponseWriter, r *http.Request) {
 	p.writeActivities(w, st, e.act.JSON, []*entry{e}, truncate)
 }
 
-// writeActivities writes a 200 body holding items and counts them as served,
-// or applies a Truncate fault.
+// writeActivities counts items as served and writes a 200 body holding
+// them, or applies a Truncate fault (not counted).
 func (p *PingOne) writeActivities(w http.ResponseWriter, st *envState, body []byte, items []*entry, truncate bool) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
@@ -748,15 +748,16 @@ func (p *PingOne) writeActivities(w http.ResponseWriter, st *envState, body []by
 		_ = http.NewResponseController(w).Flush()
 		panic(http.ErrAbortHandler) // the server closes the connection mid-body
 	}
-	if _, err := w.Write(body); err != nil {
-		return
-	}
+	// Count before writing: a client that has read the body must find
+	// its events counted. A write that fails still counts: the client
+	// reads the same cursor again.
 	p.served.Add(int64(len(items)))
 	st.servedMu.Lock()
 	for _, e := range items {
 		st.served[e.id]++
 	}
 	st.servedMu.Unlock()
+	_, _ = w.Write(body)
 }
 
 // handleStats serves GET /emulator/stats.

@@ -3,12 +3,12 @@ package daemon
 import (
 	"fmt"
 	"log/slog"
-	"path/filepath"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
 
 	"github.com/auditrelay/auditrelay/internal/httpx"
+	"github.com/auditrelay/auditrelay/internal/park"
 	"github.com/auditrelay/auditrelay/internal/sink/sekoia"
 	"github.com/auditrelay/auditrelay/internal/source"
 	"github.com/auditrelay/auditrelay/internal/source/cyberark"
@@ -41,9 +41,7 @@ func buildCyberArk(name string, c cyberark.Config, log *slog.Logger, limiters ma
 
 // ParkPath is where a sink that parks events keeps them: an NDJSON file
 // under the data directory.
-func ParkPath(dataDir, sink string) string {
-	return filepath.Join(dataDir, "parked", sink+".ndjson")
-}
+func ParkPath(dataDir, sink string) string { return park.Path(dataDir, sink) }
 
 // buildSekoia fills b with a Sekoia.io sink and its metrics.
 func buildSekoia(b *Sink, c sekoia.Config, log *slog.Logger, dataDir string) error {

@@ -124,7 +124,7 @@ func BuildSinks(cfg *config.Config, log *slog.Logger, stdoutW io.Writer) ([]Sink
 			b.Batch = fc.BatchSize
 			b.Check = func(context.Context) error { return checkWritableDir(filepath.Dir(fc.Path)) }
 		case sc.Sentinel != nil:
-			buildSentinel(&b, *sc.Sentinel, log)
+			buildSentinel(&b, *sc.Sentinel, log, cfg.DataDir)
 		case sc.Sekoia != nil:
 			if err := buildSekoia(&b, *sc.Sekoia, log, cfg.DataDir); err != nil {
 				return nil, err

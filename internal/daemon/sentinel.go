@@ -31,10 +31,11 @@ func Normalize(r event.Raw) (event.Event, error) {
 }
 
 // buildSentinel fills b with a Sentinel sink and its metrics.
-func buildSentinel(b *Sink, c sentinel.Config, log *slog.Logger) {
+func buildSentinel(b *Sink, c sentinel.Config, log *slog.Logger, dataDir string) {
 	s := sentinel.New(c, sentinel.Options{
 		HTTPClient: httpx.NewClient(c.RequestTimeout.D()),
 		Normalize:  Normalize,
+		ParkPath:   ParkPath(dataDir, b.Name),
 		Logger:     log.With("sink", b.Name),
 	})
 	b.Sink, b.Batch, b.Check = s, c.BatchSize, s.Check

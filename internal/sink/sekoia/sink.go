@@ -29,7 +29,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -38,6 +37,7 @@ import (
 
 	"github.com/auditrelay/auditrelay/internal/event"
 	"github.com/auditrelay/auditrelay/internal/httpx"
+	"github.com/auditrelay/auditrelay/internal/park"
 	"github.com/auditrelay/auditrelay/internal/secret"
 )
 
@@ -285,13 +285,7 @@ func (s *Sink) post(ctx context.Context, items []item) error {
 // fsynced, counted and logged with its id.
 func (s *Sink) park(ev *event.Raw, size int, reason string) error {
 	if s.parkPath != "" {
-		line, err := event.AppendLine(nil, ev)
-		if err != nil {
-			// Not JSON at all: keep the bytes as a JSON string.
-			j, _ := json.Marshal(string(ev.Data))
-			line = fmt.Appendf(nil, `{"source":%q,"id":%q,"raw_text":%s}`+"\n", ev.Source, ev.ID, j)
-		}
-		if err := appendSync(s.parkPath, line); err != nil {
+		if err := park.New(s.parkPath).Keep(ev, reason); err != nil {
 			return &httpx.Error{Class: httpx.Transient, Op: "sekoia: park event " + ev.ID, Err: err,
 				Fix: "free disk space or fix the permissions of " + filepath.Dir(s.parkPath)}
 		}
@@ -305,25 +299,6 @@ func (s *Sink) park(ev *event.Raw, size int, reason string) error {
 	s.log.Warn("sekoia: event parked: the intake cannot take it", "source", ev.Source, "id", ev.ID, "bytes", size,
 		"reason", reason, "file", kept)
 	return nil
-}
-
-func appendSync(path string, line []byte) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
-		return err
-	}
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(line); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
 }
 
 // Check proves the intake key with the cheapest call that does: a batch of

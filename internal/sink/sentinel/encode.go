@@ -27,12 +27,13 @@ type row struct {
 	key  string // source + "\x00" + id: what the sink remembers as sent
 	id   string
 	data []byte
+	ev   *event.Raw // kept for parking
 }
 
 // parked is an event the sink cannot send, with the reason.
 type parked struct {
-	key, source, id string
-	reason          string
+	ev     *event.Raw
+	reason string
 }
 
 // encoder turns events into rows and rows into request bodies. It is not
@@ -128,10 +129,10 @@ func (e *encoder) rows(batch []event.Raw, skip func(key string) bool) ([]row, []
 			err = fmt.Errorf("its row is %d bytes after truncating fields, over the %d bytes one call may carry", len(data), e.maxCall)
 		}
 		if err != nil {
-			park = append(park, parked{key: key, source: ev.Source, id: ev.ID, reason: err.Error()})
+			park = append(park, parked{ev: ev, reason: err.Error()})
 			continue
 		}
-		rows = append(rows, row{key: key, id: ev.ID, data: data})
+		rows = append(rows, row{key: key, id: ev.ID, data: data, ev: ev})
 	}
 	return rows, park
 }

@@ -2,13 +2,16 @@
 // Monitor Logs Ingestion API: a data collection rule (DCR) stream, a Log
 // Analytics table behind it.
 //
-// Two row formats exist. pingone_v2 sends the PingOne activity objects as
-// the stream Custom-PingOne_AuditActivitiesV2_CL of Sentinel's "Ping One
+// Three row formats exist. pingone_v2 sends the PingOne activity objects
+// as the stream Custom-PingOne_AuditActivitiesV2_CL of Sentinel's "Ping One
 // (via Codeless Connector Framework)" connector declares them, so auditrelay
-// can feed that connector's DCR and table in its place. auditrelay sends
-// typed columns for every field of an activity, the canonical fields and
-// the raw event as dynamic; `auditrelay sentinel template` prints the ARM
-// template of its table and DCR.
+// can feed that connector's DCR and table in its place. cyberark_audit does
+// the same for CyberArk audit events and the stream
+// Custom-CyberArk_AuditEvents of Sentinel's CyberArkAudit solution (table
+// CyberArk_AuditEvents_CL). auditrelay sends typed columns for every field
+// of an activity, the canonical fields and the raw event as dynamic.
+// `auditrelay sentinel template` prints the ARM template of each format's
+// table and DCR.
 //
 // Each batch is encoded, split into calls of at most 1 MB compressed and
 // uncompressed, gzipped and posted with an Entra ID token for the Azure
@@ -34,12 +37,14 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/auditrelay/auditrelay/internal/event"
 	"github.com/auditrelay/auditrelay/internal/httpx"
+	"github.com/auditrelay/auditrelay/internal/park"
 )
 
 // APIVersion is the Logs Ingestion API version used.
@@ -67,6 +72,9 @@ type Options struct {
 	// Normalize maps events to the canonical form for the auditrelay
 	// format.
 	Normalize Normalizer
+	// ParkPath is the NDJSON file events that can never be sent are kept
+	// in (fsynced); empty keeps none, they are only logged and counted.
+	ParkPath string
 	// Logger receives parked events and retries; default discards.
 	Logger *slog.Logger
 	// Now defaults to time.Now.
@@ -108,6 +116,7 @@ type Sink struct {
 	calls     atomic.Int64
 	bytes     atomic.Int64
 	parked    atomic.Int64
+	parkFile  *park.File // nil: parked events are only logged and counted
 	truncated atomic.Int64
 	splits    atomic.Int64
 	old       atomic.Int64
@@ -132,6 +141,9 @@ func New(cfg Config, opts Options) *Sink {
 		log:  opts.Logger,
 		now:  opts.Now,
 		enc:  newEncoder(cfg.Format, opts.Normalize, int(cfg.MaxRequestBytes)),
+	}
+	if opts.ParkPath != "" {
+		s.parkFile = park.New(opts.ParkPath)
 	}
 	cred := opts.Credential
 	if cred == nil {
@@ -180,7 +192,9 @@ func (s *Sink) Send(ctx context.Context, batch []event.Raw) error {
 		s.log.Warn("sentinel: field values over 64 KB cut to 64 KB; the raw event in the spool is unchanged", "fields", n)
 	}
 	for _, p := range park {
-		s.park(p.key, p.source, p.id, p.reason)
+		if err := s.park(p.ev, p.reason); err != nil {
+			return err
+		}
 	}
 	if n, oldest := s.stale(batch); n > 0 && fresh {
 		s.old.Add(int64(n))
@@ -219,11 +233,22 @@ func (s *Sink) stale(batch []event.Raw) (int, time.Time) {
 	return n, oldest
 }
 
-// park reports an event that will never be sent and marks it done.
-func (s *Sink) park(key, source, id, reason string) {
+// park keeps an event that will never be sent in the park file (when one
+// is configured), reports it and marks it done. A park file that cannot be
+// written fails the batch, which is retried: the event is not dropped.
+func (s *Sink) park(ev *event.Raw, reason string) error {
+	kept := "(not kept: no park file)"
+	if s.parkFile != nil {
+		if err := s.parkFile.Keep(ev, reason); err != nil {
+			return &httpx.Error{Class: httpx.Transient, Op: "sentinel: park event " + ev.ID, Err: err,
+				Fix: "free disk space or fix the permissions of " + filepath.Dir(s.parkFile.Path())}
+		}
+		kept = s.parkFile.Path()
+	}
 	s.parked.Add(1)
-	s.acked[key] = true
-	s.log.Error("sentinel: event parked: it cannot be sent and is skipped", "source", source, "id", id, "reason", reason)
+	s.acked[ev.Source+"\x00"+ev.ID] = true
+	s.log.Error("sentinel: event parked: it cannot be sent", "source", ev.Source, "id", ev.ID, "reason", reason, "file", kept)
+	return nil
 }
 
 // sendCall uploads one call's rows, splitting it when it is too large
@@ -257,23 +282,13 @@ func (s *Sink) sendCall(ctx context.Context, rows []row) error {
 		if err != nil {
 			reason = fmt.Sprintf("the service refuses its row (%d bytes) as too large: %v", len(rows[0].data), err)
 		}
-		s.park(rows[0].key, sourceOf(rows[0].key), rows[0].id, reason)
-		return nil
+		return s.park(rows[0].ev, reason)
 	}
 	half := len(rows) / 2
 	if err := s.sendCall(ctx, rows[:half]); err != nil {
 		return err
 	}
 	return s.sendCall(ctx, rows[half:])
-}
-
-func sourceOf(key string) string {
-	for i := 0; i < len(key); i++ {
-		if key[i] == 0 {
-			return key[:i]
-		}
-	}
-	return key
 }
 
 // upload posts one gzipped body. On a 401 it gets a fresh token and tries

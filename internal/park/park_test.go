@@ -1,0 +1,48 @@
+package park
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/auditrelay/auditrelay/internal/event"
+)
+
+func TestKeep(t *testing.T) {
+	p := Path(t.TempDir(), "sentinel")
+	if !strings.HasSuffix(p, filepath.Join("parked", "sentinel.ndjson")) {
+		t.Fatalf("path %s", p)
+	}
+	f := New(p)
+	at := time.Date(2026, 11, 25, 1, 2, 3, 0, time.UTC)
+	if err := f.Keep(&event.Raw{Source: "s", Provider: "pingone", Tenant: "t", ID: "a", Time: at, Data: json.RawMessage(`{"id":"a","big":"x"}`)}, "too large: 2 MB"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Keep(&event.Raw{Source: "s", ID: "b", Time: at, Data: json.RawMessage("{\n")}, "refused"); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("%d lines:\n%s", len(lines), b)
+	}
+	want := `{"source":"s","provider":"pingone","tenant":"t","id":"a","time":"2026-11-25T01:02:03.000Z","raw":{"id":"a","big":"x"},"parked_reason":"too large: 2 MB"}`
+	if lines[0] != want {
+		t.Errorf("line 1 =\n%s\nwant\n%s", lines[0], want)
+	}
+	var l struct{ Source, ID, RawText, ParkedReason string }
+	if err := json.Unmarshal([]byte(lines[1]), &l); err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]string
+	json.Unmarshal([]byte(lines[1]), &m)
+	if m["id"] != "b" || m["raw_text"] != "{\n" || m["parked_reason"] != "refused" {
+		t.Errorf("line 2 = %s", lines[1])
+	}
+}

@@ -17,14 +17,14 @@ import (
 
 // cmdSentinel runs `auditrelay sentinel template`.
 func cmdSentinel(args []string, env Env) int {
-	const use = "usage: auditrelay sentinel template --format pingone_v2|auditrelay [--table NAME] [--workspace NAME] [--dce]"
+	const use = "usage: auditrelay sentinel template --format pingone_v2|auditrelay|cyberark_audit [--table NAME] [--workspace NAME] [--dce]"
 	if len(args) == 0 || args[0] != "template" {
 		fmt.Fprintln(env.Stderr, use)
 		return exitUsage
 	}
 	fs := newFlags("sentinel template", env)
-	format := fs.String("format", sentinel.FormatPingOneV2, "row `FORMAT`: pingone_v2 (the Sentinel PingOne connector's stream and table) or auditrelay (every field, typed)")
-	table := fs.String("table", "", "custom table `NAME` ending in _CL (default PingOne_AuditActivitiesV2_CL for pingone_v2, PingOne_AuditActivities_CL for auditrelay)")
+	format := fs.String("format", sentinel.FormatPingOneV2, "row `FORMAT`: pingone_v2 (the Sentinel PingOne connector's stream and table), auditrelay (every field, typed) or cyberark_audit (the Sentinel CyberArkAudit solution's stream and table)")
+	table := fs.String("table", "", "custom table `NAME` ending in _CL (default PingOne_AuditActivitiesV2_CL for pingone_v2, PingOne_AuditActivities_CL for auditrelay, CyberArk_AuditEvents_CL for cyberark_audit)")
 	workspace := fs.String("workspace", "", "default of the template's workspaceName parameter: the Sentinel Log Analytics workspace `NAME`")
 	dce := fs.Bool("dce", false, "also create a data collection endpoint (needed for private link); without it the DCR has its own ingestion endpoint")
 	if fs.Parse(args[1:]) != nil {
@@ -51,7 +51,7 @@ type demoSentinel struct {
 // setUpSentinelDCR is the immutable id of the emulated DCR.
 const setUpSentinelDCR = "dcr-00000000000000000000000000a2e100"
 
-// setUpSentinel registers an app, a DCR declaring both formats' streams and
+// setUpSentinel registers an app, a DCR declaring every format's stream and
 // the app's role assignment on it.
 func setUpSentinel(emu *emulator.Sentinel) demoSentinel {
 	d := demoSentinel{
@@ -61,22 +61,15 @@ func setUpSentinel(emu *emulator.Sentinel) demoSentinel {
 		DCR:          setUpSentinelDCR,
 	}
 	emu.AddApp(emulator.SentinelApp{TenantID: d.TenantID, ClientID: d.ClientID, ClientSecret: d.ClientSecret})
-	for _, f := range []string{sentinel.FormatPingOneV2, sentinel.FormatAuditRelay} {
+	for _, f := range sentinel.Formats() {
 		var cols []emulator.SentinelColumn
 		for _, c := range sentinel.StreamColumns(f) {
 			cols = append(cols, emulator.SentinelColumn{Name: c.Name, Type: c.Type})
 		}
-		emu.AddStream(d.DCR, streamOf(f), cols)
+		emu.AddStream(d.DCR, sentinel.DefaultStream(f), cols)
 	}
 	emu.Grant(d.DCR, d.ClientID)
 	return d
-}
-
-func streamOf(format string) string {
-	if format == sentinel.FormatAuditRelay {
-		return sentinel.DefaultStreamAuditRelay
-	}
-	return sentinel.DefaultStreamPingOneV2
 }
 
 // sinkConfig returns a defaulted sentinel block for the emulator at base.
@@ -107,9 +100,9 @@ func emulateSentinel(ctx context.Context, args []string, env Env) int {
 	emu.SetFaults(emulator.SentinelFaults{Throttle: *throttle, ServerError: *unavailable, RetryAfter: *retryAfter})
 	d := setUpSentinel(emu)
 	fmt.Fprintf(env.Stdout, "Sentinel emulator (Entra ID token endpoint and Logs Ingestion API) on %s; stats at %s/emulator/stats\n", base, base)
-	fmt.Fprintf(env.Stdout, "sink configuration (either stream; format must match it):\n")
-	fmt.Fprintf(env.Stdout, "    sentinel:\n      endpoint: %s\n      authority_url: %s\n      dcr_immutable_id: %s\n      stream: %s   # format: pingone_v2\n      #stream: %s  # format: auditrelay\n      tenant_id: %s\n      client_id: %s\n      client_secret: %s\n",
-		base, base, d.DCR, sentinel.DefaultStreamPingOneV2, sentinel.DefaultStreamAuditRelay, d.TenantID, d.ClientID, d.ClientSecret)
+	fmt.Fprintf(env.Stdout, "sink configuration (any of the streams; format must match it):\n")
+	fmt.Fprintf(env.Stdout, "    sentinel:\n      endpoint: %s\n      authority_url: %s\n      dcr_immutable_id: %s\n      stream: %s   # format: pingone_v2\n      #stream: %s  # format: auditrelay\n      #stream: %s        # format: cyberark_audit\n      tenant_id: %s\n      client_id: %s\n      client_secret: %s\n",
+		base, base, d.DCR, sentinel.DefaultStreamPingOneV2, sentinel.DefaultStreamAuditRelay, sentinel.DefaultStreamCyberArkAudit, d.TenantID, d.ClientID, d.ClientSecret)
 	srv := &http.Server{Handler: emu, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		<-ctx.Done()

@@ -39,6 +39,54 @@ func TestSentinelTemplate(t *testing.T) {
 	}
 }
 
+// TestSentinelTemplateCyberArk: `auditrelay sentinel template --format
+// cyberark_audit` prints the CyberArkAudit solution's table, stream and
+// transform for a new user.
+func TestSentinelTemplateCyberArk(t *testing.T) {
+	out, errs, code := runMain(t, "sentinel", "template", "--format", "cyberark_audit", "--workspace", "ws")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var tpl struct {
+		Outputs map[string]struct {
+			Value string `json:"value"`
+		} `json:"outputs"`
+		Parameters map[string]struct {
+			DefaultValue any `json:"defaultValue"`
+		} `json:"parameters"`
+		Resources []struct {
+			Type       string `json:"type"`
+			Properties struct {
+				StreamDeclarations map[string]json.RawMessage `json:"streamDeclarations"`
+				DataFlows          []struct {
+					TransformKql string `json:"transformKql"`
+				} `json:"dataFlows"`
+			} `json:"properties"`
+		} `json:"resources"`
+	}
+	if err := json.Unmarshal([]byte(out), &tpl); err != nil {
+		t.Fatalf("not JSON: %v", err)
+	}
+	if tpl.Parameters["tableName"].DefaultValue != "CyberArk_AuditEvents_CL" || tpl.Outputs["stream"].Value != "Custom-CyberArk_AuditEvents" ||
+		tpl.Outputs["format"].Value != "cyberark_audit" {
+		t.Errorf("table %v, outputs %+v", tpl.Parameters["tableName"].DefaultValue, tpl.Outputs)
+	}
+	found := false
+	for _, r := range tpl.Resources {
+		if r.Type != "Microsoft.Insights/dataCollectionRules" {
+			continue
+		}
+		found = true
+		if _, ok := r.Properties.StreamDeclarations["Custom-CyberArk_AuditEvents"]; !ok || len(r.Properties.DataFlows) != 1 ||
+			!strings.Contains(r.Properties.DataFlows[0].TransformKql, "CyberArkTenantId = tenantId") {
+			t.Errorf("DCR %+v", r.Properties)
+		}
+	}
+	if !found {
+		t.Error("no DCR in the template")
+	}
+}
+
 // TestCheckSentinel: `auditrelay check` proves a sentinel sink's
 // credentials and role, and names the fix when the role is missing.
 func TestCheckSentinel(t *testing.T) {

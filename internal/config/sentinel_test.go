@@ -48,3 +48,39 @@ sinks:
 		t.Errorf("redacted configuration shows the secret or nothing:\n%s", out)
 	}
 }
+
+// TestSentinelCyberArkAudit: a CyberArk source into a sentinel sink of
+// format cyberark_audit loads, with the CyberArkAudit solution's stream as
+// the default.
+func TestSentinelCyberArkAudit(t *testing.T) {
+	const file = `
+sources:
+  - name: cyberark-prod
+    cyberark:
+      identity_url: https://abc1234.id.cyberark.cloud
+      app_id: auditrelay
+      client_id: svc-audit@cyberark.cloud.12345
+      client_secret: "${env:CA}"
+      audit_url: https://mytenant.audit.cyberark.cloud
+      api_key: "${env:CA_KEY}"
+sinks:
+  - name: sentinel-cyberark
+    sources: [cyberark-prod]
+    sentinel:
+      endpoint: "https://my-dce-5kyl.westeurope-1.ingest.monitor.azure.com"
+      dcr_immutable_id: "dcr-0a1b2c3d4e5f60718293a4b5c6d7e8f9"
+      format: cyberark_audit
+      tenant_id: "72f988bf-86f1-41af-91ab-2d7cd011db47"
+      client_id: "3d1e0b5c-1a2b-4c5d-8e9f-0a1b2c3d4e5f"
+      client_secret: "${env:AZURE_CLIENT_SECRET}"
+`
+	env := map[string]string{"CA": "ca-secret", "CA_KEY": "ca-key", "AZURE_CLIENT_SECRET": "azure-secret-value"}
+	c, err := Parse([]byte(file), func(k string) (string, bool) { v, ok := env[k]; return v, ok }, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := c.Sinks[0].Sentinel
+	if got == nil || got.Format != sentinel.FormatCyberArkAudit || got.Stream != "Custom-CyberArk_AuditEvents" {
+		t.Errorf("sentinel config = %+v", got)
+	}
+}

@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/auditrelay/auditrelay/internal/sink/sentinel"
 )
 
 // nameRE is what a source or sink name looks like: it appears in metric
@@ -280,6 +282,7 @@ func validateSinks(c *Config, sources map[string]int, is *issues) {
 		if k.Sentinel != nil {
 			k.Sentinel.SetDefaults()
 			is.addBlock(sp+".sentinel", k.Sentinel.Validate())
+			checkFormatProvider(c, sources, k, sp, is)
 		}
 		if k.Sekoia != nil {
 			k.Sekoia.SetDefaults()
@@ -316,6 +319,27 @@ func checkOneProvider(c *Config, sources map[string]int, k *Sink, sp string, is 
 		if kind != first {
 			is.add(sp+".sources", "%q (%s) and %q (%s) are different providers: a Sekoia.io intake parses one format, "+
 				"so give each provider its own sekoia sink with the key of an intake of that provider's format", firstName, first, name, kind)
+			return
+		}
+	}
+}
+
+// checkFormatProvider reports a sentinel sink whose format carries the
+// events of one provider (pingone_v2, cyberark_audit) routing a source of
+// another: every event of that source would be parked.
+func checkFormatProvider(c *Config, sources map[string]int, k *Sink, sp string, is *issues) {
+	want := sentinel.FormatProvider(k.Sentinel.Format)
+	if want == "" {
+		return
+	}
+	for _, name := range k.Sources {
+		i, ok := sources[name]
+		if !ok {
+			continue
+		}
+		if kind := c.Sources[i].Kind(); kind != "" && kind != want {
+			is.add(sp+".sources", "%q is a %s source, but format %s carries %s events only: route it to a sentinel sink of format %s (or of its provider's format)",
+				name, kind, k.Sentinel.Format, want, sentinel.FormatAuditRelay)
 			return
 		}
 	}

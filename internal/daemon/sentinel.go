@@ -11,6 +11,7 @@ import (
 	"github.com/auditrelay/auditrelay/internal/event"
 	"github.com/auditrelay/auditrelay/internal/httpx"
 	"github.com/auditrelay/auditrelay/internal/sink/sentinel"
+	"github.com/auditrelay/auditrelay/internal/source/cyberark"
 	"github.com/auditrelay/auditrelay/internal/source/pingone"
 )
 
@@ -22,6 +23,8 @@ func Normalize(r event.Raw) (event.Event, error) {
 	switch r.Provider {
 	case pingone.Provider:
 		return pingone.Normalize(r)
+	case cyberark.Provider:
+		return cyberark.Normalize(r)
 	}
 	if d := bytes.TrimSpace(r.Data); len(d) == 0 || d[0] != '{' || !json.Valid(d) {
 		return event.Event{}, fmt.Errorf("%s event %q: not a JSON object", r.Provider, r.ID)

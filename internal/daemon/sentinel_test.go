@@ -117,6 +117,14 @@ func TestNormalizeByProvider(t *testing.T) {
 	if err != nil || ev.Action != "USER.CREATED" || ev.Outcome != event.OutcomeFailure {
 		t.Errorf("pingone: %+v %v", ev, err)
 	}
+	ev, err = Normalize(event.Raw{Provider: "cyberark", ID: "t/u", Tenant: "t", Data: []byte(`{"uuid":"u","tenantId":"t","action":"cloud.core.login","auditType":"Failure","message":"bad password","userId":"u-1","username":"carol","source":"198.51.100.24"}`)})
+	if err != nil || ev.Action != "cloud.core.login" || ev.Outcome != event.OutcomeFailure || ev.Reason != "bad password" ||
+		ev.SourceIP != "198.51.100.24" || ev.Actor == nil || ev.Actor.Name != "carol" || ev.Tenant != "t" {
+		t.Errorf("cyberark: %+v %v", ev, err)
+	}
+	if _, err := Normalize(event.Raw{Provider: "cyberark", ID: "t/v", Data: []byte(`"text"`)}); err == nil {
+		t.Error("cyberark: data that is not an object normalized")
+	}
 	ev, err = Normalize(event.Raw{Provider: "other", ID: "b", Tenant: "t", Data: []byte(`{"x":1}`)})
 	if err != nil || ev.ID != "b" || ev.Tenant != "t" || ev.Outcome != event.OutcomeUnknown || string(ev.Raw) != `{"x":1}` {
 		t.Errorf("unknown provider: %+v %v", ev, err)

@@ -124,6 +124,14 @@ func TestConfigValidate(t *testing.T) {
 		{"client_secret needs its three", func(c *Config) { c.TenantID, c.ClientID, c.ClientSecret = "", "", secret.String{} },
 			[]string{"tenant_id", "client_id", "client_secret"}},
 		{"token_file only with workload identity", func(c *Config) { c.TokenFile = "/t" }, []string{"token_file"}},
+		{"cyberark_audit on its default stream", func(c *Config) { c.Format = "CyberArk_Audit" }, nil},
+		{"cyberark_audit on the solution's earlier stream", func(c *Config) { c.Format, c.Stream = FormatCyberArkAudit, StreamCyberArkAuditV2 }, nil},
+		{"cyberark_audit on a stream of the user's naming", func(c *Config) { c.Format, c.Stream = FormatCyberArkAudit, "Custom-Acme_CyberArk" }, nil},
+		{"cyberark_audit on the PingOne connector's stream", func(c *Config) { c.Format, c.Stream = FormatCyberArkAudit, DefaultStreamPingOneV2 }, []string{"format"}},
+		{"cyberark_audit on the auditrelay stream", func(c *Config) { c.Format, c.Stream = FormatCyberArkAudit, DefaultStreamAuditRelay }, []string{"format"}},
+		{"pingone_v2 on the CyberArkAudit stream", func(c *Config) { c.Stream = DefaultStreamCyberArkAudit }, []string{"format"}},
+		{"auditrelay on the CyberArkAudit V2 stream", func(c *Config) { c.Format, c.Stream = FormatAuditRelay, StreamCyberArkAuditV2 }, []string{"format"}},
+		{"auditrelay on the PingOne connector's stream", func(c *Config) { c.Format, c.Stream = FormatAuditRelay, DefaultStreamPingOneV2 }, []string{"format"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -140,7 +148,27 @@ func TestConfigValidate(t *testing.T) {
 			}
 		})
 	}
+	for _, f := range Formats() {
+		c := base()
+		c.Format = f
+		c.SetDefaults()
+		if c.Stream != DefaultStream(f) || c.Stream == "" {
+			t.Errorf("format %s: default stream %q", f, c.Stream)
+		}
+	}
 	c := base()
+	c.Format, c.Stream = FormatCyberArkAudit, DefaultStreamPingOneV2
+	c.SetDefaults()
+	if errs := c.Validate(); len(errs) != 1 || errs[0].Error() != "format: cyberark_audit does not match stream Custom-PingOne_AuditActivitiesV2_CL, which takes the rows of format pingone_v2; the service would store them as empty rows" {
+		t.Errorf("mismatch: %v", errs)
+	}
+	c = base()
+	c.Format, c.Stream = "cef", "Custom-Acme_CL"
+	c.SetDefaults()
+	if errs := c.Validate(); len(errs) != 1 || errs[0].Error() != `format: "cef" is not a format (want pingone_v2, auditrelay or cyberark_audit)` {
+		t.Errorf("unknown format: %v", errs)
+	}
+	c = base()
 	c.SetDefaults()
 	if c.Stream != DefaultStreamPingOneV2 || c.Cloud != "public" || c.cloud().Audience != "https://monitor.azure.com" {
 		t.Errorf("defaults %+v", c)

@@ -32,8 +32,101 @@ func StreamColumns(format string) []Column {
 		}
 	case FormatAuditRelay:
 		return auditRelayColumns()
+	case FormatCyberArkAudit:
+		return cyberArkAuditStreamColumns()
 	}
 	return nil
+}
+
+// cyberArkAuditStreamColumns are the columns of the input stream
+// Custom-CyberArk_AuditEvents, in the order the CyberArkAudit solution's
+// DCR declares them: the CyberArk audit event's own field names and types.
+//
+// Source: Azure/Azure-Sentinel, Solutions/CyberArkAudit/Package/
+// mainTemplate.json of solution version 3.2.0 (resource CyberArkAuditDCR,
+// streamDeclarations), and Solutions/CyberArkAudit/Data Connectors/
+// CyberArkAudit_CCP/CyberArkAudit_DCR.json. timestamp is declared int there
+// (the earlier stream Custom-CyberArkAuditV2 declared long); the encoder
+// sends the event's epoch milliseconds either way.
+func cyberArkAuditStreamColumns() []Column {
+	return []Column{
+		{Name: "uuid", Type: "string"},
+		{Name: "tenantId", Type: "string"},
+		{Name: "timestamp", Type: "int"},
+		{Name: "username", Type: "string"},
+		{Name: "applicationCode", Type: "string"},
+		{Name: "auditCode", Type: "string"},
+		{Name: "auditType", Type: "string"},
+		{Name: "userId", Type: "string"},
+		{Name: "action", Type: "string"},
+		{Name: "source", Type: "string"},
+		{Name: "actionType", Type: "string"},
+		{Name: "component", Type: "string"},
+		{Name: "serviceName", Type: "string"},
+		{Name: "accessMethod", Type: "string"},
+		{Name: "accountId", Type: "string"},
+		{Name: "target", Type: "string"},
+		{Name: "command", Type: "string"},
+		{Name: "sessionId", Type: "string"},
+		{Name: "message", Type: "string"},
+		{Name: "customData", Type: "dynamic"},
+		{Name: "cloudProvider", Type: "string"},
+		{Name: "cloudWorkspacesAndRoles", Type: "dynamic"},
+		{Name: "cloudIdentities", Type: "string"},
+		{Name: "cloudAssets", Type: "string"},
+		{Name: "safe", Type: "string"},
+		{Name: "accountName", Type: "string"},
+		{Name: "targetPlatform", Type: "string"},
+		{Name: "targetAccount", Type: "string"},
+		{Name: "identityType", Type: "string"},
+		{Name: "correlationId", Type: "string"},
+	}
+}
+
+// cyberArkAuditTableColumns are the columns of CyberArk_AuditEvents_CL, in
+// the order the CyberArkAudit solution's table declares them. The
+// solution's transform keeps every stream column under its own name except
+// tenantId (CyberArkTenantId, TenantId being reserved) and accountId (not a
+// table column: dropped), writes the two dynamic columns as strings, and
+// adds TimeGenerated from timestamp.
+//
+// Source: Azure/Azure-Sentinel, Solutions/CyberArkAudit/Package/
+// mainTemplate.json of solution version 3.2.0 (resource
+// CyberArk_AuditEvents_CL), and Solutions/CyberArkAudit/Data Connectors/
+// CyberArkAudit_CCP/CyberArkAudit_Tables.json.
+func cyberArkAuditTableColumns() []Column {
+	return []Column{
+		{Name: "TimeGenerated", Type: "datetime", Description: "The event's timestamp (epoch milliseconds)"},
+		{Name: "CyberArkTenantId", Type: "string", Description: "tenantId: the CyberArk tenant"},
+		{Name: "accountName", Type: "string"},
+		{Name: "action", Type: "string"},
+		{Name: "accessMethod", Type: "string"},
+		{Name: "actionType", Type: "string"},
+		{Name: "applicationCode", Type: "string"},
+		{Name: "auditCode", Type: "string"},
+		{Name: "auditType", Type: "string"},
+		{Name: "correlationId", Type: "string"},
+		{Name: "cloudAssets", Type: "string"},
+		{Name: "cloudIdentities", Type: "string"},
+		{Name: "cloudProvider", Type: "string"},
+		{Name: "cloudWorkspacesAndRoles", Type: "string", Description: "JSON text"},
+		{Name: "command", Type: "string"},
+		{Name: "component", Type: "string"},
+		{Name: "customData", Type: "string", Description: "JSON text"},
+		{Name: "identityType", Type: "string"},
+		{Name: "message", Type: "string"},
+		{Name: "target", Type: "string"},
+		{Name: "timestamp", Type: "int"},
+		{Name: "targetPlatform", Type: "string"},
+		{Name: "targetAccount", Type: "string"},
+		{Name: "safe", Type: "string"},
+		{Name: "sessionId", Type: "string"},
+		{Name: "serviceName", Type: "string"},
+		{Name: "source", Type: "string"},
+		{Name: "userId", Type: "string"},
+		{Name: "username", Type: "string"},
+		{Name: "uuid", Type: "string"},
+	}
 }
 
 // auditRelayColumns are the columns of the auditrelay format: stream and

@@ -19,7 +19,35 @@ const (
 	// FormatAuditRelay sends typed columns for every field of an activity,
 	// the canonical fields and the raw event as dynamic.
 	FormatAuditRelay = "auditrelay"
+	// FormatCyberArkAudit sends CyberArk audit events as the stream
+	// Custom-CyberArk_AuditEvents of the Sentinel CyberArkAudit solution's
+	// DCR declares them; its transform writes CyberArk_AuditEvents_CL.
+	FormatCyberArkAudit = "cyberark_audit"
 )
+
+// Formats returns every row format, in the order the documentation
+// lists them.
+func Formats() []string {
+	return []string{FormatPingOneV2, FormatAuditRelay, FormatCyberArkAudit}
+}
+
+// formatList is the formats for messages: "a, b or c".
+func formatList() string {
+	f := Formats()
+	return strings.Join(f[:len(f)-1], ", ") + " or " + f[len(f)-1]
+}
+
+// FormatProvider returns the provider whose events a format carries, or ""
+// when it carries the events of every provider.
+func FormatProvider(format string) string {
+	switch format {
+	case FormatPingOneV2:
+		return "pingone"
+	case FormatCyberArkAudit:
+		return "cyberark"
+	}
+	return ""
+}
 
 // The ways a sink authenticates to Microsoft Entra ID.
 const (
@@ -38,7 +66,42 @@ const (
 const (
 	DefaultStreamPingOneV2  = "Custom-PingOne_AuditActivitiesV2_CL"
 	DefaultStreamAuditRelay = "Custom-PingOne_AuditActivities_CL"
+	// DefaultStreamCyberArkAudit is the input stream of the CyberArkAudit
+	// solution's DCR since version 3.2.0.
+	DefaultStreamCyberArkAudit = "Custom-CyberArk_AuditEvents"
+	// StreamCyberArkAuditV2 is the input stream of the solution's earlier
+	// DCR (3.0.x, table CyberArkAuditV2_CL). It declares the same columns
+	// as DefaultStreamCyberArkAudit, timestamp as long.
+	StreamCyberArkAuditV2 = "Custom-CyberArkAuditV2"
 )
+
+// DefaultStream returns the stream a format sends to when none is
+// configured, or "" for an unknown format.
+func DefaultStream(format string) string {
+	switch format {
+	case FormatPingOneV2:
+		return DefaultStreamPingOneV2
+	case FormatAuditRelay:
+		return DefaultStreamAuditRelay
+	case FormatCyberArkAudit:
+		return DefaultStreamCyberArkAudit
+	}
+	return ""
+}
+
+// streamFormat returns the format whose rows a well-known stream takes, or
+// "" for a stream of the user's own naming.
+func streamFormat(stream string) string {
+	switch stream {
+	case DefaultStreamPingOneV2:
+		return FormatPingOneV2
+	case DefaultStreamAuditRelay:
+		return FormatAuditRelay
+	case DefaultStreamCyberArkAudit, StreamCyberArkAuditV2:
+		return FormatCyberArkAudit
+	}
+	return ""
+}
 
 // Limits of the Logs Ingestion API.
 const (
@@ -88,7 +151,7 @@ type Config struct {
 	DCRImmutableID string `yaml:"dcr_immutable_id"`
 	// Stream is the DCR's input stream, Custom-….
 	Stream string `yaml:"stream"`
-	// Format is pingone_v2 or auditrelay.
+	// Format is pingone_v2, auditrelay or cyberark_audit.
 	Format string `yaml:"format"`
 	// Auth is client_secret, managed_identity or workload_identity.
 	Auth string `yaml:"auth"`
@@ -122,12 +185,7 @@ func (c *Config) SetDefaults() {
 		c.Format = FormatPingOneV2
 	}
 	if c.Stream == "" {
-		switch c.Format {
-		case FormatPingOneV2:
-			c.Stream = DefaultStreamPingOneV2
-		case FormatAuditRelay:
-			c.Stream = DefaultStreamAuditRelay
-		}
+		c.Stream = DefaultStream(c.Format)
 	}
 	c.Auth = strings.ToLower(c.Auth)
 	if c.Auth == "" {
@@ -182,12 +240,12 @@ func (c *Config) Validate() []error {
 		add("stream", "%q is not a stream name (want Custom-<name>, as declared in the DCR's streamDeclarations)", c.Stream)
 	}
 	switch c.Format {
-	case FormatPingOneV2, FormatAuditRelay:
-		if other := map[string]string{FormatPingOneV2: DefaultStreamAuditRelay, FormatAuditRelay: DefaultStreamPingOneV2}[c.Format]; c.Stream == other {
-			add("format", "%s does not match stream %s, which takes the other format's rows; the service would store them as empty rows", c.Format, c.Stream)
+	case FormatPingOneV2, FormatAuditRelay, FormatCyberArkAudit:
+		if other := streamFormat(c.Stream); other != "" && other != c.Format {
+			add("format", "%s does not match stream %s, which takes the rows of format %s; the service would store them as empty rows", c.Format, c.Stream, other)
 		}
 	default:
-		add("format", "%q is not a format (want %s or %s)", c.Format, FormatPingOneV2, FormatAuditRelay)
+		add("format", "%q is not a format (want %s)", c.Format, formatList())
 	}
 	if _, ok := CloudNamed(c.Cloud); !ok {
 		add("cloud", "%q is not a cloud (want public, usgov or china)", c.Cloud)

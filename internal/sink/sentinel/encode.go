@@ -42,6 +42,9 @@ type encoder struct {
 	format    string
 	normalize Normalizer
 	maxCall   int
+	// columns are the format's stream columns, for the formats that write
+	// them in a loop.
+	columns []Column
 	// truncated counts field values cut to MaxFieldBytes.
 	truncated int64
 
@@ -51,7 +54,7 @@ type encoder struct {
 
 func newEncoder(format string, normalize Normalizer, maxCall int) *encoder {
 	gz, _ := gzip.NewWriterLevel(nil, gzip.BestSpeed) // a valid level never fails
-	return &encoder{format: format, normalize: normalize, maxCall: maxCall, gz: gz}
+	return &encoder{format: format, normalize: normalize, maxCall: maxCall, columns: StreamColumns(format), gz: gz}
 }
 
 // activity is the part of a PingOne activity the encoder reads, as raw
@@ -122,6 +125,8 @@ func (e *encoder) rows(batch []event.Raw, skip func(key string) bool) ([]row, []
 		switch e.format {
 		case FormatAuditRelay:
 			data, err = e.auditRelayRow(make([]byte, 0, 2*len(ev.Data)+1024), ev)
+		case FormatCyberArkAudit:
+			data, err = e.cyberArkAuditRow(make([]byte, 0, len(ev.Data)+64), ev)
 		default:
 			data, err = e.pingOneV2Row(make([]byte, 0, len(ev.Data)+64), ev)
 		}
@@ -173,6 +178,37 @@ func (e *encoder) pingOneV2Row(b []byte, ev *event.Raw) ([]byte, error) {
 	b = e.rawField(b, &first, "action", a.Action)
 	b = e.rawField(b, &first, "resources", a.Resources)
 	b = e.rawField(b, &first, "result", a.Result)
+	return append(b, '}'), nil
+}
+
+// cyberArkAuditRow writes the columns the CyberArkAudit solution's stream
+// declares, in its order, with the event's own values as served: the DCR's
+// transform maps them to the table, TimeGenerated from timestamp. A missing
+// or null timestamp is filled with the event time in epoch milliseconds,
+// so that TimeGenerated never falls back to the ingestion time, and a
+// missing tenantId with the event's tenant. Fields the stream does not
+// declare are left out, as the service would drop them.
+func (e *encoder) cyberArkAuditRow(b []byte, ev *event.Raw) ([]byte, error) {
+	if ev.Provider != "" && ev.Provider != FormatProvider(FormatCyberArkAudit) {
+		return nil, fmt.Errorf("format %s carries CyberArk audit events only, not %s events (use format %s)", FormatCyberArkAudit, ev.Provider, FormatAuditRelay)
+	}
+	var f map[string]json.RawMessage
+	if err := unmarshalObject(ev.Data, &f); err != nil {
+		return nil, err
+	}
+	b = append(b, '{')
+	first := true
+	for _, c := range e.columns {
+		v := f[c.Name]
+		switch {
+		case !isNull(v):
+		case c.Name == "timestamp" && !ev.Time.IsZero():
+			v = strconv.AppendInt(nil, ev.Time.UnixMilli(), 10)
+		case c.Name == "tenantId" && ev.Tenant != "":
+			v = appendJSONString(nil, ev.Tenant)
+		}
+		b = e.rawField(b, &first, c.Name, v)
+	}
 	return append(b, '}'), nil
 }
 

@@ -1,7 +1,10 @@
 package sentinel
 
 import (
+	"bytes"
 	"encoding/json"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -74,5 +77,81 @@ func BenchmarkEncode(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.N*len(batch))/b.Elapsed().Seconds(), "events/s")
 		})
+	}
+}
+
+// TestCyberArkAuditRows: every declared column carries the event's own
+// value, in the stream's order; undeclared fields and nulls are left out;
+// a missing timestamp or tenantId comes from the envelope; events of
+// another provider and data that is not an object are parked.
+func TestCyberArkAuditRows(t *testing.T) {
+	evs := cyberArkFixtures(t)
+	evs = append(evs,
+		event.Raw{Source: "p1", Provider: "pingone", ID: "p-1", Data: []byte(`{"id":"p-1"}`)},
+		event.Raw{Source: "ca-prod", Provider: "cyberark", ID: "t/not-json", Data: []byte(`[1,2]`)},
+	)
+	enc := newEncoder(FormatCyberArkAudit, nil, MaxCallBytes)
+	rows, parked := enc.rows(evs, nil)
+	if len(rows) != len(evs)-2 || len(parked) != 2 {
+		t.Fatalf("%d rows, %d parked; want %d and 2", len(rows), len(parked), len(evs)-2)
+	}
+	if !strings.Contains(parked[0].reason, "CyberArk audit events only, not pingone") || parked[0].ev.ID != "p-1" {
+		t.Errorf("parked[0] = %s: %s", parked[0].ev.ID, parked[0].reason)
+	}
+	if !strings.Contains(parked[1].reason, "not a JSON object") {
+		t.Errorf("parked[1]: %s", parked[1].reason)
+	}
+	declared := map[string]bool{}
+	var order []string
+	for _, c := range StreamColumns(FormatCyberArkAudit) {
+		declared[c.Name] = true
+		order = append(order, c.Name)
+	}
+	for i, r := range rows {
+		var in, out map[string]json.RawMessage
+		json.Unmarshal(evs[i].Data, &in)
+		if err := json.Unmarshal(r.data, &out); err != nil {
+			t.Fatalf("row %d is not a JSON object: %v", i, err)
+		}
+		for k, v := range in {
+			switch {
+			case !declared[k]:
+				if _, ok := out[k]; ok {
+					t.Errorf("row %d sends undeclared %q", i, k)
+				}
+			case string(v) == "null":
+				if k != "timestamp" {
+					if _, ok := out[k]; ok {
+						t.Errorf("row %d sends null %q", i, k)
+					}
+				}
+			case string(out[k]) != string(v):
+				t.Errorf("row %d: %s = %s, want the event's %s", i, k, out[k], v)
+			}
+		}
+		// Columns appear in the stream's order.
+		last := -1
+		for j, name := range order {
+			if at := bytes.Index(r.data, []byte(`"`+name+`":`)); at >= 0 {
+				if at < last {
+					t.Errorf("row %d: %s (column %d) out of order", i, name, j)
+				}
+				last = at
+			}
+		}
+		// timestamp is the event time in epoch milliseconds, the value
+		// the DCR's transform makes TimeGenerated of.
+		ms, err := strconv.ParseInt(string(out["timestamp"]), 10, 64)
+		if err != nil || !time.UnixMilli(ms).Equal(evs[i].Time) {
+			t.Errorf("row %d: timestamp %s, want %d", i, out["timestamp"], evs[i].Time.UnixMilli())
+		}
+	}
+	var last map[string]json.RawMessage
+	json.Unmarshal(rows[len(rows)-1].data, &last)
+	if string(last["timestamp"]) != strconv.Itoa(testCyberArkMillis) || string(last["tenantId"]) != `"`+testCyberArkTenant+`"` {
+		t.Errorf("filled timestamp %s, tenantId %s; want %d and %q", last["timestamp"], last["tenantId"], testCyberArkMillis, testCyberArkTenant)
+	}
+	if string(last["username"]) != `"Übel Nutzer"` {
+		t.Errorf("username %s", last["username"])
 	}
 }

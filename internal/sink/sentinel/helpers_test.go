@@ -71,7 +71,7 @@ func (t *handlerTransport) uploads() []captured {
 	return out
 }
 
-// rig is an emulated Sentinel with both formats' streams declared and a
+// rig is an emulated Sentinel with every format's stream declared and a
 // sink pointed at it.
 type rig struct {
 	emu  *emulator.Sentinel
@@ -85,16 +85,12 @@ func newRig(t *testing.T, format string, emuOpts emulator.SentinelOptions, mut f
 	t.Helper()
 	emu := emulator.NewSentinel(emuOpts)
 	emu.AddApp(emulator.SentinelApp{TenantID: testTenant, ClientID: testClient, ClientSecret: testSecret})
-	for _, f := range []string{FormatPingOneV2, FormatAuditRelay} {
+	for _, f := range Formats() {
 		var cols []emulator.SentinelColumn
 		for _, c := range StreamColumns(f) {
 			cols = append(cols, emulator.SentinelColumn{Name: c.Name, Type: c.Type})
 		}
-		stream := DefaultStreamPingOneV2
-		if f == FormatAuditRelay {
-			stream = DefaultStreamAuditRelay
-		}
-		emu.AddStream(testDCR, stream, cols)
+		emu.AddStream(testDCR, DefaultStream(f), cols)
 	}
 	emu.Grant(testDCR, testClient)
 	cfg := Config{
@@ -205,6 +201,57 @@ func fixtures(t testing.TB) []event.Raw {
 		out = append(out, event.Raw{Source: "p1-eu", Provider: "pingone", Tenant: "env-eu", ID: k.ID, Time: k.RecordedAt, Data: a})
 	}
 	return out
+}
+
+// Fallbacks of cyberArkFixtures for an event without tenantId or
+// timestamp: what the source would have put in the envelope.
+const (
+	testCyberArkTenant = "a1b2c3d4-0000-4aaa-8bbb-000000000009"
+	testCyberArkMillis = 1772971299001
+)
+
+// cyberArkFixtures reads testdata/cyberark_events.json as events of source
+// ca-prod, with the envelope the CyberArk source gives them.
+func cyberArkFixtures(t testing.TB) []event.Raw {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", "cyberark_events.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var evs []json.RawMessage
+	if err := json.Unmarshal(b, &evs); err != nil {
+		t.Fatal(err)
+	}
+	var out []event.Raw
+	for _, e := range evs {
+		var k struct {
+			UUID      string `json:"uuid"`
+			TenantID  string `json:"tenantId"`
+			Timestamp *int64 `json:"timestamp"`
+		}
+		if err := json.Unmarshal(e, &k); err != nil {
+			t.Fatal(err)
+		}
+		tenant, ms := k.TenantID, int64(testCyberArkMillis)
+		if tenant == "" {
+			tenant = testCyberArkTenant
+		}
+		if k.Timestamp != nil {
+			ms = *k.Timestamp
+		}
+		out = append(out, event.Raw{Source: "ca-prod", Provider: "cyberark", Tenant: tenant, ID: tenant + "/" + k.UUID,
+			Time: time.UnixMilli(ms).UTC(), Data: e})
+	}
+	return out
+}
+
+// fixturesFor returns the fixtures of a format's provider.
+func fixturesFor(t testing.TB, format string) []event.Raw {
+	t.Helper()
+	if FormatProvider(format) == "cyberark" {
+		return cyberArkFixtures(t)
+	}
+	return fixtures(t)
 }
 
 // synthetic returns n small PingOne activities with ids prefix-0…

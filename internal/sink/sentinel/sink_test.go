@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -41,10 +42,10 @@ func gunzip(t *testing.T, b []byte) []byte {
 // TestGoldenBodies sends the fixtures in each format and compares the
 // request body with testdata/<format>.golden, one row per line.
 func TestGoldenBodies(t *testing.T) {
-	for _, format := range []string{FormatPingOneV2, FormatAuditRelay} {
+	for _, format := range Formats() {
 		t.Run(format, func(t *testing.T) {
 			r := newRig(t, format, emulator.SentinelOptions{}, nil)
-			batch := fixtures(t)
+			batch := fixturesFor(t, format)
 			if err := r.sink.Send(context.Background(), batch); err != nil {
 				t.Fatal(err)
 			}
@@ -113,9 +114,9 @@ func TestGoldenBodies(t *testing.T) {
 // TestRowsMatchStream checks every column the encoder writes is declared
 // in the format's stream, with a value of the declared type.
 func TestRowsMatchStream(t *testing.T) {
-	for _, format := range []string{FormatPingOneV2, FormatAuditRelay} {
+	for _, format := range Formats() {
 		enc := newEncoder(format, testNormalize, MaxCallBytes)
-		rows, parked := enc.rows(fixtures(t), nil)
+		rows, parked := enc.rows(fixturesFor(t, format), nil)
 		if len(parked) != 0 {
 			t.Fatalf("%s: parked %v", format, parked)
 		}
@@ -144,6 +145,10 @@ func TestRowsMatchStream(t *testing.T) {
 				case "boolean":
 					if string(v) != "true" && string(v) != "false" {
 						t.Errorf("%s: %s is %s, want a boolean", format, k, v)
+					}
+				case "int", "long":
+					if _, err := strconv.ParseInt(string(v), 10, 64); err != nil {
+						t.Errorf("%s: %s is %s, want an integer", format, k, v)
 					}
 				}
 			}

@@ -9,11 +9,12 @@ import (
 
 // TemplateOptions select what Template creates.
 type TemplateOptions struct {
-	// Format is pingone_v2 or auditrelay.
+	// Format is pingone_v2, auditrelay or cyberark_audit.
 	Format string
 	// Table is the custom table, ending in _CL; empty means the format's
-	// default: PingOne_AuditActivitiesV2_CL (the connector's) or
-	// PingOne_AuditActivities_CL.
+	// default: PingOne_AuditActivitiesV2_CL (the PingOne connector's),
+	// PingOne_AuditActivities_CL or CyberArk_AuditEvents_CL (the
+	// CyberArkAudit solution's).
 	Table string
 	// Workspace is the default of the workspaceName parameter; empty
 	// leaves the parameter without a default.
@@ -25,9 +26,24 @@ type TemplateOptions struct {
 
 // Default tables of each format.
 const (
-	DefaultTablePingOneV2  = "PingOne_AuditActivitiesV2_CL"
-	DefaultTableAuditRelay = "PingOne_AuditActivities_CL"
+	DefaultTablePingOneV2     = "PingOne_AuditActivitiesV2_CL"
+	DefaultTableAuditRelay    = "PingOne_AuditActivities_CL"
+	DefaultTableCyberArkAudit = "CyberArk_AuditEvents_CL"
 )
+
+// DefaultTable returns the table a format's template creates when none is
+// named, or "" for an unknown format.
+func DefaultTable(format string) string {
+	switch format {
+	case FormatPingOneV2:
+		return DefaultTablePingOneV2
+	case FormatAuditRelay:
+		return DefaultTableAuditRelay
+	case FormatCyberArkAudit:
+		return DefaultTableCyberArkAudit
+	}
+	return ""
+}
 
 // validTableName reports whether name is a custom table's name: a
 // letter, then letters, digits or '_', ending in _CL, at most 45
@@ -93,6 +109,8 @@ func TableColumns(format string) []Column {
 		}
 	case FormatAuditRelay:
 		return auditRelayColumns()
+	case FormatCyberArkAudit:
+		return cyberArkAuditTableColumns()
 	}
 	return nil
 }
@@ -118,8 +136,35 @@ func Transform(format string) string {
 			" Resources = resources, ResultStatus = tostring(result.status), ResultDescription = tostring(result.description)"
 	case FormatAuditRelay:
 		return "source | extend TimeGenerated = coalesce(TimeGenerated, RecordedAt, CreatedAt)"
+	case FormatCyberArkAudit:
+		return cyberArkAuditTransform()
 	}
 	return ""
+}
+
+// cyberArkAuditTransform is the CyberArkAudit solution's transform, written
+// from the column lists: TimeGenerated is epoch + timestamp milliseconds,
+// tenantId becomes CyberArkTenantId, the dynamic stream columns become
+// JSON text, every other table column is the stream column of its name.
+// The source column is written ['source'], `source` alone being the input.
+func cyberArkAuditTransform() string {
+	stream := map[string]string{}
+	for _, c := range cyberArkAuditStreamColumns() {
+		stream[c.Name] = c.Type
+	}
+	var b strings.Builder
+	b.WriteString("source | project TimeGenerated = datetime(1970-01-01) + totimespan(timestamp * 1ms), CyberArkTenantId = tenantId")
+	for _, c := range cyberArkAuditTableColumns()[2:] {
+		from := c.Name
+		if from == "source" {
+			from = "['source']"
+		}
+		if stream[c.Name] == "dynamic" && c.Type == "string" {
+			from = "tostring(" + from + ")"
+		}
+		b.WriteString(", " + c.Name + " = " + from)
+	}
+	return b.String()
 }
 
 // Template returns an ARM template that creates the custom table, the DCR
@@ -127,20 +172,12 @@ func Transform(format string) string {
 // outputs named after the sink settings they fill: endpoint,
 // dcr_immutable_id and stream.
 func Template(o TemplateOptions) ([]byte, error) {
-	stream := ""
-	switch o.Format {
-	case FormatPingOneV2:
-		stream = DefaultStreamPingOneV2
-		if o.Table == "" {
-			o.Table = DefaultTablePingOneV2
-		}
-	case FormatAuditRelay:
-		stream = DefaultStreamAuditRelay
-		if o.Table == "" {
-			o.Table = DefaultTableAuditRelay
-		}
-	default:
-		return nil, fmt.Errorf("format %q is not a format (want %s or %s)", o.Format, FormatPingOneV2, FormatAuditRelay)
+	stream := DefaultStream(o.Format)
+	if stream == "" {
+		return nil, fmt.Errorf("format %q is not a format (want %s)", o.Format, formatList())
+	}
+	if o.Table == "" {
+		o.Table = DefaultTable(o.Format)
 	}
 	if !validTableName(o.Table) {
 		return nil, fmt.Errorf("table %q is not a custom table name (a letter, then letters, digits or '_', ending in _CL, at most 45 characters)", o.Table)

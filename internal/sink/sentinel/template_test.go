@@ -49,10 +49,12 @@ func TestTemplate(t *testing.T) {
 		{FormatPingOneV2, DefaultTablePingOneV2, DefaultStreamPingOneV2, false},
 		{FormatAuditRelay, DefaultTableAuditRelay, DefaultStreamAuditRelay, true},
 		{FormatAuditRelay, "Acme_Audit_CL", DefaultStreamAuditRelay, false},
+		{FormatCyberArkAudit, DefaultTableCyberArkAudit, DefaultStreamCyberArkAudit, false},
+		{FormatCyberArkAudit, DefaultTableCyberArkAudit, DefaultStreamCyberArkAudit, true},
 	} {
 		t.Run(tc.format+"/"+tc.table, func(t *testing.T) {
 			table := tc.table
-			if table == DefaultTablePingOneV2 || table == DefaultTableAuditRelay {
+			if table == DefaultTable(tc.format) {
 				table = "" // the default
 			}
 			b, err := Template(TemplateOptions{Format: tc.format, Table: table, Workspace: "sentinel-ws", DCE: tc.dce})
@@ -106,7 +108,7 @@ func TestTemplate(t *testing.T) {
 				t.Errorf("stream columns (-encoder +template):\n%s", diff)
 			}
 			enc := newEncoder(tc.format, testNormalize, MaxCallBytes)
-			rows, _ := enc.rows(fixtures(t), nil)
+			rows, _ := enc.rows(fixturesFor(t, tc.format), nil)
 			declared := map[string]bool{}
 			for _, c := range decl.Columns {
 				declared[c.Name] = true
@@ -124,7 +126,11 @@ func TestTemplate(t *testing.T) {
 				t.Errorf("data flows %+v", dp.DataFlows)
 			}
 			kql := dp.DataFlows[0].TransformKql
-			if !strings.Contains(kql, "TimeGenerated = coalesce(") || strings.Contains(kql, "now()") {
+			wantTime := "TimeGenerated = coalesce("
+			if tc.format == FormatCyberArkAudit {
+				wantTime = "TimeGenerated = datetime(1970-01-01) + totimespan(timestamp * 1ms)"
+			}
+			if !strings.Contains(kql, wantTime) || strings.Contains(kql, "now()") {
 				t.Errorf("transform does not take TimeGenerated from the event: %s", kql)
 			}
 			// Every table column obeys the Log Analytics naming rules,
@@ -140,10 +146,17 @@ func TestTemplate(t *testing.T) {
 				}
 				cols[c.Name] = c.Type
 			}
-			if cols["TimeGenerated"] != "datetime" || cols["Id"] != "string" || cols["CorrelationId"] != "string" {
+			if tc.format == FormatCyberArkAudit {
+				if cols["TimeGenerated"] != "datetime" || cols["CyberArkTenantId"] != "string" || cols["uuid"] != "string" || cols["timestamp"] != "int" {
+					t.Errorf("table lacks TimeGenerated/CyberArkTenantId/uuid/timestamp: %v", cols)
+				}
+			} else if cols["TimeGenerated"] != "datetime" || cols["Id"] != "string" || cols["CorrelationId"] != "string" {
 				t.Errorf("table lacks TimeGenerated/Id/CorrelationId: %v", cols)
 			}
-			if tc.format == FormatPingOneV2 {
+			switch tc.format {
+			case FormatCyberArkAudit:
+				checkCyberArkAuditTemplate(t, decl.Columns, tp.Schema.Columns, kql)
+			case FormatPingOneV2:
 				if len(cols) != 21 {
 					t.Errorf("%d columns, want the connector's 21", len(cols))
 				}
@@ -153,8 +166,10 @@ func TestTemplate(t *testing.T) {
 						t.Errorf("transform writes %q, not a table column", name)
 					}
 				}
-			} else if diff := cmp.Diff(stripDescriptions(StreamColumns(tc.format)), stripDescriptions(tp.Schema.Columns)); diff != "" {
-				t.Errorf("auditrelay table and stream differ (-stream +table):\n%s", diff)
+			default:
+				if diff := cmp.Diff(stripDescriptions(StreamColumns(tc.format)), stripDescriptions(tp.Schema.Columns)); diff != "" {
+					t.Errorf("auditrelay table and stream differ (-stream +table):\n%s", diff)
+				}
 			}
 			for _, k := range []string{"endpoint", "dcr_immutable_id", "stream"} {
 				if tpl.Outputs[k].Value == "" {
@@ -169,6 +184,78 @@ func TestTemplate(t *testing.T) {
 				t.Errorf("outputs %+v", tpl.Outputs)
 			}
 		})
+	}
+}
+
+// checkCyberArkAuditTemplate checks the cyberark_audit template against
+// the CyberArkAudit solution (version 3.2.0): its stream
+// Custom-CyberArk_AuditEvents, its table CyberArk_AuditEvents_CL and its
+// transform's mapping, so that the template's table is the one the
+// solution's analytics rules query.
+func checkCyberArkAuditTemplate(t *testing.T, stream, table []Column, kql string) {
+	t.Helper()
+	wantStream := "uuid:string tenantId:string timestamp:int username:string applicationCode:string auditCode:string " +
+		"auditType:string userId:string action:string source:string actionType:string component:string serviceName:string " +
+		"accessMethod:string accountId:string target:string command:string sessionId:string message:string customData:dynamic " +
+		"cloudProvider:string cloudWorkspacesAndRoles:dynamic cloudIdentities:string cloudAssets:string safe:string " +
+		"accountName:string targetPlatform:string targetAccount:string identityType:string correlationId:string"
+	wantTable := "TimeGenerated:datetime CyberArkTenantId:string accountName:string action:string accessMethod:string " +
+		"actionType:string applicationCode:string auditCode:string auditType:string correlationId:string cloudAssets:string " +
+		"cloudIdentities:string cloudProvider:string cloudWorkspacesAndRoles:string command:string component:string " +
+		"customData:string identityType:string message:string target:string timestamp:int targetPlatform:string " +
+		"targetAccount:string safe:string sessionId:string serviceName:string source:string userId:string username:string uuid:string"
+	flat := func(cols []Column) string {
+		var parts []string
+		for _, c := range cols {
+			parts = append(parts, c.Name+":"+c.Type)
+		}
+		return strings.Join(parts, " ")
+	}
+	if got := flat(stream); got != wantStream {
+		t.Errorf("stream columns\n got %s\nwant %s", got, wantStream)
+	}
+	if got := flat(table); got != wantTable {
+		t.Errorf("table columns\n got %s\nwant %s", got, wantTable)
+	}
+	// The transform projects exactly the table's columns, each from the
+	// stream column the solution's transform takes it from.
+	proj, ok := strings.CutPrefix(kql, "source | project ")
+	if !ok {
+		t.Fatalf("transform %q is not one projection", kql)
+	}
+	got := map[string]string{}
+	var order []string
+	for _, part := range strings.Split(proj, ", ") {
+		name, expr, ok := strings.Cut(part, " = ")
+		if !ok {
+			t.Fatalf("projection %q", part)
+		}
+		got[name] = expr
+		order = append(order, name)
+	}
+	var tableNames []string
+	for _, c := range table {
+		tableNames = append(tableNames, c.Name)
+	}
+	if diff := cmp.Diff(tableNames, order); diff != "" {
+		t.Errorf("projected columns (-table +transform):\n%s", diff)
+	}
+	for name, want := range map[string]string{
+		"TimeGenerated":           "datetime(1970-01-01) + totimespan(timestamp * 1ms)",
+		"CyberArkTenantId":        "tenantId",
+		"cloudWorkspacesAndRoles": "tostring(cloudWorkspacesAndRoles)",
+		"customData":              "tostring(customData)",
+		"source":                  "['source']",
+		"timestamp":               "timestamp",
+		"uuid":                    "uuid",
+		"username":                "username",
+	} {
+		if got[name] != want {
+			t.Errorf("transform writes %s = %s, want %s", name, got[name], want)
+		}
+	}
+	if _, ok := got["accountId"]; ok {
+		t.Error("transform writes accountId, which the solution's table does not have")
 	}
 }
 

@@ -5,6 +5,8 @@ package httpx
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -13,6 +15,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -260,3 +263,40 @@ func NewClient(timeout time.Duration) *http.Client {
 
 // UserAgent is sent on every request.
 const UserAgent = "auditrelay"
+
+// NetworkError classifies a failed request: every network failure is
+// transient, and those that a wrong endpoint causes (unknown host, refused
+// connection, TLS failure) name the setting to check.
+func NetworkError(op string, err error, rawURL, field string) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err // the URL is long and carries nothing the fix needs
+	}
+	host := rawURL
+	if u, perr := url.Parse(rawURL); perr == nil {
+		host = u.Host
+	}
+	e := &Error{Class: Transient, Op: op, Err: err}
+	var (
+		dnsErr     *net.DNSError
+		certErr    *tls.CertificateVerificationError
+		unknownCA  x509.UnknownAuthorityError
+		hostErr    x509.HostnameError
+		invalidErr x509.CertificateInvalidError
+		recordErr  tls.RecordHeaderError
+		opErr      *net.OpError
+	)
+	switch {
+	case errors.As(err, &dnsErr):
+		e.Fix = fmt.Sprintf("cannot resolve %s: check %s", host, field)
+	case errors.As(err, &certErr), errors.As(err, &unknownCA), errors.As(err, &hostErr),
+		errors.As(err, &invalidErr), errors.As(err, &recordErr):
+		e.Fix = fmt.Sprintf("TLS with %s failed: check %s, and any proxy in between", host, field)
+	case errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.EHOSTUNREACH),
+		errors.Is(err, syscall.ENETUNREACH):
+		e.Fix = fmt.Sprintf("cannot reach %s: check %s and the network path to it", host, field)
+	case errors.As(err, &opErr) && opErr.Op == "dial" && !opErr.Timeout():
+		e.Fix = fmt.Sprintf("cannot reach %s: check %s and the network path to it", host, field)
+	}
+	return e
+}

@@ -3,7 +3,10 @@ package httpx
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
+	"net/url"
+	"strings"
 	"testing"
 	"time"
 )
@@ -106,5 +109,29 @@ func TestCheckURL(t *testing.T) {
 		if err := CheckURL(u); err == nil {
 			t.Errorf("CheckURL(%q) = nil, want error", u)
 		}
+	}
+}
+
+func TestNetworkError(t *testing.T) {
+	// a port nothing listens on: connection refused
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	_, err = http.Get("http://" + addr + "/x")
+	e := NetworkError("test: get", err, "http://"+addr+"/x", "api_url")
+	var he *Error
+	if !errors.As(e, &he) || he.Class != Transient || !strings.Contains(he.Fix, "cannot reach "+addr+": check api_url") {
+		t.Fatalf("refused: %v", e)
+	}
+	dns := &net.DNSError{Err: "no such host", Name: "api.pingone.invalid", IsNotFound: true}
+	e = NetworkError("test: get", &url.Error{Op: "Get", URL: "https://api.pingone.invalid/v1", Err: dns}, "https://api.pingone.invalid/v1", "region/api_url")
+	if !errors.As(e, &he) || he.Fix != "cannot resolve api.pingone.invalid: check region/api_url" {
+		t.Fatalf("dns: %v", e)
+	}
+	if strings.Contains(e.Error(), "/v1") {
+		t.Errorf("the URL is repeated in the message: %v", e)
 	}
 }

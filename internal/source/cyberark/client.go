@@ -3,17 +3,12 @@ package cyberark
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/auditrelay/auditrelay/internal/httpx"
@@ -121,7 +116,7 @@ func (s *Source) fetchToken(ctx context.Context) (string, time.Duration, error) 
 		if ctx.Err() != nil {
 			return "", 0, fmt.Errorf("%s: %w", opToken, ctx.Err())
 		}
-		return "", 0, networkError(opToken, err, s.tokenURL, "identity_url")
+		return "", 0, httpx.NetworkError(opToken, err, s.tokenURL, "identity_url")
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
@@ -231,7 +226,7 @@ func (s *Source) post(ctx context.Context, op, path, tok string, reqBody []byte)
 		if ctx.Err() != nil {
 			return nil, 0, "", fmt.Errorf("%s: %w", op, ctx.Err())
 		}
-		return nil, 0, "", networkError(op, err, u, "audit_url")
+		return nil, 0, "", httpx.NetworkError(op, err, u, "audit_url")
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
@@ -301,34 +296,4 @@ func apiMessage(body []byte) string {
 		}
 	}
 	return truncate(strings.ToValidUTF8(strings.Join(strings.Fields(string(body)), " "), "?"), 300)
-}
-
-// networkError classifies a failed request: transient, with the setting to
-// check when a wrong endpoint is the likely cause.
-func networkError(op string, err error, rawURL, field string) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		err = ue.Err
-	}
-	host := rawURL
-	if u, perr := url.Parse(rawURL); perr == nil {
-		host = u.Host
-	}
-	e := &httpx.Error{Class: httpx.Transient, Op: op, Err: err}
-	var (
-		dnsErr    *net.DNSError
-		certErr   *tls.CertificateVerificationError
-		unknownCA x509.UnknownAuthorityError
-		hostErr   x509.HostnameError
-		opErr     *net.OpError
-	)
-	switch {
-	case errors.As(err, &dnsErr):
-		e.Fix = fmt.Sprintf("cannot resolve %s: check %s", host, field)
-	case errors.As(err, &certErr), errors.As(err, &unknownCA), errors.As(err, &hostErr):
-		e.Fix = fmt.Sprintf("TLS with %s failed: check %s, and any proxy in between", host, field)
-	case errors.Is(err, syscall.ECONNREFUSED), errors.As(err, &opErr) && opErr.Op == "dial" && !opErr.Timeout():
-		e.Fix = fmt.Sprintf("cannot reach %s: check %s and the network path to it", host, field)
-	}
-	return e
 }

@@ -2,17 +2,12 @@ package pingone
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"net/url"
 	"strings"
-	"syscall"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -102,7 +97,7 @@ func (s *Source) tokenError(ctx context.Context, err error) error {
 	}
 	var re *oauth2.RetrieveError
 	if !errors.As(err, &re) {
-		return networkError(opToken, err, s.oauth.TokenURL, "region/auth_url")
+		return httpx.NetworkError(opToken, err, s.oauth.TokenURL, "region/auth_url")
 	}
 	e := &httpx.Error{Class: httpx.Permanent, Op: opToken}
 	if re.Response != nil {
@@ -189,7 +184,7 @@ func (s *Source) get(ctx context.Context, rawURL, tok string) (page, int, string
 		if ctx.Err() != nil {
 			return page{}, 0, "", fmt.Errorf("%s: %w", opList, ctx.Err())
 		}
-		return page{}, 0, "", networkError(opList, err, rawURL, "region/api_url")
+		return page{}, 0, "", httpx.NetworkError(opList, err, rawURL, "region/api_url")
 	}
 	defer resp.Body.Close()
 
@@ -288,41 +283,4 @@ func apiMessage(body []byte) string {
 	}
 	text := strings.Join(strings.Fields(string(body)), " ")
 	return truncate(strings.ToValidUTF8(text, "?"), 300)
-}
-
-// networkError classifies a failed request: every network failure is
-// transient, and those that a wrong endpoint causes (unknown host, refused
-// connection, TLS failure) name the setting to check.
-func networkError(op string, err error, rawURL, field string) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		err = ue.Err // the URL is long and carries nothing the fix needs
-	}
-	host := rawURL
-	if u, perr := url.Parse(rawURL); perr == nil {
-		host = u.Host
-	}
-	e := &httpx.Error{Class: httpx.Transient, Op: op, Err: err}
-	var (
-		dnsErr     *net.DNSError
-		certErr    *tls.CertificateVerificationError
-		unknownCA  x509.UnknownAuthorityError
-		hostErr    x509.HostnameError
-		invalidErr x509.CertificateInvalidError
-		recordErr  tls.RecordHeaderError
-		opErr      *net.OpError
-	)
-	switch {
-	case errors.As(err, &dnsErr):
-		e.Fix = fmt.Sprintf("cannot resolve %s: check %s", host, field)
-	case errors.As(err, &certErr), errors.As(err, &unknownCA), errors.As(err, &hostErr),
-		errors.As(err, &invalidErr), errors.As(err, &recordErr):
-		e.Fix = fmt.Sprintf("TLS with %s failed: check %s, and any proxy in between", host, field)
-	case errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.EHOSTUNREACH),
-		errors.Is(err, syscall.ENETUNREACH):
-		e.Fix = fmt.Sprintf("cannot reach %s: check %s and the network path to it", host, field)
-	case errors.As(err, &opErr) && opErr.Op == "dial" && !opErr.Timeout():
-		e.Fix = fmt.Sprintf("cannot reach %s: check %s and the network path to it", host, field)
-	}
-	return e
 }

@@ -43,55 +43,6 @@ const maxBody = 64 << 20
 // base64 of "in=auditrelay&it=SIEM&iv=1.0&vn=auditrelay&VV=1.0".
 const telemetry = "aW49YXVkaXRyZWxheSZpdD1TSUVNJml2PTEuMCZ2bj1hdWRpdHJlbGF5JlZWPTEuMA=="
 
-// accessToken returns a cached token, or gets a new one. One goroutine gets
-// a token at a time; the others wait for it.
-func (s *Source) accessToken(ctx context.Context) (string, error) {
-	if tok, ok := s.cachedToken(); ok {
-		return tok, nil
-	}
-	select {
-	case s.fetchSem <- struct{}{}:
-	case <-ctx.Done():
-		return "", fmt.Errorf("%s: %w", opToken, ctx.Err())
-	}
-	defer func() { <-s.fetchSem }()
-	if tok, ok := s.cachedToken(); ok {
-		return tok, nil
-	}
-	start := s.now()
-	tok, ttl, err := s.fetchToken(ctx)
-	if err != nil {
-		return "", err
-	}
-	var renew time.Time
-	if ttl > 0 {
-		// Renew a fifth of the lifetime early, at most a minute.
-		renew = start.Add(ttl - min(time.Minute, ttl/5))
-	}
-	s.mu.Lock()
-	s.tok, s.tokRenew = tok, renew
-	s.mu.Unlock()
-	s.log.Debug("cyberark: got access token", "expires_in", ttl)
-	return tok, nil
-}
-
-func (s *Source) cachedToken() (string, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.tok == "" || (!s.tokRenew.IsZero() && !s.now().Before(s.tokRenew)) {
-		return "", false
-	}
-	return s.tok, true
-}
-
-func (s *Source) dropToken(tok string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.tok == tok {
-		s.tok, s.tokRenew = "", time.Time{}
-	}
-}
-
 // fetchToken makes the client credentials request. The credentials go in a
 // Basic header as they are (not form-encoded, as CyberArk's own clients send
 // them) or in the form body.
@@ -183,7 +134,7 @@ func epochSeconds(raw json.RawMessage) (int64, error) {
 func (s *Source) call(ctx context.Context, op, path string, reqBody []byte) ([]byte, error) {
 	var rejected string
 	for attempt := 1; ; attempt++ {
-		tok, err := s.accessToken(ctx)
+		tok, err := s.tokens.Token(ctx)
 		if err != nil {
 			return nil, err
 		}
@@ -194,7 +145,7 @@ func (s *Source) call(ctx context.Context, op, path string, reqBody []byte) ([]b
 		if status != http.StatusUnauthorized {
 			return body, err
 		}
-		s.dropToken(tok)
+		s.tokens.Drop(tok)
 		if attempt >= 2 {
 			if rejected != "" && msg != rejected {
 				msg = rejected + "; then: " + msg

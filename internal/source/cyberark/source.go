@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -65,10 +64,7 @@ type Source struct {
 	now      func() time.Time
 	tokenURL string
 
-	fetchSem chan struct{}
-	mu       sync.Mutex
-	tok      string
-	tokRenew time.Time
+	tokens *httpx.TokenCache
 }
 
 var _ source.Source = (*Source)(nil)
@@ -88,7 +84,6 @@ func New(name string, cfg Config, opts Options) (*Source, error) {
 	s := &Source{
 		name: name, cfg: cfg, http: opts.HTTPClient, limiter: opts.Limiter, log: opts.Logger, now: opts.Now,
 		tokenURL: cfg.IdentityURL + "/oauth2/token/" + cfg.AppID,
-		fetchSem: make(chan struct{}, 1),
 	}
 	if s.http == nil {
 		s.http = httpx.NewClient(cfg.RequestTimeout.D())
@@ -99,6 +94,13 @@ func New(name string, cfg Config, opts Options) (*Source, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	s.tokens = httpx.NewTokenCache(opToken, func(ctx context.Context) (string, time.Duration, error) {
+		tok, ttl, err := s.fetchToken(ctx)
+		if err == nil {
+			s.log.Debug("cyberark: got access token", "expires_in", ttl)
+		}
+		return tok, ttl, err
+	}, s.now)
 	return s, nil
 }
 

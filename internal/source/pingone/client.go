@@ -34,60 +34,23 @@ const (
 // maxErrorBody bounds how much of an error response is read for its message.
 const maxErrorBody = 64 << 10
 
-// accessToken returns a cached access token, or gets a new one. Only one
-// goroutine gets a token at a time; the others wait for it.
-func (s *Source) accessToken(ctx context.Context) (string, error) {
-	if tok, ok := s.cachedToken(); ok {
-		return tok, nil
-	}
-	select {
-	case s.fetchSem <- struct{}{}:
-	case <-ctx.Done():
-		return "", fmt.Errorf("%s: %w", opToken, ctx.Err())
-	}
-	defer func() { <-s.fetchSem }()
-	if tok, ok := s.cachedToken(); ok {
-		return tok, nil // another goroutine got one meanwhile
-	}
+// fetchToken gets a new access token from the token endpoint, for the
+// source's token cache.
+func (s *Source) fetchToken(ctx context.Context) (string, time.Duration, error) {
 	start := time.Now()
 	t, err := s.oauth.Token(context.WithValue(ctx, oauth2.HTTPClient, s.http))
 	if err != nil {
-		return "", s.tokenError(ctx, err)
+		return "", 0, s.tokenError(ctx, err)
 	}
 	if t.AccessToken == "" {
-		return "", &httpx.Error{Class: httpx.Transient, Op: opToken, Msg: "token response has no access_token"}
+		return "", 0, &httpx.Error{Class: httpx.Transient, Op: opToken, Msg: "token response has no access_token"}
 	}
-	var renew time.Time
+	var ttl time.Duration
 	if !t.Expiry.IsZero() {
-		// Renew shortly before expiry: a fifth of the lifetime, at most a
-		// minute, so a request never leaves with a token about to lapse.
-		ttl := t.Expiry.Sub(start)
-		renew = t.Expiry.Add(-min(time.Minute, ttl/5))
+		ttl = t.Expiry.Sub(start)
 	}
-	s.mu.Lock()
-	s.tok, s.tokRenew = t.AccessToken, renew
-	s.mu.Unlock()
 	s.log.Debug("pingone: got access token", "expires", t.Expiry)
-	return t.AccessToken, nil
-}
-
-// cachedToken returns the cached token if it is still good to use.
-func (s *Source) cachedToken() (string, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.tok == "" || (!s.tokRenew.IsZero() && !time.Now().Before(s.tokRenew)) {
-		return "", false
-	}
-	return s.tok, true
-}
-
-// dropToken forgets tok if it is still the cached token.
-func (s *Source) dropToken(tok string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.tok == tok {
-		s.tok, s.tokRenew = "", time.Time{}
-	}
+	return t.AccessToken, ttl, nil
 }
 
 // tokenError classifies an error of the token endpoint.
@@ -140,7 +103,7 @@ func (s *Source) tokenError(ctx context.Context, err error) error {
 func (s *Source) fetch(ctx context.Context, rawURL string) (page, error) {
 	var rejected string
 	for attempt := 1; ; attempt++ {
-		tok, err := s.accessToken(ctx)
+		tok, err := s.tokens.Token(ctx)
 		if err != nil {
 			return page{}, err
 		}
@@ -151,7 +114,7 @@ func (s *Source) fetch(ctx context.Context, rawURL string) (page, error) {
 		if status != http.StatusUnauthorized {
 			return p, err
 		}
-		s.dropToken(tok)
+		s.tokens.Drop(tok)
 		if attempt >= 2 {
 			if rejected != "" && msg != rejected {
 				msg = rejected + "; then: " + msg

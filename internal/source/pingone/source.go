@@ -9,7 +9,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -72,10 +71,7 @@ type Source struct {
 	oauth   *clientcredentials.Config
 	maxBody int64
 
-	fetchSem chan struct{} // held by the one goroutine fetching a token
-	mu       sync.Mutex    // guards tok and tokRenew
-	tok      string
-	tokRenew time.Time // zero: no expiry given, use until rejected
+	tokens *httpx.TokenCache
 }
 
 var _ source.Source = (*Source)(nil)
@@ -100,15 +96,14 @@ func New(name string, cfg Config, opts Options) (*Source, error) {
 		return nil, fmt.Errorf("pingone: new source %q: api_url: %w", name, err)
 	}
 	s := &Source{
-		name:     name,
-		cfg:      cfg,
-		http:     opts.HTTPClient,
-		limiter:  opts.Limiter,
-		log:      opts.Logger,
-		now:      opts.Now,
-		apiBase:  api,
-		maxBody:  maxPageBytes,
-		fetchSem: make(chan struct{}, 1),
+		name:    name,
+		cfg:     cfg,
+		http:    opts.HTTPClient,
+		limiter: opts.Limiter,
+		log:     opts.Logger,
+		now:     opts.Now,
+		apiBase: api,
+		maxBody: maxPageBytes,
 	}
 	if s.http == nil {
 		s.http = httpx.NewClient(cfg.RequestTimeout.D())
@@ -130,6 +125,9 @@ func New(name string, cfg Config, opts Options) (*Source, error) {
 		TokenURL:     strings.TrimRight(cfg.AuthURL, "/") + "/" + url.PathEscape(cfg.EnvironmentID) + "/as/token",
 		AuthStyle:    style,
 	}
+	// Tokens follow the wall clock, not opts.Now: a fixed clock for
+	// windows must not freeze token expiry.
+	s.tokens = httpx.NewTokenCache(opToken, s.fetchToken, time.Now)
 	return s, nil
 }
 

@@ -156,7 +156,10 @@ func ParseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 	return d, true
 }
 
-// Backoff is a capped exponential backoff with full jitter in [d/2, d).
+// Backoff is a capped exponential backoff with equal jitter: retry n waits
+// a uniformly random duration in [d/2, d), where d = Base·2^(n-1) capped at
+// Max. The lower half keeps a storm of retries from arriving together; the
+// floor keeps a retry from coming back at once.
 type Backoff struct {
 	Base, Max time.Duration
 }
@@ -178,7 +181,7 @@ func (b Backoff) Delay(attempt int) time.Duration {
 		d = max
 	}
 	half := d / 2
-	return half + rand.N(half+1)
+	return half + rand.N(d-half)
 }
 
 // Wait returns the delay before retrying after err on the given attempt:

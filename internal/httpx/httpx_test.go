@@ -87,10 +87,31 @@ func TestBackoffBounds(t *testing.T) {
 			if want > 2*time.Second {
 				want = 2 * time.Second
 			}
-			if d < want/2 || d > want {
-				t.Fatalf("attempt %d: delay %v outside [%v, %v]", attempt, d, want/2, want)
+			if d < want/2 || d >= want {
+				t.Fatalf("attempt %d: delay %v outside [%v, %v)", attempt, d, want/2, want)
 			}
 		}
+	}
+	// At the smallest steps the bound is exact: [1ns, 2ns) holds only 1ns,
+	// and a delay of d itself would be outside the documented range.
+	tiny := Backoff{Base: 2, Max: 2}
+	for range 200 {
+		if d := tiny.Delay(1); d != 1 {
+			t.Fatalf("Delay with d = 2ns returned %v, want 1ns (range [d/2, d))", d)
+		}
+	}
+	// The jitter spreads over the whole range, not only its top.
+	var low, high int
+	for range 1000 {
+		switch d := b.Delay(1); {
+		case d < 75*time.Millisecond:
+			low++
+		default:
+			high++
+		}
+	}
+	if low < 300 || high < 300 {
+		t.Fatalf("delays not spread over [50ms, 100ms): %d below 75ms, %d above", low, high)
 	}
 	if got := b.Wait(&Error{Class: Throttled, RetryAfter: 7 * time.Second}, 1); got != 7*time.Second {
 		t.Fatalf("Wait honoured %v, want 7s", got)

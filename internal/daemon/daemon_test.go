@@ -1,7 +1,9 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net"
@@ -9,6 +11,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -49,6 +52,31 @@ func eventually(t *testing.T, what string, f func() bool) {
 	t.Fatalf("timed out waiting for %s", what)
 }
 
+// Distinctive secrets, so that finding one in an output can only mean it
+// leaked.
+const (
+	goodSecret = "good-secret-5f0c9e1a"
+	badSecret  = "wrong-secret-83d2b7c4"
+)
+
+// syncBuffer is a bytes.Buffer safe for a logger and a test to share.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
 // TestMetricsReadinessAndStatus runs the daemon in-process against the
 // emulator: one source with good credentials and one with a wrong secret.
 func TestMetricsReadinessAndStatus(t *testing.T) {
@@ -57,13 +85,13 @@ func TestMetricsReadinessAndStatus(t *testing.T) {
 	defer srv.Close()
 	gen := emulator.NewGenerator(3)
 	for i, id := range []string{"env-good", "env-bad"} {
-		emu.AddEnvironment(emulator.Environment{ID: id, Licence: "l", ClientID: "c", ClientSecret: "right"})
+		emu.AddEnvironment(emulator.Environment{ID: id, Licence: "l", ClientID: "c", ClientSecret: goodSecret})
 		emu.Backlog(gen, id, srv.URL, 50*(i+1), time.Now().Add(-time.Hour), time.Now().Add(-time.Minute))
 	}
 	dir := t.TempDir()
 	addr := freeAddr(t)
 	cfg := &config.Config{DataDir: filepath.Join(dir, "data"), MetricsListen: addr, SpoolMaxBytes: 1 << 30}
-	for _, s := range []struct{ name, env, secret string }{{"good", "env-good", "right"}, {"bad", "env-bad", "wrong-secret-123"}} {
+	for _, s := range []struct{ name, env, secret string }{{"good", "env-good", goodSecret}, {"bad", "env-bad", badSecret}} {
 		pc := &pingone.Config{EnvironmentID: s.env, ClientID: "c", ClientSecret: secret.New(s.secret), APIURL: srv.URL, AuthURL: srv.URL,
 			SettleDelay: units.Duration(time.Second), PollInterval: units.Duration(200 * time.Millisecond), RateLimit: 10, Licence: "l"}
 		pc.SetDefaults()
@@ -72,7 +100,8 @@ func TestMetricsReadinessAndStatus(t *testing.T) {
 	fc := &file.Config{Path: filepath.Join(dir, "out.ndjson")}
 	fc.SetDefaults()
 	cfg.Sinks = []config.Sink{{Name: "file", Sources: []string{"good", "bad"}, File: fc}}
-	d, err := New(cfg, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Version: "test"})
+	var logs syncBuffer
+	d, err := New(cfg, Options{Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})), Version: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,14 +140,23 @@ func TestMetricsReadinessAndStatus(t *testing.T) {
 	if err != nil || !st.Running || len(st.Store.Sources) != 2 || st.Halted["source/bad"] == "" {
 		t.Errorf("status from the running daemon = %+v, %v", st, err)
 	}
-	for _, out := range []string{body, metrics, st.Halted["source/bad"]} {
-		if strings.Contains(out, "wrong-secret-123") || strings.Contains(out, "right") && strings.Contains(out, "secret: right") {
-			t.Errorf("a secret leaked: %s", out)
-		}
+	stJSON, err := json.Marshal(st)
+	if err != nil {
+		t.Fatal(err)
 	}
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("Run = %v after cancel, want nil", err)
+	}
+	if !strings.Contains(logs.String(), "source=bad") {
+		t.Fatalf("the log does not mention the halted source; the leak check below would prove nothing:\n%s", logs.String())
+	}
+	for what, out := range map[string]string{"readyz": body, "metrics": metrics, "status": string(stJSON), "log": logs.String()} {
+		for _, s := range []string{goodSecret, badSecret} {
+			if strings.Contains(out, s) {
+				t.Errorf("the secret %q leaked into the %s output", s, what)
+			}
+		}
 	}
 	if c, _ := get(t, base+"/healthz"); c == 200 {
 		t.Error("metrics server still up after Run returned")

@@ -276,10 +276,13 @@ func (d *Daemon) Run(ctx context.Context) error {
 		servers = append(servers, srv)
 	}
 	defer func() {
-		sctx, scancel := context.WithTimeout(context.Background(), 2*time.Second)
+		sctx, scancel := context.WithTimeout(context.Background(), serverShutdownTimeout)
 		defer scancel()
 		for _, s := range servers {
-			s.Shutdown(sctx)
+			if err := s.Shutdown(sctx); err != nil {
+				d.log.Warn("stop server: connections still open at the deadline were closed", "err", err)
+				s.Close()
+			}
 		}
 	}()
 
@@ -313,11 +316,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	<-ctx.Done()
 	d.log.Info("stopping: polling stopped, abandoning unacknowledged sends")
 	wg.Wait()
-	for _, s := range d.sinks {
-		if err := s.Sink.Close(context.Background()); err != nil {
-			d.log.Warn("close sink", "sink", s.Name, "err", err)
-		}
-	}
+	cctx, ccancel := context.WithTimeout(context.Background(), sinkCloseTimeout)
+	closeSinks(cctx, d.sinks, d.log)
+	ccancel()
 	close(errc)
 	var errs []error
 	for err := range errc {
@@ -328,6 +329,58 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	d.log.Info("stopped cleanly")
 	return nil
+}
+
+// How long a stopping daemon waits for its sinks to close and its servers
+// to finish the requests in flight.
+const (
+	sinkCloseTimeout      = 10 * time.Second
+	serverShutdownTimeout = 2 * time.Second
+)
+
+// closeSinks closes every sink at once and waits until each has closed or
+// ctx is done, so that a sink stuck on a dead network or disk cannot hold
+// the process past its shutdown deadline. Nothing is lost by giving up: an
+// unclosed sink's unacknowledged events are still in the spool.
+func closeSinks(ctx context.Context, sinks []Sink, log *slog.Logger) {
+	done := make(chan string, len(sinks))
+	for _, s := range sinks {
+		go func() {
+			if err := s.Sink.Close(ctx); err != nil {
+				log.Warn("close sink", "sink", s.Name, "err", err)
+			}
+			done <- s.Name
+		}()
+	}
+	open := map[string]bool{}
+	for _, s := range sinks {
+		open[s.Name] = true
+	}
+	for len(open) > 0 {
+		select {
+		case name := <-done:
+			delete(open, name)
+		case <-ctx.Done():
+			names := make([]string, 0, len(open))
+			for n := range open {
+				names = append(names, n)
+			}
+			sort.Strings(names)
+			log.Error("sinks did not close before the shutdown deadline; their unacknowledged events stay in the spool and are sent at the next start",
+				"sinks", strings.Join(names, ","), "err", ctx.Err())
+			return
+		}
+	}
+}
+
+// serve runs srv on ln until it is shut down, and logs the reason when it
+// stops serving for any other.
+func (d *Daemon) serve(what string, srv *http.Server, ln net.Listener) {
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			d.log.Error(what+" stopped serving", "addr", ln.Addr().String(), "err", err)
+		}
+	}()
 }
 
 func (d *Daemon) verifyCheckpoints(st *store.Store) error {
@@ -378,7 +431,7 @@ func (d *Daemon) serveMetrics(addr string) (*http.Server, error) {
 		io.WriteString(w, "ready\n")
 	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go srv.Serve(ln)
+	d.serve("metrics server", srv, ln)
 	d.log.Info("serving metrics", "addr", ln.Addr().String())
 	return srv, nil
 }
@@ -418,7 +471,7 @@ func (d *Daemon) serveStatus() (*http.Server, error) {
 		json.NewEncoder(w).Encode(Status{Version: d.version, Running: true, Store: snap, Halted: d.health.Failed()})
 	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go srv.Serve(ln)
+	d.serve("status socket", srv, ln)
 	return srv, nil
 }
 

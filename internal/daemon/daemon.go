@@ -24,16 +24,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"golang.org/x/time/rate"
 
 	"github.com/auditrelay/auditrelay/internal/config"
 	"github.com/auditrelay/auditrelay/internal/httpx"
 	"github.com/auditrelay/auditrelay/internal/pipeline"
-	"github.com/auditrelay/auditrelay/internal/sink"
-	"github.com/auditrelay/auditrelay/internal/sink/file"
-	"github.com/auditrelay/auditrelay/internal/sink/stdout"
-	"github.com/auditrelay/auditrelay/internal/source"
-	"github.com/auditrelay/auditrelay/internal/source/pingone"
 	"github.com/auditrelay/auditrelay/internal/store"
 )
 
@@ -44,116 +38,6 @@ type Options struct {
 	Stdout io.Writer
 	// Version is reported in metrics and status.
 	Version string
-}
-
-// Source is a built source with what the runner needs to know about it.
-type Source struct {
-	Name         string
-	Source       source.Source
-	PollInterval time.Duration
-	// Check proves credentials and reachability with one small call.
-	Check func(context.Context) error
-	// Describe renders a stored cursor for people.
-	Describe func(source.Cursor) (any, error)
-}
-
-// Sink is a built sink.
-type Sink struct {
-	Name   string
-	Sink   sink.Sink
-	Routes map[string]bool
-	Batch  int
-	Check  func(context.Context) error
-	// Collectors are the sink's own metrics, registered by New.
-	Collectors []prometheus.Collector
-}
-
-// BuildSources constructs every configured source. Sources naming the same
-// licence share one rate limiter. It does no I/O.
-func BuildSources(cfg *config.Config, log *slog.Logger) ([]Source, error) {
-	limiters := map[string]*rate.Limiter{}
-	var out []Source
-	for _, sc := range cfg.Sources {
-		switch {
-		case sc.PingOne != nil:
-			pc := *sc.PingOne
-			lim := limiters[pc.Licence]
-			if lim == nil {
-				lim = rate.NewLimiter(rate.Limit(pc.RateLimit), 1)
-				limiters[pc.Licence] = lim
-			}
-			s, err := pingone.New(sc.Name, pc, pingone.Options{
-				HTTPClient: httpx.NewClient(pc.RequestTimeout.D()),
-				Limiter:    lim,
-				Logger:     log.With("source", sc.Name),
-			})
-			if err != nil {
-				return nil, fmt.Errorf("source %s: %w", sc.Name, err)
-			}
-			out = append(out, Source{
-				Name: sc.Name, Source: s, PollInterval: pc.PollInterval.D(),
-				Check:    s.Check,
-				Describe: func(c source.Cursor) (any, error) { return s.Describe(c) },
-			})
-		case sc.CyberArk != nil:
-			s, err := buildCyberArk(sc.Name, *sc.CyberArk, log, limiters)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, s)
-		default:
-			return nil, fmt.Errorf("source %s: no source type", sc.Name)
-		}
-	}
-	return out, nil
-}
-
-// BuildSinks constructs every configured sink. It does no I/O.
-func BuildSinks(cfg *config.Config, log *slog.Logger, stdoutW io.Writer) ([]Sink, error) {
-	var out []Sink
-	for _, sc := range cfg.Sinks {
-		routes := map[string]bool{}
-		for _, s := range sc.Sources {
-			routes[s] = true
-		}
-		b := Sink{Name: sc.Name, Routes: routes}
-		switch {
-		case sc.File != nil:
-			fc := *sc.File
-			b.Sink = file.New(fc, log.With("sink", sc.Name))
-			b.Batch = fc.BatchSize
-			b.Check = func(context.Context) error { return checkWritableDir(filepath.Dir(fc.Path)) }
-		case sc.Sentinel != nil:
-			buildSentinel(&b, *sc.Sentinel, log, cfg.DataDir)
-		case sc.Sekoia != nil:
-			if err := buildSekoia(&b, *sc.Sekoia, log, cfg.DataDir); err != nil {
-				return nil, err
-			}
-		case sc.Stdout != nil:
-			if stdoutW == nil {
-				stdoutW = os.Stdout
-			}
-			b.Sink = stdout.New(*sc.Stdout, stdoutW)
-			b.Check = func(context.Context) error { return nil }
-		default:
-			return nil, fmt.Errorf("sink %s: no sink type", sc.Name)
-		}
-		out = append(out, b)
-	}
-	return out, nil
-}
-
-func checkWritableDir(dir string) error {
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return fmt.Errorf("file: create %s: %w (make it writable or change file.path)", dir, err)
-	}
-	f, err := os.CreateTemp(dir, ".auditrelay-check-*")
-	if err != nil {
-		return fmt.Errorf("file: %s is not writable: %w (make it writable or change file.path)", dir, err)
-	}
-	f.Close()
-	os.Remove(f.Name())
-	return nil
 }
 
 // Daemon is a configured, runnable auditrelay.

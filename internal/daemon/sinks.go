@@ -1,0 +1,134 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/auditrelay/auditrelay/internal/config"
+	"github.com/auditrelay/auditrelay/internal/httpx"
+	"github.com/auditrelay/auditrelay/internal/park"
+	"github.com/auditrelay/auditrelay/internal/sink"
+	"github.com/auditrelay/auditrelay/internal/sink/file"
+	"github.com/auditrelay/auditrelay/internal/sink/sekoia"
+	"github.com/auditrelay/auditrelay/internal/sink/sentinel"
+	"github.com/auditrelay/auditrelay/internal/sink/stdout"
+)
+
+// Sink is a built sink.
+type Sink struct {
+	Name   string
+	Sink   sink.Sink
+	Routes map[string]bool
+	Batch  int
+	Check  func(context.Context) error
+	// Collectors are the sink's own metrics, registered by New.
+	Collectors []prometheus.Collector
+}
+
+// BuildSinks constructs every configured sink. It does no I/O.
+func BuildSinks(cfg *config.Config, log *slog.Logger, stdoutW io.Writer) ([]Sink, error) {
+	var out []Sink
+	for _, sc := range cfg.Sinks {
+		routes := map[string]bool{}
+		for _, s := range sc.Sources {
+			routes[s] = true
+		}
+		b := Sink{Name: sc.Name, Routes: routes}
+		switch {
+		case sc.File != nil:
+			fc := *sc.File
+			b.Sink = file.New(fc, log.With("sink", sc.Name))
+			b.Batch = fc.BatchSize
+			b.Check = func(context.Context) error { return checkWritableDir(filepath.Dir(fc.Path)) }
+		case sc.Sentinel != nil:
+			buildSentinel(&b, *sc.Sentinel, log, cfg.DataDir)
+		case sc.Sekoia != nil:
+			if err := buildSekoia(&b, *sc.Sekoia, log, cfg.DataDir); err != nil {
+				return nil, err
+			}
+		case sc.Stdout != nil:
+			if stdoutW == nil {
+				stdoutW = os.Stdout
+			}
+			b.Sink = stdout.New(*sc.Stdout, stdoutW)
+			b.Check = func(context.Context) error { return nil }
+		default:
+			return nil, fmt.Errorf("sink %s: no sink type", sc.Name)
+		}
+		out = append(out, b)
+	}
+	return out, nil
+}
+
+func checkWritableDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return fmt.Errorf("file: create %s: %w (make it writable or change file.path)", dir, err)
+	}
+	f, err := os.CreateTemp(dir, ".auditrelay-check-*")
+	if err != nil {
+		return fmt.Errorf("file: %s is not writable: %w (make it writable or change file.path)", dir, err)
+	}
+	f.Close()
+	os.Remove(f.Name())
+	return nil
+}
+
+// buildSentinel fills b with a Sentinel sink and its metrics.
+func buildSentinel(b *Sink, c sentinel.Config, log *slog.Logger, dataDir string) {
+	s := sentinel.New(c, sentinel.Options{
+		HTTPClient: httpx.NewClient(c.RequestTimeout.D()),
+		Normalize:  Normalize,
+		ParkPath:   ParkPath(dataDir, b.Name),
+		Logger:     log.With("sink", b.Name),
+	})
+	b.Sink, b.Batch, b.Check = s, c.BatchSize, s.Check
+	labels := prometheus.Labels{"sink": b.Name}
+	counter := func(name, help string, v func(sentinel.Stats) int64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help, ConstLabels: labels},
+			func() float64 { return float64(v(s.Stats())) })
+	}
+	b.Collectors = []prometheus.Collector{
+		counter("auditrelay_sentinel_rows_total", "Rows acknowledged by the Logs Ingestion API.", func(s sentinel.Stats) int64 { return s.Rows }),
+		counter("auditrelay_sentinel_calls_total", "Logs Ingestion API calls acknowledged (204).", func(s sentinel.Stats) int64 { return s.Calls }),
+		counter("auditrelay_sentinel_bytes_total", "Compressed bytes of acknowledged calls.", func(s sentinel.Stats) int64 { return s.Bytes }),
+		counter("auditrelay_sentinel_parked_total", "Events that could not be sent and were skipped; each is logged with its id.", func(s sentinel.Stats) int64 { return s.Parked }),
+		counter("auditrelay_sentinel_truncated_total", "Field values cut to the 64 KB limit.", func(s sentinel.Stats) int64 { return s.Truncated }),
+		counter("auditrelay_sentinel_splits_total", "Calls split again after a 413 from the service.", func(s sentinel.Stats) int64 { return s.Splits }),
+		counter("auditrelay_sentinel_old_events_total", "Events sent more than 2 days after they happened, which Log Analytics may stamp with the ingestion time.", func(s sentinel.Stats) int64 { return s.Old }),
+	}
+}
+
+// ParkPath is where a sink that parks events keeps them: an NDJSON file
+// under the data directory.
+func ParkPath(dataDir, sink string) string { return park.Path(dataDir, sink) }
+
+// buildSekoia fills b with a Sekoia.io sink and its metrics.
+func buildSekoia(b *Sink, c sekoia.Config, log *slog.Logger, dataDir string) error {
+	s, err := sekoia.New(c, sekoia.Options{
+		HTTPClient: httpx.NewClient(c.RequestTimeout.D()),
+		Logger:     log.With("sink", b.Name),
+		ParkPath:   ParkPath(dataDir, b.Name),
+	})
+	if err != nil {
+		return fmt.Errorf("sink %s: %w", b.Name, err)
+	}
+	b.Sink, b.Batch, b.Check = s, c.BatchSize, s.Check
+	labels := prometheus.Labels{"sink": b.Name}
+	counter := func(name, help string, v func(sekoia.Stats) int64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help, ConstLabels: labels},
+			func() float64 { return float64(v(s.Stats())) })
+	}
+	b.Collectors = []prometheus.Collector{
+		counter("auditrelay_sekoia_events_total", "Events acknowledged by the Sekoia.io intake.", func(s sekoia.Stats) int64 { return s.Sent }),
+		counter("auditrelay_sekoia_requests_total", "Batch requests to the intake, failed or not.", func(s sekoia.Stats) int64 { return s.Requests }),
+		counter("auditrelay_sekoia_parked_total", "Events the intake cannot take (over 250,000 bytes or refused alone), kept in the park file and logged with their id.", func(s sekoia.Stats) int64 { return s.Parked }),
+		counter("auditrelay_sekoia_splits_total", "Batches split in two after a 413 or an event id mismatch.", func(s sekoia.Stats) int64 { return s.Splits }),
+	}
+	return nil
+}

@@ -1,0 +1,92 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/auditrelay/auditrelay/internal/config"
+	"github.com/auditrelay/auditrelay/internal/httpx"
+	"github.com/auditrelay/auditrelay/internal/source"
+	"github.com/auditrelay/auditrelay/internal/source/cyberark"
+	"github.com/auditrelay/auditrelay/internal/source/pingone"
+)
+
+// Source is a built source with what the runner needs to know about it.
+type Source struct {
+	Name         string
+	Source       source.Source
+	PollInterval time.Duration
+	// Check proves credentials and reachability with one small call.
+	Check func(context.Context) error
+	// Describe renders a stored cursor for people.
+	Describe func(source.Cursor) (any, error)
+}
+
+// BuildSources constructs every configured source. Sources naming the same
+// licence share one rate limiter. It does no I/O.
+func BuildSources(cfg *config.Config, log *slog.Logger) ([]Source, error) {
+	limiters := map[string]*rate.Limiter{}
+	var out []Source
+	for _, sc := range cfg.Sources {
+		switch {
+		case sc.PingOne != nil:
+			pc := *sc.PingOne
+			lim := limiters[pc.Licence]
+			if lim == nil {
+				lim = rate.NewLimiter(rate.Limit(pc.RateLimit), 1)
+				limiters[pc.Licence] = lim
+			}
+			s, err := pingone.New(sc.Name, pc, pingone.Options{
+				HTTPClient: httpx.NewClient(pc.RequestTimeout.D()),
+				Limiter:    lim,
+				Logger:     log.With("source", sc.Name),
+			})
+			if err != nil {
+				return nil, fmt.Errorf("source %s: %w", sc.Name, err)
+			}
+			out = append(out, Source{
+				Name: sc.Name, Source: s, PollInterval: pc.PollInterval.D(),
+				Check:    s.Check,
+				Describe: func(c source.Cursor) (any, error) { return s.Describe(c) },
+			})
+		case sc.CyberArk != nil:
+			s, err := buildCyberArk(sc.Name, *sc.CyberArk, log, limiters)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, s)
+		default:
+			return nil, fmt.Errorf("source %s: no source type", sc.Name)
+		}
+	}
+	return out, nil
+}
+
+// buildCyberArk builds a CyberArk source. Sources reading the same audit
+// API share one limiter, like PingOne sources of one licence: rate_limit
+// applies to the tenant's API, whatever reads it.
+func buildCyberArk(name string, c cyberark.Config, log *slog.Logger, limiters map[string]*rate.Limiter) (Source, error) {
+	key := "cyberark|" + c.AuditURL
+	lim := limiters[key]
+	if lim == nil {
+		lim = rate.NewLimiter(rate.Limit(c.RateLimit), 1)
+		limiters[key] = lim
+	}
+	s, err := cyberark.New(name, c, cyberark.Options{
+		HTTPClient: httpx.NewClient(c.RequestTimeout.D()),
+		Limiter:    lim,
+		Logger:     log.With("source", name),
+	})
+	if err != nil {
+		return Source{}, fmt.Errorf("source %s: %w", name, err)
+	}
+	return Source{
+		Name: name, Source: s, PollInterval: c.PollInterval.D(),
+		Check:    s.Check,
+		Describe: func(cur source.Cursor) (any, error) { return s.Describe(cur) },
+	}, nil
+}

@@ -544,12 +544,6 @@ func (s *Store) freed(b, n int64) {
 	s.mu.Unlock()
 }
 
-// Entry is one spooled event with its sequence number.
-type Entry struct {
-	Seq   uint64
-	Event event.Raw
-}
-
 // Offset returns a sink's offset: the sequence number of the last entry it
 // acknowledged or skipped.
 func (s *Store) Offset(sink string) (uint64, error) {

@@ -283,15 +283,30 @@ func TestKillNineLoop(t *testing.T) {
 		kills = 60
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
+	// Each restart changes the file sinks' batch_size: the batch a kill
+	// left unacknowledged is sent again in smaller or larger batches.
+	text, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sizes := []int{300, 40, 1000, 7, 450}
+	withSizes := func(a, b int) {
+		s := strings.Replace(string(text), "batch_size: 300", fmt.Sprintf("batch_size: %d", a), 1)
+		s = strings.Replace(s, "batch_size: 1000", fmt.Sprintf("batch_size: %d", b), 1)
+		if err := os.WriteFile(cfg, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for i := range kills {
+		withSizes(sizes[i%len(sizes)], sizes[(i+2)%len(sizes)])
 		p := start(t, bin, cfg, w.environ(), logPath)
 		time.Sleep(time.Duration(300+rng.IntN(2200)) * time.Millisecond)
 		p.kill(t)
-		_ = i
 	}
 	stopLive()
 	gens.Wait()
 	w.emu.SetFaults(emulator.Faults{})
+	withSizes(300, 1000)
 	p := start(t, bin, cfg, w.environ(), logPath)
 	want := w.want()
 	waitAll(t, dir, want, 90*time.Second)

@@ -38,7 +38,10 @@ type Sink struct {
 	f    *os.File
 	size int64
 	// recent holds source+"\x00"+id of the lines written last before this
-	// process opened the file; consulted until the first successful write.
+	// process opened the file. The events sent again after a restart lead
+	// the first batches, so recent is consulted until an event not in it
+	// has been written: the spool has then moved past the read-back lines,
+	// however many batches of whatever batch_size that took.
 	recent  map[string]bool
 	scratch []byte
 }
@@ -61,7 +64,7 @@ func (s *Sink) Send(ctx context.Context, batch []event.Raw) error {
 	defer func() { s.scratch = b[:0] }()
 	skipped := 0
 	for i := range batch {
-		if s.recent != nil && s.recent[batch[i].Source+"\x00"+batch[i].ID] {
+		if len(b) == 0 && s.recent != nil && s.recent[batch[i].Source+"\x00"+batch[i].ID] {
 			skipped++
 			continue
 		}
@@ -74,8 +77,7 @@ func (s *Sink) Send(ctx context.Context, batch []event.Raw) error {
 		s.log.Info("skipped events already written before the restart", "events", skipped)
 	}
 	if len(b) == 0 {
-		s.recent = nil
-		return nil
+		return nil // every event was read back: more may follow
 	}
 	if s.size > 0 && s.size+int64(len(b)) > int64(s.cfg.MaxSize) {
 		if err := s.rotate(); err != nil {

@@ -155,3 +155,42 @@ func TestDiskFullIsTransient(t *testing.T) {
 		t.Fatalf("message does not tell the operator what to do: %v", err)
 	}
 }
+
+// TestRestartWithOtherBatchSize: the process that crashed wrote its last
+// batch but never had it acknowledged; the restarted one re-sends it with
+// another batch_size. Every event is in the file once, in order, whatever
+// the sizes on both sides of the restart.
+func TestRestartWithOtherBatchSize(t *testing.T) {
+	for _, tc := range []struct{ before, after int }{
+		{10, 4}, {4, 10}, {7, 3}, {1, 5}, {5, 1}, {10, 10}, {3, 7}, {10, 1},
+	} {
+		t.Run(fmt.Sprintf("%d-%d", tc.before, tc.after), func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "e.ndjson")
+			ctx := context.Background()
+			s := newSink(t, path, 0)
+			const written, total = 10, 25
+			acked := 0 // start of the last, unacknowledged batch
+			for from := 0; from < written; from += tc.before {
+				n := min(tc.before, written-from)
+				if err := s.Send(ctx, events(from, n)); err != nil {
+					t.Fatal(err)
+				}
+				acked = from
+			}
+			s.Close(ctx) // kill -9 after the fsync, before the ack
+			s2 := newSink(t, path, 0)
+			for from := acked; from < total; from += tc.after {
+				if err := s2.Send(ctx, events(from, min(tc.after, total-from))); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var want []string
+			for i := range total {
+				want = append(want, fmt.Sprintf("id-%04d", i))
+			}
+			if got := ids(t, path); strings.Join(got, ",") != strings.Join(want, ",") {
+				t.Fatalf("ids = %v\nwant %v", got, want)
+			}
+		})
+	}
+}

@@ -367,6 +367,11 @@ func cmdStatus(ctx context.Context, args []string, env Env) int {
 			fmt.Fprintf(env.Stdout, "\nGAP %s: %s .. %s: %s (reported %s)", s.Name, fmtTime(g.From), fmtTime(g.To), g.Reason, fmtTime(g.Reported))
 		}
 	}
+	for _, s := range st.Store.Sinks {
+		if s.Corrupt > 0 {
+			fmt.Fprintf(env.Stdout, "\nCORRUPT %s: %d unreadable spool records skipped, kept in %s", s.Name, s.Corrupt, daemon.ParkPath(cfg.DataDir, s.Name))
+		}
+	}
 	if len(st.Halted) > 0 {
 		keys := make([]string, 0, len(st.Halted))
 		for k := range st.Halted {

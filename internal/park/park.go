@@ -1,5 +1,6 @@
 // Package park keeps the events a destination will never accept (too large
-// for it, or refused one by one): each is appended to an NDJSON file beside
+// for it, or refused one by one), and the spool records that cannot be
+// decoded at all: each is appended to an NDJSON file beside
 // the store and fsynced before the sink acknowledges it, so that an operator
 // can inspect it and replay it. Nothing is dropped silently.
 package park
@@ -50,7 +51,26 @@ func (f *File) Keep(ev *event.Raw, reason string) error {
 	r, _ := json.Marshal(reason)
 	line = append(bytes.TrimSuffix(line, []byte("}\n")), `,"parked_reason":`...)
 	line = append(append(line, r...), "}\n"...)
+	return f.write(line)
+}
 
+// KeepRecord appends a spool record that could not be decoded, as
+// {"spool_seq":N,"record":"<base64 of its bytes>","parked_reason":"…"},
+// and fsyncs it.
+func (f *File) KeepRecord(seq uint64, record []byte, reason string) error {
+	line, err := json.Marshal(struct {
+		Seq    uint64 `json:"spool_seq"`
+		Record []byte `json:"record"`
+		Reason string `json:"parked_reason"`
+	}{seq, record, reason})
+	if err != nil {
+		return fmt.Errorf("park: encode spool record %d: %w", seq, err)
+	}
+	return f.write(append(line, '\n'))
+}
+
+// write appends one line and fsyncs it.
+func (f *File) write(line []byte) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := os.MkdirAll(filepath.Dir(f.path), 0o750); err != nil {

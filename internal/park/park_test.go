@@ -46,3 +46,17 @@ func TestKeep(t *testing.T) {
 		t.Errorf("line 2 = %s", lines[1])
 	}
 }
+
+func TestKeepRecord(t *testing.T) {
+	p := Path(t.TempDir(), "file")
+	if err := New(p).KeepRecord(7, []byte{9, 0, 0xff}, "malformed spool record"); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"spool_seq":7,"record":"CQD/","parked_reason":"malformed spool record"}` + "\n"; string(b) != want {
+		t.Fatalf("line =\n%s\nwant\n%s", b, want)
+	}
+}

@@ -18,6 +18,7 @@ type Metrics struct {
 	eventsOut  *prometheus.CounterVec
 	batches    *prometheus.CounterVec
 	offset     *prometheus.GaugeVec
+	corrupt    *prometheus.CounterVec
 }
 
 // NewMetrics creates the metrics and registers them with reg.
@@ -56,8 +57,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		offset: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "auditrelay_sink_offset", Help: "Spool sequence number the sink has acknowledged up to.",
 		}, []string{"sink"}),
+		corrupt: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "auditrelay_sink_corrupt_total", Help: "Unreadable spool records the sink skipped, each kept in its park file.",
+		}, []string{"sink"}),
 	}
 	reg.MustRegister(m.polls, m.eventsIn, m.duplicates, m.watermark, m.gaps, m.paused,
-		m.retries, m.up, m.eventsOut, m.batches, m.offset)
+		m.retries, m.up, m.eventsOut, m.batches, m.offset, m.corrupt)
 	return m
 }

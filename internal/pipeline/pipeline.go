@@ -20,6 +20,7 @@ import (
 
 	"github.com/auditrelay/auditrelay/internal/event"
 	"github.com/auditrelay/auditrelay/internal/httpx"
+	"github.com/auditrelay/auditrelay/internal/park"
 	"github.com/auditrelay/auditrelay/internal/sink"
 	"github.com/auditrelay/auditrelay/internal/source"
 	"github.com/auditrelay/auditrelay/internal/store"
@@ -249,7 +250,10 @@ type SinkRunner struct {
 	Sink  sink.Sink
 	Store *store.Store
 	// Routes are the sources this sink takes.
-	Routes         map[string]bool
+	Routes map[string]bool
+	// Park keeps the spool records that cannot be decoded before the
+	// runner skips them; nil only logs and counts them.
+	Park           *park.File
 	BatchSize      int
 	BatchBytes     int
 	Backoff        httpx.Backoff
@@ -290,6 +294,14 @@ func (r *SinkRunner) Run(ctx context.Context) error {
 	for ctx.Err() == nil {
 		changed := r.Store.Changed()
 		batch, last, err := r.Store.Read(off, size, bytes, route)
+		if ce := (*store.CorruptError)(nil); errors.As(err, &ce) {
+			if !r.skipCorrupt(ctx, log, ce) {
+				return nil
+			}
+			off = ce.Seq
+			m.offset.WithLabelValues(r.Name).Set(float64(off))
+			continue
+		}
 		if err != nil {
 			m.retries.WithLabelValues("sink", r.Name, "store").Inc()
 			log.Error("cannot read the spool; retrying", "err", err)
@@ -361,6 +373,43 @@ func (r *SinkRunner) send(ctx context.Context, log *slog.Logger, batch []event.R
 			return false
 		}
 	}
+}
+
+// skipCorrupt keeps an unreadable spool record in the park file, then moves
+// the offset past it, retrying failures of either; false means ctx ended
+// first (the record is then found again after a restart).
+func (r *SinkRunner) skipCorrupt(ctx context.Context, log *slog.Logger, ce *store.CorruptError) bool {
+	reason := ce.Error()
+	where := "nowhere (no park file): only this log line"
+	for attempt := 1; r.Park != nil; attempt++ {
+		err := r.Park.KeepRecord(ce.Seq, ce.Record, reason)
+		if err == nil {
+			where = r.Park.Path()
+			break
+		}
+		r.Metrics.retries.WithLabelValues("sink", r.Name, "park").Inc()
+		d := r.Backoff.Delay(attempt)
+		log.Error("cannot keep an unreadable spool record in the park file; retrying (free disk space or fix the data_dir)", "err", err, "attempt", attempt, "delay", d)
+		if !httpx.Sleep(ctx, d) {
+			return false
+		}
+	}
+	for attempt := 1; ; attempt++ {
+		err := r.Store.SkipCorrupt(r.Name, ce.Seq, r.now())
+		if err == nil {
+			break
+		}
+		r.Metrics.retries.WithLabelValues("sink", r.Name, "store").Inc()
+		d := r.Backoff.Delay(attempt)
+		log.Error("cannot store the sink offset; retrying (free disk space or fix the data_dir)", "err", err, "attempt", attempt, "delay", d)
+		if !httpx.Sleep(ctx, d) {
+			return false
+		}
+	}
+	r.Metrics.corrupt.WithLabelValues(r.Name).Inc()
+	log.Error("skipped an unreadable spool record; its event cannot be delivered (the store file may be damaged: check the disk)",
+		"seq", ce.Seq, "bytes", len(ce.Record), "err", ce.Err, "kept", where)
+	return true
 }
 
 // ack stores the new offset, retrying store failures; false means ctx

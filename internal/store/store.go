@@ -302,6 +302,9 @@ type SinkState struct {
 	// Backlog is the number of spool entries after Offset (entries of
 	// sources the sink does not route are included).
 	Backlog uint64 `json:"backlog"`
+	// Corrupt counts the spool entries this sink found unreadable and
+	// skipped (each kept in its park file first; see SkipCorrupt).
+	Corrupt uint64 `json:"corrupt,omitempty"`
 }
 
 // AppendResult says what an Append stored.
@@ -562,11 +565,34 @@ func (s *Store) Offset(sink string) (uint64, error) {
 	return off, nil
 }
 
+// CorruptError is returned (wrapped) by Read when the first entry it would
+// return cannot be decoded. Every entry after the reader's offset and
+// before Seq was of a source it does not route: after keeping Record
+// somewhere an operator can find it, the reader moves past it with
+// SkipCorrupt.
+type CorruptError struct {
+	Seq    uint64
+	Record []byte // the entry's stored bytes
+	Err    error
+}
+
+// Error says which entry is unreadable.
+func (e *CorruptError) Error() string {
+	return fmt.Sprintf("spool entry %d is unreadable: %v", e.Seq, e.Err)
+}
+
+// Unwrap returns the decoding error.
+func (e *CorruptError) Unwrap() error { return e.Err }
+
 // Read returns up to max events (and at most maxBytes of raw data, but at
 // least one event) after offset, of the sources route accepts. last is the
 // sequence number of the last entry examined, routed or not: acknowledging
 // last moves the sink past the skipped entries too. last == after means the
 // spool holds nothing new.
+//
+// A batch ends before an entry that cannot be decoded; when that entry
+// comes first, Read fails with a *CorruptError. An entry whose source
+// cannot be read is treated as routed: nothing is skipped unseen.
 func (s *Store) Read(after uint64, max, maxBytes int, route func(source string) bool) (batch []event.Raw, last uint64, err error) {
 	last = after
 	err = s.db.View(func(tx *bolt.Tx) error {
@@ -575,19 +601,22 @@ func (s *Store) Read(after uint64, max, maxBytes int, route func(source string) 
 		for k, v := c.Seek(putU64(nil, after+1)); k != nil; k, v = c.Next() {
 			seq := binary.BigEndian.Uint64(k)
 			src, err := recordSource(v)
-			if err != nil {
-				return fmt.Errorf("entry %d: %w", seq, err)
-			}
-			if route != nil && !route(src) {
+			if err == nil && route != nil && !route(src) {
 				last = seq
 				continue
 			}
 			if len(batch) > 0 && size+len(v) > maxBytes {
 				break
 			}
-			ev, err := decodeRecord(v)
+			var ev event.Raw
+			if err == nil {
+				ev, err = decodeRecord(v)
+			}
 			if err != nil {
-				return fmt.Errorf("entry %d: %w", seq, err)
+				if len(batch) > 0 {
+					break
+				}
+				return &CorruptError{Seq: seq, Record: bytes.Clone(v), Err: err}
 			}
 			batch = append(batch, ev)
 			size += len(v)
@@ -608,6 +637,17 @@ func (s *Store) Read(after uint64, max, maxBytes int, route func(source string) 
 // skipped the others up to offset), then deletes the entries every sink has
 // passed, all in one transaction.
 func (s *Store) Ack(sink string, offset uint64, n int, now time.Time) error {
+	return s.ack(sink, offset, n, 0, now)
+}
+
+// SkipCorrupt advances a sink's offset to seq, the unreadable entry a Read
+// reported in a CorruptError, and counts it in the sink's state. Call it
+// only once the record is kept elsewhere.
+func (s *Store) SkipCorrupt(sink string, seq uint64, now time.Time) error {
+	return s.ack(sink, seq, 0, 1, now)
+}
+
+func (s *Store) ack(sink string, offset uint64, n, corrupt int, now time.Time) error {
 	var freedBytes, freedCount int64
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bSinks).Bucket([]byte(sink))
@@ -622,6 +662,7 @@ func (s *Store) Ack(sink string, offset uint64, n int, now time.Time) error {
 		}
 		st := readSinkState(b, sink)
 		st.Delivered += uint64(n)
+		st.Corrupt += uint64(corrupt)
 		if n > 0 {
 			st.LastSend = now.UTC()
 		}

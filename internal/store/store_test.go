@@ -325,3 +325,67 @@ func TestUpgradeFormat1(t *testing.T) {
 		return nil
 	})
 }
+
+// putRaw stores record as the next spool entry, as a damaged disk or a bug
+// could have left it, and returns its sequence number.
+func putRaw(t *testing.T, s *Store, record []byte) uint64 {
+	t.Helper()
+	var seq uint64
+	if err := s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bSpool)
+		var err error
+		if seq, err = b.NextSequence(); err != nil {
+			return err
+		}
+		if err := b.Put(putU64(nil, seq), record); err != nil {
+			return err
+		}
+		return addCounters(tx.Bucket(bMeta), int64(len(record)), 1)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	s.freed(-int64(len(record)), -1)
+	return seq
+}
+
+func TestReadStopsAtCorruptEntry(t *testing.T) {
+	s := open(t, t.TempDir())
+	if err := s.SetSinks([]string{"a"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Append("s1", "fp", source.Page{Events: []event.Raw{ev("s1", "1", t0), ev("s1", "2", t0)}}, t0); err != nil {
+		t.Fatal(err)
+	}
+	bad := putRaw(t, s, []byte{9, 1, 2, 3})
+	if _, err := s.Append("s1", "fp", source.Page{Events: []event.Raw{ev("s1", "3", t0)}}, t0); err != nil {
+		t.Fatal(err)
+	}
+	batch, last, err := s.Read(0, 10, 1<<20, nil)
+	if err != nil || len(batch) != 2 || last != 2 {
+		t.Fatalf("read before the corrupt entry = %d events, last %d, %v; want 2, 2, nil", len(batch), last, err)
+	}
+	_, last, err = s.Read(2, 10, 1<<20, nil)
+	var ce *CorruptError
+	if !errors.As(err, &ce) || ce.Seq != bad || !bytes.Equal(ce.Record, []byte{9, 1, 2, 3}) || last != 2 {
+		t.Fatalf("read at the corrupt entry = last %d, %v; want a CorruptError for entry %d", last, err, bad)
+	}
+	// an unreadable source cannot be routed away: it is reported even to a
+	// reader that takes no source
+	if _, _, err := s.Read(2, 10, 1<<20, func(string) bool { return false }); !errors.As(err, &ce) {
+		t.Fatalf("unrouted read at the corrupt entry = %v, want a CorruptError", err)
+	}
+	if err := s.SkipCorrupt("a", ce.Seq, t0); err != nil {
+		t.Fatal(err)
+	}
+	batch, last, err = s.Read(ce.Seq, 10, 1<<20, nil)
+	if err != nil || len(batch) != 1 || batch[0].ID != "3" || last != 4 {
+		t.Fatalf("read after the skip = %v, last %d, %v", batch, last, err)
+	}
+	snap, err := s.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if snap.Sinks[0].Corrupt != 1 || snap.Sinks[0].Offset != bad {
+		t.Fatalf("sink state = %+v, want 1 corrupt at offset %d", snap.Sinks[0], bad)
+	}
+}

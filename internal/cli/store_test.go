@@ -1,0 +1,69 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/auditrelay/auditrelay/internal/store"
+)
+
+// writeConfig writes a configuration with one file sink, "archive", and
+// data_dir dir, and returns its path.
+func writeConfig(t *testing.T, dir string) string {
+	t.Helper()
+	cfg := fmt.Sprintf(`data_dir: %s
+sources:
+  - name: pingone-na
+    pingone:
+      environment_id: 0b5b1c9e-7d4a-4f0e-9a51-3c2d1e0f9a8b
+      client_id: 6f1c2d3e-1a2b-4c5d-8e9f-0a1b2c3d4e5f
+      client_secret: not-a-real-secret
+sinks:
+  - name: archive
+    sources: [pingone-na]
+    file: { path: %s }
+`, dir, filepath.Join(dir, "out.ndjson"))
+	path := filepath.Join(dir, "auditrelay.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestStatusShowsCorruptRecords(t *testing.T) {
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir)
+	st, err := store.Open(dir, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SetSinks([]string{"archive"}); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	// the state a sink runner leaves after skipping two unreadable records
+	db, err := bolt.Open(filepath.Join(dir, store.FileName), 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket([]byte("sinks")).Bucket([]byte("archive")).Put([]byte("state"), []byte(`{"corrupt":2}`))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	out, errs, code := runMain(t, "status", "--config", cfg)
+	if code != exitOK {
+		t.Fatalf("status exit %d: %s", code, errs)
+	}
+	want := "CORRUPT archive: 2 unreadable spool records skipped, kept in " + filepath.Join(dir, "parked", "archive.ndjson")
+	if !strings.Contains(out, want) {
+		t.Fatalf("status output lacks %q:\n%s", want, out)
+	}
+}

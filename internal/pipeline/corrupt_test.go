@@ -1,0 +1,134 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/auditrelay/auditrelay/internal/event"
+	"github.com/auditrelay/auditrelay/internal/httpx"
+	"github.com/auditrelay/auditrelay/internal/park"
+	"github.com/auditrelay/auditrelay/internal/sink/file"
+	"github.com/auditrelay/auditrelay/internal/source"
+	"github.com/auditrelay/auditrelay/internal/store"
+)
+
+// damage overwrites the first byte of spool entry seq in the store file of
+// dir, as a bad disk sector would: the entry keeps its size but no longer
+// decodes.
+func damage(t *testing.T, dir string, seq uint64) {
+	t.Helper()
+	db, err := bolt.Open(filepath.Join(dir, store.FileName), 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte("spool"))
+		k := binary.BigEndian.AppendUint64(nil, seq)
+		v := b.Get(k)
+		if v == nil {
+			return fmt.Errorf("no spool entry %d", seq)
+		}
+		bad := append([]byte{0xee}, v[1:]...)
+		return b.Put(k, bad)
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestCorruptRecordIsParkedAndSkipped(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		dir := t.TempDir()
+		st, err := store.Open(dir, store.Options{NoSync: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.SetSinks([]string{"archive"}); err != nil {
+			t.Fatal(err)
+		}
+		var evs []event.Raw
+		for i := range 6 {
+			id := fmt.Sprintf("e%d", i)
+			evs = append(evs, event.Raw{Source: "clock", Provider: "test", ID: id, Time: time.Now(), Data: json.RawMessage(fmt.Sprintf(`{"id":%q}`, id))})
+		}
+		if _, err := st.Append("clock", "clock", source.Page{Events: evs}, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		st.Close()
+		damage(t, dir, 3) // e2
+		st, err = store.Open(dir, store.Options{NoSync: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+
+		log := slog.New(slog.NewTextHandler(io.Discard, nil))
+		out := filepath.Join(dir, "out.ndjson")
+		fc := file.Config{Path: out}
+		fc.SetDefaults()
+		snk := file.New(fc, log)
+		defer snk.Close(context.Background())
+		metrics := NewMetrics(prometheus.NewRegistry())
+		pf := park.New(park.Path(dir, "archive"))
+		r := &SinkRunner{Name: "archive", Sink: snk, Store: st, Routes: map[string]bool{"clock": true}, Park: pf, BatchSize: 100,
+			Backoff: httpx.Backoff{Base: time.Second, Max: time.Minute}, Logger: log, Metrics: metrics, Health: NewHealth()}
+		ctx, cancel := context.WithCancel(context.Background())
+		var wg sync.WaitGroup
+		wg.Go(func() { r.Run(ctx) })
+		time.Sleep(10 * time.Second)
+		cancel()
+		wg.Wait()
+
+		lines, err := file.ReadLines(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, l := range lines {
+			got = append(got, l.ID)
+		}
+		if strings.Join(got, ",") != "e0,e1,e3,e4,e5" {
+			t.Errorf("delivered %v, want every event but the damaged e2", got)
+		}
+		b, err := os.ReadFile(pf.Path())
+		if err != nil {
+			t.Fatalf("no park file: %v", err)
+		}
+		var kept struct {
+			Seq    uint64 `json:"spool_seq"`
+			Record []byte `json:"record"`
+			Reason string `json:"parked_reason"`
+		}
+		if err := json.Unmarshal(b, &kept); err != nil {
+			t.Fatalf("park file %q: %v", b, err)
+		}
+		if kept.Seq != 3 || len(kept.Record) == 0 || kept.Record[0] != 0xee || !strings.Contains(kept.Reason, "unreadable") {
+			t.Errorf("parked %+v, want entry 3 with its bytes and a reason", kept)
+		}
+		if n := testutil.ToFloat64(metrics.corrupt.WithLabelValues("archive")); n != 1 {
+			t.Errorf("corrupt counter = %v, want 1", n)
+		}
+		snap, err := st.Snapshot()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s := snap.Sinks[0]; s.Corrupt != 1 || s.Offset != 6 || s.Delivered != 5 || snap.SpoolCount != 0 {
+			t.Errorf("status = %+v, spool %d events; want 1 corrupt, offset 6, 5 delivered, spool empty", s, snap.SpoolCount)
+		}
+	})
+}

@@ -14,17 +14,16 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strconv"
 	"sync"
 
 	"github.com/auditrelay/auditrelay/internal/event"
 	"github.com/auditrelay/auditrelay/internal/httpx"
+	"github.com/auditrelay/auditrelay/internal/rotate"
 )
 
 // maxBatchSize is the largest batch_size the configuration accepts.
@@ -79,7 +78,7 @@ func (s *Sink) Send(ctx context.Context, batch []event.Raw) error {
 	if len(b) == 0 {
 		return nil // every event was read back: more may follow
 	}
-	if s.size > 0 && s.size+int64(len(b)) > int64(s.cfg.MaxSize) {
+	if rotate.Due(s.size, int64(len(b)), int64(s.cfg.MaxSize)) {
 		if err := s.rotate(); err != nil {
 			return err
 		}
@@ -223,20 +222,8 @@ func (s *Sink) rotate() error {
 	}
 	s.f = nil
 	p := s.cfg.Path
-	if err := os.Remove(p + "." + strconv.Itoa(s.cfg.MaxFiles)); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return &httpx.Error{Class: httpx.Transient, Op: "file: rotate", Err: err}
-	}
-	for i := s.cfg.MaxFiles - 1; i >= 1; i-- {
-		if err := os.Rename(p+"."+strconv.Itoa(i), p+"."+strconv.Itoa(i+1)); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return &httpx.Error{Class: httpx.Transient, Op: "file: rotate", Err: err}
-		}
-	}
-	if err := os.Rename(p, p+".1"); err != nil {
-		return &httpx.Error{Class: httpx.Transient, Op: "file: rotate", Err: err}
-	}
-	if d, err := os.Open(filepath.Dir(p)); err == nil {
-		d.Sync()
-		d.Close()
+	if err := rotate.Shift(p, s.cfg.MaxFiles); err != nil {
+		return &httpx.Error{Class: httpx.Transient, Op: "file", Err: err}
 	}
 	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o640)
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"sync"
 
 	"github.com/auditrelay/auditrelay/internal/event"
+	"github.com/auditrelay/auditrelay/internal/rotate"
 )
 
 // Path returns the park file of a sink: data_dir/parked/<sink>.ndjson.
@@ -21,14 +22,27 @@ func Path(dataDir, sink string) string {
 	return filepath.Join(dataDir, "parked", sink+".ndjson")
 }
 
+// Park files rotate like the file sink's: when a line would take the file
+// past DefaultMaxSize it becomes <sink>.ndjson.1 (older ones shift up) and
+// at most DefaultMaxFiles rotated files are kept.
+const (
+	DefaultMaxSize  = 100 << 20
+	DefaultMaxFiles = 10
+)
+
 // File is one sink's park file. It is safe for concurrent use.
 type File struct {
-	path string
-	mu   sync.Mutex
+	path     string
+	maxSize  int64
+	maxFiles int
+	mu       sync.Mutex
 }
 
-// New returns the park file at path. It does no I/O.
-func New(path string) *File { return &File{path: path} }
+// New returns the park file at path, rotated at DefaultMaxSize. It does no
+// I/O.
+func New(path string) *File {
+	return &File{path: path, maxSize: DefaultMaxSize, maxFiles: DefaultMaxFiles}
+}
 
 // Path returns the file's path.
 func (f *File) Path() string { return f.path }
@@ -69,16 +83,31 @@ func (f *File) KeepRecord(seq uint64, record []byte, reason string) error {
 	return f.write(append(line, '\n'))
 }
 
-// write appends one line and fsyncs it.
+// write appends one line, rotating the file first when the line would take
+// it past its size limit, and fsyncs it.
 func (f *File) write(line []byte) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := os.MkdirAll(filepath.Dir(f.path), 0o750); err != nil {
-		return fmt.Errorf("park: %w", err)
+		return fmt.Errorf("park: %w (make the data_dir writable)", err)
 	}
 	fh, err := os.OpenFile(f.path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
 	if err != nil {
+		return fmt.Errorf("park: %w (make the data_dir writable)", err)
+	}
+	st, err := fh.Stat()
+	if err != nil {
+		fh.Close()
 		return fmt.Errorf("park: %w", err)
+	}
+	if rotate.Due(st.Size(), int64(len(line)), f.maxSize) {
+		fh.Close()
+		if err := rotate.Shift(f.path, f.maxFiles); err != nil {
+			return fmt.Errorf("park: %w (make the data_dir writable)", err)
+		}
+		if fh, err = os.OpenFile(f.path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640); err != nil {
+			return fmt.Errorf("park: %w (make the data_dir writable)", err)
+		}
 	}
 	if _, err := fh.Write(line); err != nil {
 		fh.Close()

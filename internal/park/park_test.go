@@ -2,6 +2,7 @@ package park
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -58,5 +59,42 @@ func TestKeepRecord(t *testing.T) {
 	}
 	if want := `{"spool_seq":7,"record":"CQD/","parked_reason":"malformed spool record"}` + "\n"; string(b) != want {
 		t.Fatalf("line =\n%s\nwant\n%s", b, want)
+	}
+}
+
+func TestRotation(t *testing.T) {
+	p := Path(t.TempDir(), "sekoia")
+	f := New(p)
+	f.maxSize, f.maxFiles = 1000, 2
+	big := strings.Repeat("x", 300)
+	for i := range 12 {
+		ev := &event.Raw{Source: "s", ID: fmt.Sprintf("id-%02d", i), Data: json.RawMessage(fmt.Sprintf(`{"pad":%q}`, big))}
+		if err := f.Keep(ev, "too large"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var all []string
+	for _, name := range []string{p + ".2", p + ".1", p} {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatalf("missing %s: %v", name, err)
+		}
+		if len(b) > 1000 {
+			t.Errorf("%s is %d bytes, over the limit", name, len(b))
+		}
+		for _, l := range strings.Split(strings.TrimSuffix(string(b), "\n"), "\n") {
+			var k struct{ ID string }
+			if err := json.Unmarshal([]byte(l), &k); err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			all = append(all, k.ID)
+		}
+	}
+	if _, err := os.Stat(p + ".3"); err == nil {
+		t.Error("kept more than 2 rotated files")
+	}
+	// 2 lines of ~380 bytes per file: 0..5 rotated out, 6..11 kept in order
+	if got := strings.Join(all, ","); got != "id-06,id-07,id-08,id-09,id-10,id-11" {
+		t.Errorf("ids across files = %s", got)
 	}
 }

@@ -123,6 +123,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if res, err := st.Compacted(); err != nil {
+		d.log.Warn("store not compacted; it keeps its size", "err", err)
+	} else if res.Before > 0 {
+		d.log.Info("store compacted", "before_bytes", res.Before, "after_bytes", res.After)
+	}
 	defer func() {
 		d.mu.Lock()
 		d.store, d.ready = nil, false

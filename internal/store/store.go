@@ -78,15 +78,22 @@ type Options struct {
 	ReadOnly bool
 	// NoSync disables fsync; only benchmarks comparing costs use it.
 	NoSync bool
+	// CompactFree is the free space in bytes above which Open compacts
+	// the file (when it is also more than half the file); 0 means
+	// DefaultCompactFree, a negative value never compacts.
+	CompactFree int64
 }
 
 // Store is an open store. Its methods are safe for concurrent use.
 type Store struct {
-	db   *bolt.DB
-	dir  string
-	ro   bool
-	mu   sync.Mutex
-	wake chan struct{} // closed and replaced on every append
+	db         *bolt.DB
+	dir        string
+	ro         bool
+	noSync     bool
+	compacted  CompactResult
+	compactErr error
+	mu         sync.Mutex
+	wake       chan struct{} // closed and replaced on every append
 	// in-memory mirrors of meta counters, kept after every commit
 	spoolBytes int64
 	spoolCount int64
@@ -115,12 +122,8 @@ func Open(dir string, opts Options) (*Store, error) {
 		probe.Close()
 		os.Remove(probe.Name())
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{
-		Timeout:      200 * time.Millisecond,
-		ReadOnly:     opts.ReadOnly,
-		NoSync:       opts.NoSync,
-		FreelistType: bolt.FreelistMapType,
-	})
+	s := &Store{dir: dir, ro: opts.ReadOnly, noSync: opts.NoSync, wake: make(chan struct{})}
+	db, err := bolt.Open(path, 0o600, s.boltOptions())
 	if err != nil {
 		if errors.Is(err, bolt.ErrTimeout) {
 			holder := "another process"
@@ -136,18 +139,41 @@ func Open(dir string, opts Options) (*Store, error) {
 		}
 		return nil, fmt.Errorf("store: %s cannot be opened (%v): if the file is corrupt, stop auditrelay, move it aside (mv %s %s.corrupt) and start again; sources then resume from their lookback and sinks may receive events again", path, err, path, path)
 	}
-	s := &Store{db: db, dir: dir, ro: opts.ReadOnly, wake: make(chan struct{})}
+	s.db = db
 	if err := s.init(); err != nil {
 		db.Close()
 		return nil, err
 	}
 	if !opts.ReadOnly {
+		// A copy left by a compaction that did not finish is incomplete.
+		os.Remove(path + compactSuffix)
+		if opts.CompactFree >= 0 {
+			minFree := opts.CompactFree
+			if minFree == 0 {
+				minFree = DefaultCompactFree
+			}
+			// A compaction that fails before its rename (a full disk
+			// has no room for the copy) leaves the store as it was and
+			// open: Compacted reports the error.
+			if s.compactErr = s.compactIfWasteful(minFree); s.compactErr != nil && s.db == nil {
+				return nil, s.compactErr
+			}
+		}
 		if err := os.WriteFile(filepath.Join(dir, pidFileName), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o600); err != nil {
-			db.Close()
+			s.db.Close()
 			return nil, fmt.Errorf("store: write pid file: %w", err)
 		}
 	}
 	return s, nil
+}
+
+func (s *Store) boltOptions() *bolt.Options {
+	return &bolt.Options{
+		Timeout:      200 * time.Millisecond,
+		ReadOnly:     s.ro,
+		NoSync:       s.noSync,
+		FreelistType: bolt.FreelistMapType,
+	}
 }
 
 func (s *Store) init() error {

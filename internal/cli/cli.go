@@ -46,6 +46,7 @@ Usage:
   auditrelay status --config FILE [--json]     watermarks, lag, errors and backlogs (works while running)
   auditrelay checkpoint show --config FILE [--source NAME]
   auditrelay checkpoint reset --config FILE --source NAME
+  auditrelay store compact --config FILE       shrink the store file to its live data (daemon stopped)
   auditrelay emulate pingone [--listen ADDR]   serve the PingOne emulator
   auditrelay emulate sentinel [--listen ADDR]  serve the Microsoft Sentinel (Entra ID + Logs Ingestion API) emulator
   auditrelay emulate cyberark [--listen ADDR]  serve the CyberArk Identity token endpoint and ISP audit API emulator
@@ -79,6 +80,8 @@ func Main(ctx context.Context, args []string, env Env) int {
 		return cmdStatus(ctx, rest, env)
 	case "checkpoint":
 		return cmdCheckpoint(ctx, rest, env)
+	case "store":
+		return cmdStore(rest, env)
 	case "emulate":
 		return cmdEmulate(ctx, rest, env)
 	case "sentinel":

@@ -67,3 +67,36 @@ func TestStatusShowsCorruptRecords(t *testing.T) {
 		t.Fatalf("status output lacks %q:\n%s", want, out)
 	}
 }
+
+func TestStoreCompact(t *testing.T) {
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir)
+	st, err := store.Open(dir, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SetSinks([]string{"archive"}); err != nil {
+		t.Fatal(err)
+	}
+	// while the store is held, as by a running daemon, compaction is refused
+	_, errs, code := runMain(t, "store", "compact", "--config", cfg)
+	if code != exitFailure || !strings.Contains(errs, "needs the daemon stopped") || !strings.Contains(errs, "already running with pid") {
+		t.Errorf("compact of a held store: exit %d, stderr %q", code, errs)
+	}
+	st.Close()
+	out, errs, code := runMain(t, "store", "compact", "--config", cfg)
+	if code != exitOK || !strings.Contains(out, filepath.Join(dir, store.FileName)+" compacted: ") {
+		t.Fatalf("compact: exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+	st, err = store.Open(dir, store.Options{})
+	if err != nil {
+		t.Fatalf("store unusable after compaction: %v", err)
+	}
+	defer st.Close()
+	if off, err := st.Offset("archive"); err != nil || off != 0 {
+		t.Fatalf("sink offset after compaction = %d, %v", off, err)
+	}
+	if _, _, code := runMain(t, "store", "vacuum"); code != exitUsage {
+		t.Errorf("unknown store verb: exit %d, want %d", code, exitUsage)
+	}
+}

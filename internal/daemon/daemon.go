@@ -27,7 +27,6 @@ import (
 
 	"github.com/auditrelay/auditrelay/internal/config"
 	"github.com/auditrelay/auditrelay/internal/httpx"
-	"github.com/auditrelay/auditrelay/internal/park"
 	"github.com/auditrelay/auditrelay/internal/pipeline"
 	"github.com/auditrelay/auditrelay/internal/store"
 )
@@ -182,7 +181,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	for _, s := range d.sinks {
 		r := &pipeline.SinkRunner{Name: s.Name, Sink: s.Sink, Store: st, Routes: s.Routes, BatchSize: s.Batch,
 			Backoff: backoff, Logger: d.log, Metrics: d.metrics, Health: d.health,
-			Park: park.New(ParkPath(d.cfg.DataDir, s.Name))}
+			Park: s.Park}
 		wg.Go(func() {
 			if err := r.Run(ctx); err != nil {
 				errc <- fmt.Errorf("sink %s: %w", s.Name, err)

@@ -27,6 +27,10 @@ type Sink struct {
 	Routes map[string]bool
 	Batch  int
 	Check  func(context.Context) error
+	// Park keeps the events the sink can never take and the spool records
+	// that cannot be decoded: one file, shared by the sink and its runner
+	// so that they rotate it together.
+	Park *park.File
 	// Collectors are the sink's own metrics, registered by New.
 	Collectors []prometheus.Collector
 }
@@ -39,7 +43,7 @@ func BuildSinks(cfg *config.Config, log *slog.Logger, stdoutW io.Writer) ([]Sink
 		for _, s := range sc.Sources {
 			routes[s] = true
 		}
-		b := Sink{Name: sc.Name, Routes: routes}
+		b := Sink{Name: sc.Name, Routes: routes, Park: park.New(ParkPath(cfg.DataDir, sc.Name))}
 		switch {
 		case sc.File != nil:
 			fc := *sc.File
@@ -47,9 +51,9 @@ func BuildSinks(cfg *config.Config, log *slog.Logger, stdoutW io.Writer) ([]Sink
 			b.Batch = fc.BatchSize
 			b.Check = func(context.Context) error { return checkWritableDir(filepath.Dir(fc.Path)) }
 		case sc.Sentinel != nil:
-			buildSentinel(&b, *sc.Sentinel, log, cfg.DataDir)
+			buildSentinel(&b, *sc.Sentinel, log)
 		case sc.Sekoia != nil:
-			if err := buildSekoia(&b, *sc.Sekoia, log, cfg.DataDir); err != nil {
+			if err := buildSekoia(&b, *sc.Sekoia, log); err != nil {
 				return nil, err
 			}
 		case sc.Stdout != nil:
@@ -80,11 +84,11 @@ func checkWritableDir(dir string) error {
 }
 
 // buildSentinel fills b with a Sentinel sink and its metrics.
-func buildSentinel(b *Sink, c sentinel.Config, log *slog.Logger, dataDir string) {
+func buildSentinel(b *Sink, c sentinel.Config, log *slog.Logger) {
 	s := sentinel.New(c, sentinel.Options{
 		HTTPClient: httpx.NewClient(c.RequestTimeout.D()),
 		Normalize:  Normalize,
-		ParkPath:   ParkPath(dataDir, b.Name),
+		Park:       b.Park,
 		Logger:     log.With("sink", b.Name),
 	})
 	b.Sink, b.Batch, b.Check = s, c.BatchSize, s.Check
@@ -109,11 +113,11 @@ func buildSentinel(b *Sink, c sentinel.Config, log *slog.Logger, dataDir string)
 func ParkPath(dataDir, sink string) string { return park.Path(dataDir, sink) }
 
 // buildSekoia fills b with a Sekoia.io sink and its metrics.
-func buildSekoia(b *Sink, c sekoia.Config, log *slog.Logger, dataDir string) error {
+func buildSekoia(b *Sink, c sekoia.Config, log *slog.Logger) error {
 	s, err := sekoia.New(c, sekoia.Options{
 		HTTPClient: httpx.NewClient(c.RequestTimeout.D()),
 		Logger:     log.With("sink", b.Name),
-		ParkPath:   ParkPath(dataDir, b.Name),
+		Park:       b.Park,
 	})
 	if err != nil {
 		return fmt.Errorf("sink %s: %w", b.Name, err)

@@ -55,10 +55,10 @@ type Options struct {
 	HTTPClient *http.Client
 	// Logger receives the sink's logs; the caller attaches the sink's name.
 	Logger *slog.Logger
-	// ParkPath is the NDJSON file parked events are appended to (fsynced
-	// before the batch is acknowledged). Empty: parked events are logged
-	// and counted but not kept.
-	ParkPath string
+	// Park is the file parked events are appended to (fsynced before the
+	// batch is acknowledged); the sink's runner shares it. Nil: parked
+	// events are logged and counted but not kept.
+	Park *park.File
 }
 
 // Stats count what a Sink has done.
@@ -80,7 +80,7 @@ type Sink struct {
 	url      string
 	http     *http.Client
 	log      *slog.Logger
-	parkPath string
+	parkFile *park.File
 
 	mu    sync.Mutex
 	enc   encoder
@@ -95,7 +95,7 @@ func New(cfg Config, opts Options) (*Sink, error) {
 		return nil, fmt.Errorf("sekoia: invalid config: %w", errors.Join(errs...))
 	}
 	s := &Sink{cfg: cfg, key: cfg.IntakeKey, url: cfg.Base() + "/batch", http: opts.HTTPClient, log: opts.Logger,
-		parkPath: opts.ParkPath, acked: map[string]bool{}}
+		parkFile: opts.Park, acked: map[string]bool{}}
 	if s.http == nil {
 		s.http = httpx.NewClient(cfg.RequestTimeout.D())
 	}
@@ -284,18 +284,16 @@ func (s *Sink) post(ctx context.Context, items []item) error {
 // park keeps an event the intake cannot take: appended to the park file and
 // fsynced, counted and logged with its id.
 func (s *Sink) park(ev *event.Raw, size int, reason string) error {
-	if s.parkPath != "" {
-		if err := park.New(s.parkPath).Keep(ev, reason); err != nil {
+	kept := "(not kept: no park file)"
+	if s.parkFile != nil {
+		if err := s.parkFile.Keep(ev, reason); err != nil {
 			return &httpx.Error{Class: httpx.Transient, Op: "sekoia: park event " + ev.ID, Err: err,
-				Fix: "free disk space or fix the permissions of " + filepath.Dir(s.parkPath)}
+				Fix: "free disk space or fix the permissions of " + filepath.Dir(s.parkFile.Path())}
 		}
+		kept = s.parkFile.Path()
 	}
 	s.parked.Add(1)
 	s.acked[ackKey(ev)] = true
-	kept := s.parkPath
-	if kept == "" {
-		kept = "(not kept: no park file)"
-	}
 	s.log.Warn("sekoia: event parked: the intake cannot take it", "source", ev.Source, "id", ev.ID, "bytes", size,
 		"reason", reason, "file", kept)
 	return nil

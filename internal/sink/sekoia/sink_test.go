@@ -8,6 +8,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/auditrelay/auditrelay/internal/park"
 	"io"
 	"log/slog"
 	"net/http"
@@ -65,7 +66,7 @@ func fixtures(t testing.TB) []event.Raw {
 
 func newTestSink(t testing.TB, base string, edit func(*Config), log *slog.Logger) *Sink {
 	t.Helper()
-	s, err := New(testConfig(base, edit), Options{Logger: log, ParkPath: filepath.Join(t.TempDir(), "parked.ndjson")})
+	s, err := New(testConfig(base, edit), Options{Logger: log, Park: park.New(filepath.Join(t.TempDir(), "parked.ndjson"))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,7 +201,7 @@ func TestOversizedEventParked(t *testing.T) {
 	if st := s.Stats(); st.Parked != 1 || st.Sent != 10 || st.Requests != 1 {
 		t.Errorf("stats %+v, want 1 parked, 10 sent in 1 request", st)
 	}
-	if b, _ := os.ReadFile(s.parkPath); !strings.Contains(string(b), `"id":"huge"`) {
+	if b, _ := os.ReadFile(s.parkFile.Path()); !strings.Contains(string(b), `"id":"huge"`) {
 		t.Errorf("park file does not hold the event")
 	}
 	if !strings.Contains(logs.String(), "id=huge") {

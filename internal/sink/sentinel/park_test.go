@@ -3,6 +3,7 @@ package sentinel
 import (
 	"context"
 	"encoding/json"
+	"github.com/auditrelay/auditrelay/internal/park"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -19,7 +20,7 @@ import (
 func TestParkFile(t *testing.T) {
 	r := newRig(t, FormatPingOneV2, emulator.SentinelOptions{MaxCallBytes: 20000}, nil)
 	path := filepath.Join(t.TempDir(), "parked", "sentinel.ndjson")
-	r.sink = New(r.cfg, Options{HTTPClient: &http.Client{Transport: r.tr}, Normalize: testNormalize, ParkPath: path})
+	r.sink = New(r.cfg, Options{HTTPClient: &http.Client{Transport: r.tr}, Normalize: testNormalize, Park: park.New(path)})
 	batch := synthetic("ok", 20, 500)
 	big := synthetic("big", 1, 30000)[0]
 	bad := event.Raw{Source: "p1", Provider: "pingone", ID: "not-json", Data: json.RawMessage(`not json`)}

@@ -72,9 +72,10 @@ type Options struct {
 	// Normalize maps events to the canonical form for the auditrelay
 	// format.
 	Normalize Normalizer
-	// ParkPath is the NDJSON file events that can never be sent are kept
-	// in (fsynced); empty keeps none, they are only logged and counted.
-	ParkPath string
+	// Park is the file events that can never be sent are kept in
+	// (fsynced); the sink's runner shares it. Nil keeps none: they are
+	// only logged and counted.
+	Park *park.File
 	// Logger receives parked events and retries; default discards.
 	Logger *slog.Logger
 	// Now defaults to time.Now.
@@ -142,9 +143,7 @@ func New(cfg Config, opts Options) *Sink {
 		now:  opts.Now,
 		enc:  newEncoder(cfg.Format, opts.Normalize, int(cfg.MaxRequestBytes)),
 	}
-	if opts.ParkPath != "" {
-		s.parkFile = park.New(opts.ParkPath)
-	}
+	s.parkFile = opts.Park
 	cred := opts.Credential
 	if cred == nil {
 		var err error

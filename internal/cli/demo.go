@@ -232,27 +232,44 @@ func rotated(path string) []string {
 	return append(out, path)
 }
 
+// emulateUsage lists every emulator `auditrelay emulate` serves.
+const emulateUsage = `usage: auditrelay emulate KIND [flags]; KIND is one of:
+  pingone  [--listen ADDR] [--environments N] [--rate R] [--backlog N] [--token-ttl D]
+  cyberark [--listen ADDR] [--rate R] [--backlog N] [--token-ttl D] [--cursor-ttl D] [--max-lag D]
+  sentinel [--listen ADDR] [--throttle F] [--unavailable F] [--retry-after D]
+  sekoia   [--listen ADDR] [--intake-key KEY]
+`
+
+// emulatorKinds names the kinds `auditrelay emulate` serves, in usage order.
+const emulatorKinds = "pingone, cyberark, sentinel, sekoia"
+
 func cmdEmulate(ctx context.Context, args []string, env Env) int {
-	if len(args) > 0 && args[0] == "sentinel" {
-		return emulateSentinel(ctx, args[1:], env)
-	}
-	if len(args) > 0 && args[0] == "cyberark" {
-		return emulateCyberArk(ctx, args[1:], env)
-	}
-	if len(args) > 0 && args[0] == "sekoia" {
-		return emulateSekoia(ctx, args[1:], env)
-	}
-	if len(args) == 0 || args[0] != "pingone" {
-		fmt.Fprintln(env.Stderr, "usage: auditrelay emulate pingone [--listen ADDR] [--environments N] [--rate R] [--backlog N]")
+	if len(args) == 0 {
+		fmt.Fprint(env.Stderr, emulateUsage)
 		return exitUsage
 	}
+	switch args[0] {
+	case "pingone":
+		return emulatePingOne(ctx, args[1:], env)
+	case "cyberark":
+		return emulateCyberArk(ctx, args[1:], env)
+	case "sentinel":
+		return emulateSentinel(ctx, args[1:], env)
+	case "sekoia":
+		return emulateSekoia(ctx, args[1:], env)
+	}
+	fmt.Fprintf(env.Stderr, "auditrelay emulate: unknown emulator %q; one of: %s\n\n%s", args[0], emulatorKinds, emulateUsage)
+	return exitUsage
+}
+
+func emulatePingOne(ctx context.Context, args []string, env Env) int {
 	fs := newFlags("emulate pingone", env)
 	listen := fs.String("listen", "127.0.0.1:9001", "`ADDR` to listen on")
 	envs := fs.Int("environments", 2, "environments to emulate")
 	rate := fs.Float64("rate", 5, "live events/s per environment")
 	backlog := fs.Int("backlog", 1000, "events per environment in the last hour")
 	ttl := fs.Duration("token-ttl", time.Hour, "lifetime of issued tokens")
-	if fs.Parse(args[1:]) != nil {
+	if fs.Parse(args) != nil {
 		return exitUsage
 	}
 	ln, err := net.Listen("tcp", *listen)

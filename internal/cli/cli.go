@@ -323,6 +323,14 @@ func fmtAge(now, t time.Time) string {
 	return now.Sub(t).Truncate(time.Second).String()
 }
 
+// fmtAgo formats how long ago t was, or "never" when it is zero.
+func fmtAgo(now, t time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	return fmtAge(now, t) + " ago"
+}
+
 func cmdStatus(ctx context.Context, args []string, env Env) int {
 	fs := newFlags("status", env)
 	path := fs.String("config", "", "configuration `FILE`")
@@ -354,15 +362,15 @@ func cmdStatus(ctx context.Context, args []string, env Env) int {
 	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "SOURCE\tWATERMARK\tLAG\tLAST POLL\tEVENTS\tDUPLICATES\tLAST ERROR")
 	for _, s := range st.Store.Sources {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s ago\t%d\t%d\t%s\n", s.Name, fmtTime(s.Watermark), fmtAge(now, s.Watermark),
-			fmtAge(now, s.LastPoll), s.Events, s.Duplicates, oneLine(s.LastError))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%s\n", s.Name, fmtTime(s.Watermark), fmtAge(now, s.Watermark),
+			fmtAgo(now, s.LastPoll), s.Events, s.Duplicates, oneLine(s.LastError))
 	}
 	tw.Flush()
 	fmt.Fprintln(env.Stdout)
 	tw = tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "SINK\tOFFSET\tBACKLOG\tDELIVERED\tLAST SEND\tLAST ERROR")
 	for _, s := range st.Store.Sinks {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s ago\t%s\n", s.Name, s.Offset, s.Backlog, s.Delivered, fmtAge(now, s.LastSend), oneLine(s.LastError))
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%s\n", s.Name, s.Offset, s.Backlog, s.Delivered, fmtAgo(now, s.LastSend), oneLine(s.LastError))
 	}
 	tw.Flush()
 	for _, s := range st.Store.Sources {

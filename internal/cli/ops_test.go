@@ -4,8 +4,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/auditrelay/auditrelay/internal/store"
 )
 
 // opsConfig writes a configuration with a PingOne source "p1" and a
@@ -62,5 +65,48 @@ func TestCheckpointUnknownSource(t *testing.T) {
 		if want := `--source "nope" is not configured; configured: p1, ca1`; !strings.Contains(errs, want) {
 			t.Errorf("checkpoint %s --source nope: stderr lacks %q:\n%s", verb, want, errs)
 		}
+	}
+}
+
+// openStore opens the store of dataDir for a test to prepare, and closes
+// it at cleanup unless the test closes it first.
+func openStore(t *testing.T, dataDir string) *store.Store {
+	t.Helper()
+	st, err := store.Open(dataDir, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// line returns the first line of out whose fields start with fields, or
+// "" when none does.
+func line(out string, fields ...string) string {
+	for _, l := range strings.Split(out, "\n") {
+		f := strings.Fields(l)
+		if len(f) >= len(fields) && slices.Equal(f[:len(fields)], fields) {
+			return l
+		}
+	}
+	return ""
+}
+
+// TestStatusNever: a sink that never sent shows "never", not "- ago".
+func TestStatusNever(t *testing.T) {
+	cfg, dataDir := opsConfig(t, "http://127.0.0.1:1")
+	st := openStore(t, dataDir)
+	if err := st.SetSinks([]string{"archive"}); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	out, errs, code := runMain(t, "status", "--config", cfg)
+	if code != exitOK {
+		t.Fatalf("status: exit %d: %s", code, errs)
+	}
+	if l := line(out, "archive"); !slices.Equal(strings.Fields(l), []string{"archive", "0", "0", "0", "never", "-"}) {
+		t.Errorf("sink row %q, want archive 0 0 0 never -; output:\n%s", l, out)
+	}
+	if strings.Contains(out, "- ago") {
+		t.Errorf("status shows \"- ago\":\n%s", out)
 	}
 }

@@ -134,29 +134,33 @@ func TestOperatorCommands(t *testing.T) {
 	cfg := w.config(t, dir, "")
 	env := w.environ()
 	var outputs []string
-	expect := func(wantCode int, wantText string, args ...string) string {
+	// expect runs a command and matches its output against want, a
+	// regular expression in multi-line mode: anchor it to a whole line or
+	// field, so that a negated message ("not running") cannot pass for the
+	// affirmative one ("running").
+	expect := func(wantCode int, want string, args ...string) string {
 		t.Helper()
 		out, code := run(t, bin, env, args...)
 		outputs = append(outputs, out)
-		if code != wantCode || !strings.Contains(out, wantText) {
-			t.Errorf("auditrelay %s: exit %d, want %d with %q; output:\n%s", strings.Join(args, " "), code, wantCode, wantText, out)
+		if code != wantCode || !regexp.MustCompile("(?m)"+want).MatchString(out) {
+			t.Errorf("auditrelay %s: exit %d, want %d with %q; output:\n%s", strings.Join(args, " "), code, wantCode, want, out)
 		}
 		return out
 	}
-	expect(0, "valid", "validate", "--config", cfg)
-	expect(0, "[redacted]", "validate", "--config", cfg, "--print")
-	expect(0, "ok    source env-2", "check", "--config", cfg)
-	expect(0, `"provider":"pingone"`, "poll", "--config", cfg, "--source", "env-1")
-	expect(0, "not running", "status", "--config", cfg)
+	expect(0, `: valid \(2 sources, 2 sinks\)$`, "validate", "--config", cfg)
+	expect(0, `^\s+client_secret: '\[redacted\]'$`, "validate", "--config", cfg, "--print")
+	expect(0, `^ok    source env-2$`, "check", "--config", cfg)
+	expect(0, `^\{"source":"env-1","provider":"pingone",`, "poll", "--config", cfg, "--source", "env-1")
+	expect(0, `^daemon: not running; spool: `, "status", "--config", cfg)
 
 	// run until both environments are delivered, then status while running
 	logPath := filepath.Join(dir, "run.log")
 	p := start(t, bin, cfg, env, logPath)
 	want := w.want()
 	waitAll(t, dir, want, 30*time.Second)
-	expect(0, "running", "status", "--config", cfg)
-	expect(0, `"source": "env-1"`, "checkpoint", "show", "--config", cfg)
-	expect(1, "already running with pid", "run", "--config", cfg)
+	expect(0, `^daemon: running \S+; spool: `, "status", "--config", cfg)
+	expect(0, `^    "source": "env-1",$`, "checkpoint", "show", "--config", cfg)
+	expect(1, `already running with pid \d+`, "run", "--config", cfg)
 	p.stop(t)
 	compare(t, "archive", want, sinkIDs(t, filepath.Join(dir, "out", "a.ndjson")))
 	logb, _ := os.ReadFile(logPath)
@@ -179,8 +183,8 @@ func TestOperatorCommands(t *testing.T) {
 		[]byte(fmt.Sprintf("environment_id: %q\n      client_id: %q", w.envs[1].ID, w.envs[0].ClientID)), 1)
 	movedCfg := filepath.Join(dir, "moved.yaml")
 	os.WriteFile(movedCfg, moved, 0o600)
-	expect(1, "checkpoint reset --source env-1", "run", "--config", movedCfg)
-	expect(0, "source env-1 reset", "checkpoint", "reset", "--config", movedCfg, "--source", "env-1")
+	expect(1, `checkpoint reset --source env-1 --config FILE`, "run", "--config", movedCfg)
+	expect(0, `^source env-1 reset: `, "checkpoint", "reset", "--config", movedCfg, "--source", "env-1")
 
 	// an invalid configuration: exit 2, every problem with its path
 	badCfg := filepath.Join(dir, "bad.yaml")

@@ -5,17 +5,12 @@ package daemon
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -324,81 +319,4 @@ func (d *Daemon) serveMetrics(addr string) (*http.Server, error) {
 	d.serve("metrics server", srv, ln)
 	d.log.Info("serving metrics", "addr", ln.Addr().String())
 	return srv, nil
-}
-
-// StatusSocket returns the abstract unix socket a daemon with this data
-// directory serves its status on.
-func StatusSocket(dataDir string) string {
-	abs, err := filepath.Abs(dataDir)
-	if err != nil {
-		abs = dataDir
-	}
-	h := sha256.Sum256([]byte(abs))
-	return "@auditrelay-" + hex.EncodeToString(h[:12])
-}
-
-// Status is what `auditrelay status` shows.
-type Status struct {
-	Version string            `json:"version"`
-	Running bool              `json:"running"`
-	Store   store.Snapshot    `json:"store"`
-	Halted  map[string]string `json:"halted,omitempty"`
-}
-
-func (d *Daemon) serveStatus() (*http.Server, error) {
-	ln, err := net.Listen("unix", StatusSocket(d.cfg.DataDir))
-	if err != nil {
-		return nil, err
-	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("/status", func(w http.ResponseWriter, r *http.Request) {
-		snap, err := d.Snapshot()
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusServiceUnavailable)
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(Status{Version: d.version, Running: true, Store: snap, Halted: d.health.Failed()})
-	})
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	d.serve("status socket", srv, ln)
-	return srv, nil
-}
-
-// ReadStatus asks a running daemon for its status, or reads the store when
-// none runs.
-func ReadStatus(ctx context.Context, dataDir string) (Status, error) {
-	client := &http.Client{Transport: &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var dl net.Dialer
-			return dl.DialContext(ctx, "unix", StatusSocket(dataDir))
-		},
-	}, Timeout: 5 * time.Second}
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://auditrelay/status", nil)
-	if resp, err := client.Do(req); err == nil {
-		defer resp.Body.Close()
-		var st Status
-		if resp.StatusCode == http.StatusOK {
-			if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
-				return Status{}, fmt.Errorf("status: decode daemon answer: %w", err)
-			}
-			return st, nil
-		}
-	}
-	if _, err := os.Stat(filepath.Join(dataDir, store.FileName)); errors.Is(err, os.ErrNotExist) {
-		return Status{Running: false}, nil // never ran: nothing to show yet
-	}
-	s, err := store.Open(dataDir, store.Options{ReadOnly: true})
-	if err != nil {
-		if errors.Is(err, store.ErrLocked) || strings.Contains(err.Error(), "timeout") {
-			return Status{}, fmt.Errorf("status: a daemon holds the store but did not answer on its status socket: %w", err)
-		}
-		return Status{}, err
-	}
-	defer s.Close()
-	snap, err := s.Snapshot()
-	if err != nil {
-		return Status{}, err
-	}
-	return Status{Running: false, Store: snap}, nil
 }

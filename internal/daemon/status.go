@@ -1,0 +1,152 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/auditrelay/auditrelay/internal/store"
+)
+
+// StatusSocketName is the status socket's file inside the data directory.
+const StatusSocketName = "status.sock"
+
+// maxSocketPath is the longest unix socket path bound or dialled: sun_path
+// holds 104 bytes on macOS and the BSDs (108 on Linux), NUL included.
+const maxSocketPath = 103
+
+// StatusSocket returns the unix socket a daemon with this data directory
+// serves its status on: status.sock inside it, as an absolute path.
+func StatusSocket(dataDir string) string {
+	abs, err := filepath.Abs(dataDir)
+	if err != nil {
+		abs = dataDir
+	}
+	return filepath.Join(abs, StatusSocketName)
+}
+
+// errSocketPath says why a data directory has no status socket.
+func errSocketPath(path string) error {
+	return fmt.Errorf("the status socket path %s is %d bytes, longer than a unix socket path can be (%d): choose a shorter data_dir so that `auditrelay status` can read a running daemon",
+		path, len(path), maxSocketPath)
+}
+
+// Status is what `auditrelay status` shows.
+type Status struct {
+	Version string            `json:"version"`
+	Running bool              `json:"running"`
+	Store   store.Snapshot    `json:"store"`
+	Halted  map[string]string `json:"halted,omitempty"`
+}
+
+// serveStatus serves /status on the data directory's socket, readable and
+// writable by the daemon's user only (mode 0600). It must be called with
+// the store open: the store's lock proves that a socket file already there
+// was left by a daemon that died, so it is removed.
+func (d *Daemon) serveStatus() (*http.Server, error) {
+	path := StatusSocket(d.cfg.DataDir)
+	if len(path) > maxSocketPath {
+		return nil, errSocketPath(path)
+	}
+	if fi, err := os.Lstat(path); err == nil {
+		if fi.Mode().Type() != fs.ModeSocket {
+			return nil, fmt.Errorf("status socket %s: a file that is not a socket is in the way: move it out of data_dir", path)
+		}
+		if err := os.Remove(path); err != nil {
+			return nil, fmt.Errorf("status socket %s: remove the one a stopped daemon left: %w (check data_dir's permissions)", path, err)
+		}
+		d.log.Info("removed the status socket a stopped daemon left", "path", path)
+	}
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("status socket %s: %w (check data_dir's permissions)", path, err)
+	}
+	// Nothing is accepted before the mode is the owner's only.
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("status socket %s: restrict it to this user: %w", path, err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/status", func(w http.ResponseWriter, r *http.Request) {
+		snap, err := d.Snapshot()
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(Status{Version: d.version, Running: true, Store: snap, Halted: d.health.Failed()})
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	d.serve("status socket", srv, ln)
+	return srv, nil
+}
+
+// ReadStatus asks a running daemon for its status on the data directory's
+// socket, or reads the store when none answers.
+func ReadStatus(ctx context.Context, dataDir string) (Status, error) {
+	path := StatusSocket(dataDir)
+	var noSocket error
+	if len(path) > maxSocketPath {
+		noSocket = errSocketPath(path)
+	} else if st, ok, err := askDaemon(ctx, path); err != nil {
+		return Status{}, err
+	} else if ok {
+		return st, nil
+	}
+	if _, err := os.Stat(filepath.Join(dataDir, store.FileName)); errors.Is(err, os.ErrNotExist) {
+		return Status{Running: false}, nil // never ran: nothing to show yet
+	}
+	s, err := store.Open(dataDir, store.Options{ReadOnly: true})
+	if err != nil {
+		if errors.Is(err, store.ErrLocked) || strings.Contains(err.Error(), "timeout") {
+			if noSocket != nil {
+				return Status{}, fmt.Errorf("status: a daemon holds the store and has no status socket: %w", noSocket)
+			}
+			return Status{}, fmt.Errorf("status: a daemon holds the store but did not answer on its status socket %s (its log says why): %w", path, err)
+		}
+		return Status{}, err
+	}
+	defer s.Close()
+	snap, err := s.Snapshot()
+	if err != nil {
+		return Status{}, err
+	}
+	return Status{Running: false, Store: snap}, nil
+}
+
+// askDaemon reads /status from the socket at path. ok is false when no
+// daemon listens there; err is set when one answered but not with a
+// status.
+func askDaemon(ctx context.Context, path string) (st Status, ok bool, err error) {
+	client := &http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var dl net.Dialer
+			return dl.DialContext(ctx, "unix", path)
+		},
+	}, Timeout: 5 * time.Second}
+	defer client.CloseIdleConnections()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://auditrelay/status", nil)
+	if err != nil {
+		return Status{}, false, fmt.Errorf("status: %w", err)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return Status{}, false, nil
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return Status{}, false, nil
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		return Status{}, false, fmt.Errorf("status: decode the daemon's answer on %s: %w", path, err)
+	}
+	return st, true, nil
+}

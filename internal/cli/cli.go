@@ -42,7 +42,9 @@ Usage:
   auditrelay demo [--duration D] [--dir DIR]   run the pipeline offline against built-in emulators
   auditrelay validate --config FILE [--print]  check a configuration; --print shows it with defaults
   auditrelay check --config FILE               prove each source's and sink's credentials and reachability
-  auditrelay poll --config FILE --source NAME  one poll, events as NDJSON on stdout; no checkpoint change
+  auditrelay poll --config FILE --source NAME [--from-lookback]
+                                               one poll from the checkpoint (or the lookback), events as
+                                               NDJSON on stdout; no checkpoint change
   auditrelay status --config FILE [--json]     watermarks, lag, errors and backlogs (works while running)
   auditrelay checkpoint show --config FILE [--source NAME]
   auditrelay checkpoint reset --config FILE --source NAME
@@ -274,13 +276,33 @@ func cmdPoll(ctx context.Context, args []string, env Env) int {
 		return exitUsage
 	}
 	var cur []byte
-	if !*fresh {
-		if st, err := store.Open(cfg.DataDir, store.Options{ReadOnly: true}); err == nil {
-			c, fp, err := st.Cursor(src.Name)
-			st.Close()
-			if err == nil && fp == src.Source.Fingerprint() {
-				cur = c
+	if *fresh {
+		fmt.Fprintf(env.Stderr, "polling %s from its lookback (--from-lookback: the stored checkpoint is ignored)\n", src.Name)
+	} else {
+		// The running daemon's status carries the cursor; without a daemon
+		// it comes from the store. A store held by a daemon that does not
+		// answer is refused, never taken for "no checkpoint".
+		st, err := daemon.ReadStatus(ctx, cfg.DataDir)
+		if err != nil {
+			fmt.Fprintf(env.Stderr, "auditrelay: poll %s: cannot read its checkpoint: %v; or pass --from-lookback to poll from the lookback instead\n", src.Name, err)
+			return exitFailure
+		}
+		var state *store.SourceState
+		for i := range st.Store.Sources {
+			if st.Store.Sources[i].Name == src.Name {
+				state = &st.Store.Sources[i]
 			}
+		}
+		switch {
+		case state == nil || len(state.Cursor) == 0:
+			fmt.Fprintf(env.Stderr, "polling %s from its lookback: it has no checkpoint yet\n", src.Name)
+		case state.Fingerprint != src.Source.Fingerprint():
+			fmt.Fprintf(env.Stderr, "auditrelay: poll %s: the stored checkpoint is for %s but the configuration reads %s; pass --from-lookback to poll from the lookback instead\n",
+				src.Name, state.Fingerprint, src.Source.Fingerprint())
+			return exitFailure
+		default:
+			cur = state.Cursor
+			fmt.Fprintf(env.Stderr, "polling %s from its checkpoint (watermark %s)\n", src.Name, fmtTime(state.Watermark))
 		}
 	}
 	page, err := src.Source.Poll(ctx, cur)

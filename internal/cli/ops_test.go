@@ -1,38 +1,51 @@
 package cli
 
 import (
+	"context"
 	"fmt"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/auditrelay/auditrelay/internal/config"
+	"github.com/auditrelay/auditrelay/internal/daemon"
+	"github.com/auditrelay/auditrelay/internal/emulator"
 	"github.com/auditrelay/auditrelay/internal/store"
 )
 
 // opsConfig writes a configuration with a PingOne source "p1" and a
 // CyberArk source "ca1" reading api (a loopback base URL), both into a file
-// sink, and returns its path and data directory.
-func opsConfig(t *testing.T, api string) (cfgPath, dataDir string) {
+// sink, and returns its path and data directory. With names, only those
+// sources are configured.
+func opsConfig(t *testing.T, api string, names ...string) (cfgPath, dataDir string) {
 	t.Helper()
+	if len(names) == 0 {
+		names = []string{"p1", "ca1"}
+	}
 	dir := t.TempDir()
 	secret := filepath.Join(dir, "secret")
-	if err := os.WriteFile(secret, []byte("s3cr3t-value-ops"), 0o600); err != nil {
+	if err := os.WriteFile(secret, []byte(opsSecret), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	dataDir = filepath.Join(dir, "data")
-	cfg := fmt.Sprintf(`data_dir: %s
-sources:
-  - name: p1
+	blocks := map[string]string{
+		"p1": `  - name: p1
     pingone:
-      environment_id: 0b6e7c1a-0000-4000-8000-000000000001
+      environment_id: ` + opsEnvironment + `
       client_id: client-1
       client_secret: "${file:%[2]s}"
       api_url: %[3]s
       auth_url: %[3]s
+      poll_interval: 200ms
+      settle_delay: 2s
+      overlap: 2s
       lookback: 2h
-  - name: ca1
+`,
+		"ca1": `  - name: ca1
     cyberark:
       identity_url: %[3]s
       app_id: auditrelay
@@ -41,17 +54,26 @@ sources:
       audit_url: %[3]s
       api_key: "${file:%[2]s}"
       lookback: 2h
-sinks:
-  - name: archive
-    sources: [p1, ca1]
-    file: { path: %[4]s }
-`, dataDir, secret, api, filepath.Join(dir, "out", "a.ndjson"))
+`,
+	}
+	cfg := "data_dir: %[1]s\nsources:\n"
+	for _, n := range names {
+		cfg += blocks[n]
+	}
+	cfg += "sinks:\n  - name: archive\n    sources: [" + strings.Join(names, ", ") + "]\n    file: { path: %[4]s }\n"
+	cfg = fmt.Sprintf(cfg, dataDir, secret, api, filepath.Join(dir, "out", "a.ndjson"))
 	cfgPath = filepath.Join(dir, "auditrelay.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return cfgPath, dataDir
 }
+
+// The credentials opsConfig writes.
+const (
+	opsSecret      = "s3cr3t-value-ops"
+	opsEnvironment = "0b6e7c1a-0000-4000-8000-000000000001"
+)
 
 // TestCheckpointUnknownSource: a source name that is not configured is a
 // usage error naming the configured ones, never "nothing to do".
@@ -108,5 +130,99 @@ func TestStatusNever(t *testing.T) {
 	}
 	if strings.Contains(out, "- ago") {
 		t.Errorf("status shows \"- ago\":\n%s", out)
+	}
+}
+
+// pingOneWorld serves a PingOne emulator with opsConfig's environment,
+// holding n events of the last hour.
+func pingOneWorld(t *testing.T, n int) string {
+	t.Helper()
+	emu := emulator.NewPingOne(emulator.PingOneOptions{})
+	srv := httptest.NewServer(emu)
+	t.Cleanup(srv.Close)
+	emu.AddEnvironment(emulator.Environment{ID: opsEnvironment, Licence: "lic", ClientID: "client-1", ClientSecret: opsSecret, AuthMethod: "client_secret_basic"})
+	now := time.Now()
+	emu.Backlog(emulator.NewGenerator(5), opsEnvironment, srv.URL, n, now.Add(-time.Hour), now.Add(-time.Minute))
+	return srv.URL
+}
+
+// runDaemon runs the daemon of cfgPath in this process until the test
+// ends, once the store holds want events.
+func runDaemon(t *testing.T, cfgPath string, want int64) {
+	t.Helper()
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := daemon.New(cfg, daemon.Options{Version: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("daemon: %v", err)
+		}
+	})
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		snap, err := d.Snapshot()
+		if err == nil && len(snap.Sources) > 0 && snap.Sources[0].Events >= uint64(want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the daemon did not store %d events: %+v, %v", want, snap, err)
+		}
+	}
+}
+
+// TestPollWhileDaemonRuns: poll resumes from the running daemon's
+// checkpoint (read over its status socket), not from the lookback;
+// --from-lookback is the way to ignore it.
+func TestPollWhileDaemonRuns(t *testing.T) {
+	api := pingOneWorld(t, 40)
+	cfg, _ := opsConfig(t, api, "p1")
+	runDaemon(t, cfg, 40)
+
+	out, errs, code := runMain(t, "poll", "--config", cfg, "--source", "p1")
+	if code != exitOK {
+		t.Fatalf("poll: exit %d: %s", code, errs)
+	}
+	if n := strings.Count(out, "\n"); n != 0 {
+		t.Errorf("poll from the daemon's checkpoint printed %d events, want 0 (all 40 are behind it)", n)
+	}
+	if !strings.Contains(errs, "polling p1 from its checkpoint (watermark ") {
+		t.Errorf("poll does not say it starts from the checkpoint:\n%s", errs)
+	}
+
+	out, errs, code = runMain(t, "poll", "--config", cfg, "--source", "p1", "--from-lookback")
+	if code != exitOK {
+		t.Fatalf("poll --from-lookback: exit %d: %s", code, errs)
+	}
+	if n := strings.Count(out, "\n"); n != 40 {
+		t.Errorf("poll --from-lookback printed %d events, want the 40 of the lookback", n)
+	}
+	if !strings.Contains(errs, "from its lookback (--from-lookback") {
+		t.Errorf("poll --from-lookback does not say where it starts:\n%s", errs)
+	}
+}
+
+// TestPollLockedStore: a store held by a process that does not answer on
+// the status socket is refused with the way out, never read as "no
+// checkpoint".
+func TestPollLockedStore(t *testing.T) {
+	cfg, dataDir := opsConfig(t, "http://127.0.0.1:1", "p1")
+	st := openStore(t, dataDir)
+	defer st.Close()
+	out, errs, code := runMain(t, "poll", "--config", cfg, "--source", "p1")
+	if code != exitFailure || out != "" {
+		t.Errorf("poll of a held store: exit %d, stdout %q; want exit %d and no events", code, out, exitFailure)
+	}
+	for _, want := range []string{"cannot read its checkpoint", "already running with pid", "--from-lookback"} {
+		if !strings.Contains(errs, want) {
+			t.Errorf("poll of a held store: stderr lacks %q:\n%s", want, errs)
+		}
 	}
 }

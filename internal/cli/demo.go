@@ -46,15 +46,12 @@ func cmdDemo(ctx context.Context, args []string, env Env) int {
 		defer cancel()
 	}
 	// The emulated API lives in this process only, so every demo starts
-	// from a clean store and output.
-	for _, p := range append(rotated(filepath.Join(*dir, "events.ndjson")), filepath.Join(*dir, "data"), filepath.Join(*dir, "auditrelay.log")) {
-		if err := os.RemoveAll(p); err != nil {
-			fmt.Fprintf(env.Stderr, "auditrelay demo: clean %s: %v\n", p, err)
-			return exitFailure
-		}
-	}
-	if err := os.MkdirAll(*dir, 0o750); err != nil {
+	// from a clean store and output, in a directory the demo made.
+	if refused, err := prepareDemoDir(*dir); err != nil {
 		fmt.Fprintf(env.Stderr, "auditrelay demo: %v\n", err)
+		if refused {
+			return exitUsage
+		}
 		return exitFailure
 	}
 	logFile, err := os.OpenFile(filepath.Join(*dir, "auditrelay.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
@@ -149,6 +146,41 @@ func cmdDemo(ctx context.Context, args []string, env Env) int {
 				now.Format("15:04:05"), delivered, rate, snap.SpoolCount, strings.Join(lags, ", "))
 		}
 	}
+}
+
+// demoMarker is the file that marks a directory as made by the demo.
+const demoMarker = ".auditrelay-demo"
+
+// prepareDemoDir makes dir ready for a demo run. A missing or empty
+// directory is created and marked; a marked one has the store, output and
+// log of the previous run removed, and nothing else. A directory with
+// anything in it and no marker is refused (refused is then true): it may
+// hold a real store.
+func prepareDemoDir(dir string) (refused bool, err error) {
+	marker := filepath.Join(dir, demoMarker)
+	if _, err := os.Stat(marker); err == nil {
+		for _, p := range append(rotated(filepath.Join(dir, "events.ndjson")), filepath.Join(dir, "data"), filepath.Join(dir, "auditrelay.log")) {
+			if err := os.RemoveAll(p); err != nil {
+				return false, fmt.Errorf("clear the previous run's %s: %w", p, err)
+			}
+		}
+		return false, nil
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return false, fmt.Errorf("--dir %s: %w", dir, err)
+	}
+	if len(entries) > 0 {
+		return true, fmt.Errorf("--dir %s is not empty and was not made by auditrelay demo (no %s in it): refusing to clear it; the demo clears its directory at every start, so give it a new or empty one", dir, demoMarker)
+	}
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return false, fmt.Errorf("--dir %s: %w", dir, err)
+	}
+	note := "Made by `auditrelay demo`: the next demo run here removes data/, events.ndjson* and auditrelay.log.\n"
+	if err := os.WriteFile(marker, []byte(note), 0o640); err != nil {
+		return false, fmt.Errorf("--dir %s: mark it as the demo's: %w", dir, err)
+	}
+	return false, nil
 }
 
 func demoConfig(dir, base string, envs []emulator.Environment) *config.Config {

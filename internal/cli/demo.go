@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -20,6 +21,7 @@ import (
 	"github.com/auditrelay/auditrelay/internal/secret"
 	"github.com/auditrelay/auditrelay/internal/sink/file"
 	"github.com/auditrelay/auditrelay/internal/source/pingone"
+	"github.com/auditrelay/auditrelay/internal/store"
 	"github.com/auditrelay/auditrelay/internal/units"
 )
 
@@ -127,25 +129,44 @@ func cmdDemo(ctx context.Context, args []string, env Env) int {
 			if err != nil {
 				continue
 			}
-			var delivered int64
-			for _, s := range snap.Sinks {
-				delivered += int64(s.Delivered)
-			}
-			rate := float64(delivered-last) / now.Sub(lastAt).Seconds()
-			last, lastAt = delivered, now
-			var lags []string
-			sort.Slice(snap.Sources, func(i, j int) bool { return snap.Sources[i].Name < snap.Sources[j].Name })
+			var polled int64
 			for _, s := range snap.Sources {
-				lag := "-"
-				if !s.Watermark.IsZero() {
-					lag = now.Sub(s.Watermark).Round(time.Second).String()
-				}
-				lags = append(lags, fmt.Sprintf("%s %s", strings.TrimPrefix(s.Name, "demo-"), lag))
+				polled += int64(s.Events)
 			}
-			fmt.Fprintf(env.Stdout, "%s  delivered %7d  %6.0f events/s  spool %5d  lag: %s\n",
-				now.Format("15:04:05"), delivered, rate, snap.SpoolCount, strings.Join(lags, ", "))
+			rate := float64(polled-last) / now.Sub(lastAt).Seconds()
+			last, lastAt = polled, now
+			fmt.Fprintln(env.Stdout, demoProgress(snap, now, rate))
 		}
 	}
+}
+
+// demoProgress formats one line of the demo's live progress: the events
+// the sources stored, and their rate; how many each sink delivered (an
+// event routed to three sinks is delivered three times); the spool; and
+// each source's lag.
+func demoProgress(snap store.Snapshot, now time.Time, rate float64) string {
+	var polled uint64
+	for _, s := range snap.Sources {
+		polled += s.Events
+	}
+	sinks := slices.Clone(snap.Sinks)
+	sort.Slice(sinks, func(i, j int) bool { return sinks[i].Name < sinks[j].Name })
+	var delivered []string
+	for _, s := range sinks {
+		delivered = append(delivered, fmt.Sprintf("%s %d", s.Name, s.Delivered))
+	}
+	srcs := slices.Clone(snap.Sources)
+	sort.Slice(srcs, func(i, j int) bool { return srcs[i].Name < srcs[j].Name })
+	var lags []string
+	for _, s := range srcs {
+		lag := "-"
+		if !s.Watermark.IsZero() {
+			lag = now.Sub(s.Watermark).Round(time.Second).String()
+		}
+		lags = append(lags, fmt.Sprintf("%s %s", strings.TrimPrefix(s.Name, "demo-"), lag))
+	}
+	return fmt.Sprintf("%s  polled %7d  %6.0f events/s  delivered: %s  spool %5d  lag: %s",
+		now.Format("15:04:05"), polled, rate, strings.Join(delivered, ", "), snap.SpoolCount, strings.Join(lags, ", "))
 }
 
 // demoMarker is the file that marks a directory as made by the demo.

@@ -5,6 +5,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/auditrelay/auditrelay/internal/store"
 )
 
 func writeFiles(t *testing.T, dir string, names ...string) {
@@ -78,5 +81,28 @@ func TestPrepareDemoDir(t *testing.T) {
 		if !exists(filepath.Join(dir, n)) {
 			t.Errorf("%s was removed; the demo did not make it", n)
 		}
+	}
+}
+
+// TestDemoProgress: the live line counts each sink's deliveries apart,
+// never their sum as if it were events.
+func TestDemoProgress(t *testing.T) {
+	now := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	snap := store.Snapshot{
+		Sources: []store.SourceState{
+			{Name: "demo-env-1", Events: 700, Watermark: now.Add(-6 * time.Second)},
+			{Name: "demo-cyberark", Events: 300},
+		},
+		Sinks: []store.SinkState{
+			{Name: "sentinel", Delivered: 650},
+			{Name: "file", Delivered: 700},
+			{Name: "sekoia", Delivered: 300},
+		},
+		SpoolCount: 50,
+	}
+	got := demoProgress(snap, now, 95)
+	want := "10:00:00  polled    1000      95 events/s  delivered: file 700, sekoia 300, sentinel 650  spool    50  lag: cyberark -, env-1 6s"
+	if got != want {
+		t.Errorf("demoProgress =\n%q, want\n%q", got, want)
 	}
 }

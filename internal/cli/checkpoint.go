@@ -70,37 +70,85 @@ func cmdCheckpoint(ctx context.Context, args []string, env Env) int {
 	for i := range srcs {
 		describe[srcs[i].Name] = &srcs[i]
 	}
-	type shown struct {
-		Source      string    `json:"source"`
-		Fingerprint string    `json:"fingerprint"`
-		Watermark   time.Time `json:"watermark,omitzero"`
-		Cursor      any       `json:"cursor"`
-	}
-	var out []shown
-	for _, s := range status.Store.Sources {
+	var out []shownCheckpoint
+	for _, s := range allSources(cfg, status.Store.Sources) {
 		if *name != "" && s.Name != *name {
 			continue
 		}
-		sh := shown{Source: s.Name, Fingerprint: s.Fingerprint, Watermark: s.Watermark}
-		if d := describe[s.Name]; d != nil && d.Describe != nil && len(s.Cursor) > 0 {
-			if v, err := d.Describe(s.Cursor); err == nil {
-				sh.Cursor = v
-			} else {
-				sh.Cursor = "unreadable: " + err.Error()
-			}
-		} else if len(s.Cursor) > 0 {
-			sh.Cursor = string(s.Cursor)
-		}
-		out = append(out, sh)
-	}
-	if *name != "" && len(out) == 0 {
-		fmt.Fprintf(env.Stdout, "source %s has no checkpoint yet\n", *name)
-		return exitOK
+		out = append(out, showCheckpoint(s, describe[s.Name]))
 	}
 	enc := json.NewEncoder(env.Stdout)
 	enc.SetIndent("", "  ")
 	enc.Encode(out)
 	return exitOK
+}
+
+// noCheckpoint is what checkpoint show says of a source that has none.
+const noCheckpoint = "none: starts from its lookback"
+
+// shownCheckpoint is one source in `auditrelay checkpoint show`. Its keys
+// are documented in docs/sources/*.md; zero values are left out.
+type shownCheckpoint struct {
+	Source      string    `json:"source"`
+	Fingerprint string    `json:"fingerprint,omitempty"`
+	Watermark   time.Time `json:"watermark,omitzero"`
+	// Cursor is the source's Describe output, noCheckpoint, or the reason
+	// the stored cursor cannot be read.
+	Cursor any `json:"cursor"`
+	// Note says when the stored fingerprint is not the configuration's, or
+	// the source is no longer configured.
+	Note string `json:"note,omitempty"`
+}
+
+// showCheckpoint renders the stored state s of a source built as src (nil
+// when it is no longer configured).
+func showCheckpoint(s store.SourceState, src *daemon.Source) shownCheckpoint {
+	sh := shownCheckpoint{Source: s.Name, Fingerprint: s.Fingerprint, Watermark: s.Watermark}
+	switch {
+	case len(s.Cursor) == 0:
+		sh.Cursor = noCheckpoint
+	case src == nil || src.Describe == nil:
+		sh.Cursor = string(s.Cursor)
+	default:
+		if v, err := src.Describe(s.Cursor); err == nil {
+			sh.Cursor = v
+		} else {
+			sh.Cursor = "unreadable: " + err.Error()
+		}
+	}
+	switch {
+	case src == nil:
+		sh.Note = "not in the configuration"
+	case s.Fingerprint != "" && s.Fingerprint != src.Source.Fingerprint():
+		sh.Note = "stored for " + s.Fingerprint + " but the configuration reads " + src.Source.Fingerprint() + ": the daemon refuses to resume it"
+	}
+	return sh
+}
+
+// allSources returns the state of every configured source, in the
+// configuration's order, with an empty state for one the store does not
+// know (it never polled, or was reset), then the stored sources the
+// configuration no longer has.
+func allSources(cfg *config.Config, stored []store.SourceState) []store.SourceState {
+	byName := map[string]store.SourceState{}
+	for _, s := range stored {
+		byName[s.Name] = s
+	}
+	var out []store.SourceState
+	for _, sc := range cfg.Sources {
+		s, ok := byName[sc.Name]
+		if !ok {
+			s = store.SourceState{Name: sc.Name}
+		}
+		out = append(out, s)
+		delete(byName, sc.Name)
+	}
+	for _, s := range stored {
+		if _, ok := byName[s.Name]; ok {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // configured reports whether cfg has a source called name.

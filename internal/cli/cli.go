@@ -369,6 +369,7 @@ func cmdStatus(ctx context.Context, args []string, env Env) int {
 		fmt.Fprintf(env.Stderr, "auditrelay: %v\n", err)
 		return exitFailure
 	}
+	st.Store.Sources = allSources(cfg, st.Store.Sources)
 	if *asJSON {
 		enc := json.NewEncoder(env.Stdout)
 		enc.SetIndent("", "  ")

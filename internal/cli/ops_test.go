@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"github.com/auditrelay/auditrelay/internal/config"
 	"github.com/auditrelay/auditrelay/internal/daemon"
 	"github.com/auditrelay/auditrelay/internal/emulator"
+	"github.com/auditrelay/auditrelay/internal/source"
 	"github.com/auditrelay/auditrelay/internal/store"
 )
 
@@ -224,5 +226,84 @@ func TestPollLockedStore(t *testing.T) {
 		if !strings.Contains(errs, want) {
 			t.Errorf("poll of a held store: stderr lacks %q:\n%s", want, errs)
 		}
+	}
+}
+
+// storeCheckpoint stores cur as the checkpoint of source name, with the
+// fingerprint the configuration at cfgPath gives it.
+func storeCheckpoint(t *testing.T, cfgPath, dataDir, name string, cur []byte, watermark time.Time) {
+	t.Helper()
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srcs, err := daemon.BuildSources(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fp := ""
+	for _, s := range srcs {
+		if s.Name == name {
+			fp = s.Source.Fingerprint()
+		}
+	}
+	st := openStore(t, dataDir)
+	defer st.Close()
+	if _, err := st.Append(name, fp, source.Page{Next: cur, Watermark: watermark}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SetSinks([]string{"archive"}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestCheckpointShowKeys: checkpoint show lists every configured source
+// with documented keys and no zero values; one without a checkpoint says
+// where it starts.
+func TestCheckpointShowKeys(t *testing.T) {
+	cfg, dataDir := opsConfig(t, "http://127.0.0.1:1")
+	storeCheckpoint(t, cfg, dataDir, "p1", []byte(`{"v":1,"until":"2026-11-25T10:58:00.000Z"}`), time.Date(2026, 11, 25, 10, 58, 0, 0, time.UTC))
+	out, errs, code := runMain(t, "checkpoint", "show", "--config", cfg)
+	if code != exitOK {
+		t.Fatalf("checkpoint show: exit %d: %s", code, errs)
+	}
+	want := `[
+  {
+    "source": "p1",
+    "fingerprint": "pingone|` + opsEnvironment + `|http://127.0.0.1:1",
+    "watermark": "2026-11-25T10:58:00Z",
+    "cursor": {
+      "watermark": "2026-11-25T10:58:00Z"
+    }
+  },
+  {
+    "source": "ca1",
+    "cursor": "none: starts from its lookback"
+  }
+]
+`
+	if out != want {
+		t.Errorf("checkpoint show =\n%s\nwant\n%s", out, want)
+	}
+	out, _, code = runMain(t, "checkpoint", "show", "--config", cfg, "--source", "ca1")
+	if code != exitOK || !strings.Contains(out, `"cursor": "none: starts from its lookback"`) || strings.Contains(out, `"p1"`) {
+		t.Errorf("checkpoint show --source ca1: exit %d:\n%s", code, out)
+	}
+}
+
+// TestStatusListsEverySource: a source the store does not know (never
+// polled, or reset) still has its row.
+func TestStatusListsEverySource(t *testing.T) {
+	cfg, dataDir := opsConfig(t, "http://127.0.0.1:1")
+	storeCheckpoint(t, cfg, dataDir, "p1", []byte(`{"v":1,"until":"2026-11-25T10:58:00.000Z"}`), time.Date(2026, 11, 25, 10, 58, 0, 0, time.UTC))
+	out, errs, code := runMain(t, "status", "--config", cfg)
+	if code != exitOK {
+		t.Fatalf("status: exit %d: %s", code, errs)
+	}
+	if l := line(out, "ca1"); !slices.Equal(strings.Fields(l), []string{"ca1", "-", "-", "never", "0", "0", "-"}) {
+		t.Errorf("row of the source without a checkpoint = %q, want ca1 - - never 0 0 -; output:\n%s", l, out)
+	}
+	if l := line(out, "p1", "2026-11-25T10:58:00Z"); l == "" {
+		t.Errorf("no row for p1:\n%s", out)
 	}
 }

@@ -201,3 +201,27 @@ func BenchmarkDecodeResults(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N*1000)/b.Elapsed().Seconds(), "events/s")
 }
+
+// TestDescribeJSON: the JSON of a described cursor has the documented
+// snake_case keys and leaves zero values out.
+func TestDescribeJSON(t *testing.T) {
+	s := &Source{}
+	for _, tc := range []struct {
+		c    cursor
+		want string
+	}{
+		{cursor{Until: testNow}, `{"watermark":"2026-03-10T12:00:00Z"}`},
+		{cursor{Until: testNow, Exact: true}, `{"watermark":"2026-03-10T12:00:00Z","exact":true}`},
+		{cursor{Until: testNow, From: testNow.Add(-time.Minute), To: testNow.Add(time.Hour), Ref: "r"},
+			`{"watermark":"2026-03-10T12:00:00Z","mid_window":true,"window_from":"2026-03-10T11:59:00Z","window_to":"2026-03-10T13:00:00Z"}`},
+	} {
+		info, err := s.Describe(tc.c.encode())
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := json.Marshal(info)
+		if err != nil || string(b) != tc.want {
+			t.Errorf("json.Marshal(Describe) = %s, %v; want %s", b, err, tc.want)
+		}
+	}
+}

@@ -121,16 +121,18 @@ func parseCursorTime(field, v string) (time.Time, error) {
 }
 
 // CursorInfo is the human view of a stored cursor, for `auditrelay
-// checkpoint show` and `auditrelay status`.
+// checkpoint show` and `auditrelay status`. Its JSON keys are stable and
+// documented; zero values are left out.
 type CursorInfo struct {
 	// Watermark is the instant before which every event has been returned.
 	// Zero when the source has never polled.
-	Watermark time.Time
+	Watermark time.Time `json:"watermark,omitzero"`
 	// MidWindow reports that a window is in progress: its next page is stored
 	// and the next poll continues it.
-	MidWindow bool
+	MidWindow bool `json:"mid_window,omitempty"`
 	// From and To bound the window in progress, [From, To); zero when none.
-	From, To time.Time
+	From time.Time `json:"window_from,omitzero"`
+	To   time.Time `json:"window_to,omitzero"`
 }
 
 // String formats the info on one line.

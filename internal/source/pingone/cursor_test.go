@@ -1,6 +1,7 @@
 package pingone
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -136,5 +137,28 @@ func TestDescribe(t *testing.T) {
 
 	if _, err := s.Describe([]byte(`{"v":9}`)); err == nil || !strings.Contains(err.Error(), "pingone: describe cursor: cursor version 9") {
 		t.Errorf("Describe(bad) error = %v", err)
+	}
+}
+
+// TestDescribeJSON: the JSON of a described cursor has the documented
+// snake_case keys and leaves zero values out.
+func TestDescribeJSON(t *testing.T) {
+	s := &Source{}
+	for _, tc := range []struct {
+		c    cursor
+		want string
+	}{
+		{cursor{Until: ms("2026-11-24T10:58:00Z")}, `{"watermark":"2026-11-24T10:58:00Z"}`},
+		{cursor{Until: ms("2026-11-24T10:00:00Z"), From: ms("2026-11-24T09:59:00Z"), To: ms("2026-11-24T10:58:00.5Z"), Next: "https://h/n"},
+			`{"watermark":"2026-11-24T10:00:00Z","mid_window":true,"window_from":"2026-11-24T09:59:00Z","window_to":"2026-11-24T10:58:00.5Z"}`},
+	} {
+		info, err := s.Describe(tc.c.encode())
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := json.Marshal(info)
+		if err != nil || string(b) != tc.want {
+			t.Errorf("json.Marshal(Describe) = %s, %v; want %s", b, err, tc.want)
+		}
 	}
 }

@@ -165,3 +165,20 @@ func (s *Source) Describe(cur source.Cursor) (CursorInfo, error) {
 	}
 	return info, nil
 }
+
+// CursorAt returns a cursor that resumes reading at t, for `auditrelay
+// checkpoint set`: the next window starts at t (less the overlap, which
+// deduplication absorbs). It refuses a t in the future, or older than the
+// 14 days the activities API serves.
+func (s *Source) CursorAt(t time.Time) (source.Cursor, error) {
+	now := s.now().UTC()
+	t = t.UTC().Truncate(time.Millisecond)
+	if t.After(now) {
+		return nil, fmt.Errorf("pingone: %s is in the future (now is %s): give an instant that has passed", formatTime(t), formatTime(now))
+	}
+	if limit := now.Add(-MaxLookback + retentionMargin); t.Before(limit) {
+		return nil, fmt.Errorf("pingone: %s is older than the 14 days the activities API serves (the oldest instant it can resume from is %s): give a later instant, or ask PingOne for an audit restore",
+			formatTime(t), formatTime(limit.Truncate(time.Millisecond)))
+	}
+	return cursor{Until: t}.encode(), nil
+}

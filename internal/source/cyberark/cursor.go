@@ -173,3 +173,20 @@ func (s *Source) Describe(cur source.Cursor) (CursorInfo, error) {
 	}
 	return info, nil
 }
+
+// CursorAt returns a cursor that resumes reading exactly at t, for
+// `auditrelay checkpoint set`: like start_at, the next window starts at t
+// (in whole seconds) without overlap. It refuses a t in the future, or
+// older than retention.
+func (s *Source) CursorAt(t time.Time) (source.Cursor, error) {
+	now := s.now().UTC()
+	t = t.UTC().Truncate(time.Second)
+	if t.After(now) {
+		return nil, fmt.Errorf("cyberark: %s is in the future (now is %s): give an instant that has passed", formatCursorTime(t), formatCursorTime(now))
+	}
+	if limit := now.Add(-s.cfg.Retention.D() + retentionMargin); t.Before(limit) {
+		return nil, fmt.Errorf("cyberark: %s is older than retention (%v; the oldest instant it can resume from is %s): give a later instant, or raise retention if the tenant keeps events that long",
+			formatCursorTime(t), s.cfg.Retention, formatCursorTime(limit))
+	}
+	return cursor{Until: t, Exact: true}.encode(), nil
+}

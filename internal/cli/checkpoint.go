@@ -10,18 +10,29 @@ import (
 
 	"github.com/auditrelay/auditrelay/internal/config"
 	"github.com/auditrelay/auditrelay/internal/daemon"
+	"github.com/auditrelay/auditrelay/internal/source"
 	"github.com/auditrelay/auditrelay/internal/store"
 )
 
+// checkpointUsage is the usage of `auditrelay checkpoint`.
+const checkpointUsage = `usage: auditrelay checkpoint show --config FILE [--source NAME]
+       auditrelay checkpoint reset --config FILE --source NAME
+       auditrelay checkpoint set --config FILE --source NAME --at TIME
+`
+
 func cmdCheckpoint(ctx context.Context, args []string, env Env) int {
-	if len(args) == 0 || (args[0] != "show" && args[0] != "reset") {
-		fmt.Fprintln(env.Stderr, "usage: auditrelay checkpoint show|reset --config FILE [--source NAME]")
+	if len(args) == 0 || (args[0] != "show" && args[0] != "reset" && args[0] != "set") {
+		fmt.Fprint(env.Stderr, checkpointUsage)
 		return exitUsage
 	}
 	verb := args[0]
 	fs := newFlags("checkpoint "+verb, env)
 	path := fs.String("config", "", "configuration `FILE`")
 	name := fs.String("source", "", "source `NAME`")
+	var at *string
+	if verb == "set" {
+		at = fs.String("at", "", "RFC 3339 `TIME` to resume reading from, such as 2026-11-25T10:00:00Z")
+	}
 	if fs.Parse(args[1:]) != nil {
 		return exitUsage
 	}
@@ -33,28 +44,15 @@ func cmdCheckpoint(ctx context.Context, args []string, env Env) int {
 		fmt.Fprintf(env.Stderr, "auditrelay: --source %q is not configured; configured: %s\n", *name, sourceNames(cfg))
 		return exitUsage
 	}
-	if verb == "reset" {
-		if *name == "" {
-			fmt.Fprintln(env.Stderr, "auditrelay: checkpoint reset needs --source NAME")
-			return exitUsage
-		}
-		st, err := store.Open(cfg.DataDir, store.Options{})
-		if err != nil {
-			fmt.Fprintf(env.Stderr, "auditrelay: %v\n", err)
-			return exitFailure
-		}
-		defer st.Close()
-		found, err := st.ResetSource(*name)
-		if err != nil {
-			fmt.Fprintf(env.Stderr, "auditrelay: %v\n", err)
-			return exitFailure
-		}
-		if !found {
-			fmt.Fprintf(env.Stdout, "source %s has no checkpoint; nothing to reset\n", *name)
-			return exitOK
-		}
-		fmt.Fprintf(env.Stdout, "source %s reset: it starts over from its lookback at the next run; events already in the spool are still delivered\n", *name)
-		return exitOK
+	if verb != "show" && *name == "" {
+		fmt.Fprintf(env.Stderr, "auditrelay: checkpoint %s needs --source NAME; configured: %s\n", verb, sourceNames(cfg))
+		return exitUsage
+	}
+	switch verb {
+	case "reset":
+		return checkpointReset(cfg, *name, env)
+	case "set":
+		return checkpointSet(cfg, *name, *at, env)
 	}
 	status, err := daemon.ReadStatus(ctx, cfg.DataDir)
 	if err != nil {
@@ -80,6 +78,106 @@ func cmdCheckpoint(ctx context.Context, args []string, env Env) int {
 	enc := json.NewEncoder(env.Stdout)
 	enc.SetIndent("", "  ")
 	enc.Encode(out)
+	return exitOK
+}
+
+// checkpointReset forgets the checkpoint of source name.
+func checkpointReset(cfg *config.Config, name string, env Env) int {
+	st, err := store.Open(cfg.DataDir, store.Options{})
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "auditrelay: %v\n", err)
+		return exitFailure
+	}
+	defer st.Close()
+	found, err := st.ResetSource(name)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "auditrelay: %v\n", err)
+		return exitFailure
+	}
+	if !found {
+		fmt.Fprintf(env.Stdout, "source %s has no checkpoint; nothing to reset\n", name)
+		return exitOK
+	}
+	fmt.Fprintf(env.Stdout, "source %s reset: at the next run it reads its whole lookback (%s) again, and every sink receives those events again; events already in the spool are still delivered. To move a checkpoint without re-sending history, use `auditrelay checkpoint set --source %s --at TIME` instead\n",
+		name, lookbackOf(cfg, name), name)
+	return exitOK
+}
+
+// lookbackOf returns the lookback of source name.
+func lookbackOf(cfg *config.Config, name string) string {
+	for _, s := range cfg.Sources {
+		switch {
+		case s.Name != name:
+		case s.PingOne != nil:
+			return s.PingOne.Lookback.String()
+		case s.CyberArk != nil:
+			return s.CyberArk.Lookback.String()
+		}
+	}
+	return "its lookback"
+}
+
+// cursorAt is what a source that can resume at an instant provides.
+type cursorAt interface {
+	CursorAt(time.Time) (source.Cursor, error)
+}
+
+// checkpointSet moves the checkpoint of source name to the instant at.
+func checkpointSet(cfg *config.Config, name, at string, env Env) int {
+	if at == "" {
+		fmt.Fprintln(env.Stderr, "auditrelay: checkpoint set needs --at TIME (RFC 3339, such as 2026-11-25T10:00:00Z)")
+		return exitUsage
+	}
+	t, err := time.Parse(time.RFC3339Nano, at)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "auditrelay: --at %q is not an RFC 3339 time such as 2026-11-25T10:00:00Z or 2026-11-25T11:00:00+01:00\n", at)
+		return exitUsage
+	}
+	srcs, err := daemon.BuildSources(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "auditrelay: %v\n", err)
+		return exitFailure
+	}
+	var src *daemon.Source
+	for i := range srcs {
+		if srcs[i].Name == name {
+			src = &srcs[i]
+		}
+	}
+	ca, ok := src.Source.(cursorAt)
+	if !ok {
+		fmt.Fprintf(env.Stderr, "auditrelay: source %s cannot resume at an instant; use checkpoint reset instead\n", name)
+		return exitUsage
+	}
+	cur, err := ca.CursorAt(t)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "auditrelay: checkpoint set %s: %v\n", name, err)
+		return exitUsage
+	}
+	info, err := src.Describe(cur)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "auditrelay: checkpoint set %s: %v\n", name, err)
+		return exitFailure
+	}
+	// The watermark as the source rounds it, read by its documented key.
+	var described struct {
+		Watermark time.Time `json:"watermark"`
+	}
+	if b, err := json.Marshal(info); err != nil || json.Unmarshal(b, &described) != nil || described.Watermark.IsZero() {
+		described.Watermark = t
+	}
+	st, err := store.Open(cfg.DataDir, store.Options{})
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "auditrelay: %v\n", err)
+		return exitFailure
+	}
+	defer st.Close()
+	if err := st.SetCursor(name, src.Source.Fingerprint(), cur, described.Watermark); err != nil {
+		fmt.Fprintf(env.Stderr, "auditrelay: %v\n", err)
+		return exitFailure
+	}
+	fmt.Fprintf(env.Stdout, "source %s set: at the next run it reads from %s (%v); events already in the spool are still delivered. Events before that instant that were not yet read are skipped; events after it that were already read are read again and the sinks receive them again\n",
+		name, described.Watermark.UTC().Format(time.RFC3339Nano), info)
 	return exitOK
 }
 

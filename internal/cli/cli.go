@@ -48,6 +48,9 @@ Usage:
   auditrelay status --config FILE [--json]     watermarks, lag, errors and backlogs (works while running)
   auditrelay checkpoint show --config FILE [--source NAME]
   auditrelay checkpoint reset --config FILE --source NAME
+                                               forget a checkpoint: the whole lookback is sent again
+  auditrelay checkpoint set --config FILE --source NAME --at TIME
+                                               resume a source at an instant (RFC 3339), daemon stopped
   auditrelay store compact --config FILE       shrink the store file to its live data (daemon stopped)
   auditrelay emulate pingone [--listen ADDR]   serve the PingOne emulator
   auditrelay emulate sentinel [--listen ADDR]  serve the Microsoft Sentinel (Entra ID + Logs Ingestion API) emulator

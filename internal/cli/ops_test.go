@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http/httptest"
@@ -305,5 +306,86 @@ func TestStatusListsEverySource(t *testing.T) {
 	}
 	if l := line(out, "p1", "2026-11-25T10:58:00Z"); l == "" {
 		t.Errorf("no row for p1:\n%s", out)
+	}
+}
+
+// TestCheckpointSet: set moves a source's checkpoint to an instant, which
+// show then reports; an instant in the future, beyond retention or not RFC
+// 3339 is refused with exit 2, and a store in use with exit 1.
+func TestCheckpointSet(t *testing.T) {
+	cfg, dataDir := opsConfig(t, "http://127.0.0.1:1")
+	at := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
+	for _, name := range []string{"p1", "ca1"} {
+		out, errs, code := runMain(t, "checkpoint", "set", "--config", cfg, "--source", name, "--at", at.Format(time.RFC3339))
+		if code != exitOK {
+			t.Fatalf("checkpoint set %s: exit %d: %s", name, code, errs)
+		}
+		if want := "source " + name + " set: at the next run it reads from " + at.Format(time.RFC3339); !strings.HasPrefix(out, want) {
+			t.Errorf("checkpoint set %s said %q, want it to start with %q", name, out, want)
+		}
+	}
+	out, errs, code := runMain(t, "checkpoint", "show", "--config", cfg)
+	if code != exitOK {
+		t.Fatalf("checkpoint show: exit %d: %s", code, errs)
+	}
+	var shown []struct {
+		Source, Fingerprint string
+		Watermark           time.Time
+		Cursor              struct {
+			Watermark time.Time
+			Exact     bool
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &shown); err != nil || len(shown) != 2 {
+		t.Fatalf("checkpoint show: %v:\n%s", err, out)
+	}
+	for i, want := range []struct {
+		source, fingerprint string
+		exact               bool
+	}{{"p1", "pingone|" + opsEnvironment + "|http://127.0.0.1:1", false}, {"ca1", "cyberark|http://127.0.0.1:1", true}} {
+		s := shown[i]
+		if s.Source != want.source || s.Fingerprint != want.fingerprint || !s.Watermark.Equal(at) || !s.Cursor.Watermark.Equal(at) || s.Cursor.Exact != want.exact {
+			t.Errorf("after set, checkpoint show has %+v; want source %s, fingerprint %s, watermark %s, exact %v", s, want.source, want.fingerprint, at, want.exact)
+		}
+	}
+
+	for _, tc := range []struct {
+		name, at, want string
+	}{
+		{"p1", time.Now().Add(time.Hour).Format(time.RFC3339), "is in the future"},
+		{"p1", time.Now().Add(-15 * 24 * time.Hour).Format(time.RFC3339), "is older than the 14 days the activities API serves"},
+		{"ca1", time.Now().Add(-8 * 24 * time.Hour).Format(time.RFC3339), "is older than retention"},
+		{"p1", "yesterday", "is not an RFC 3339 time"},
+		{"p1", "", "needs --at TIME"},
+	} {
+		out, errs, code := runMain(t, "checkpoint", "set", "--config", cfg, "--source", tc.name, "--at", tc.at)
+		if code != exitUsage || out != "" || !strings.Contains(errs, tc.want) {
+			t.Errorf("checkpoint set %s --at %q: exit %d, stdout %q, stderr %q; want exit %d saying %q", tc.name, tc.at, code, out, errs, exitUsage, tc.want)
+		}
+	}
+	if _, errs, code := runMain(t, "checkpoint", "set", "--config", cfg, "--at", at.Format(time.RFC3339)); code != exitUsage || !strings.Contains(errs, "needs --source NAME; configured: p1, ca1") {
+		t.Errorf("checkpoint set without --source: exit %d: %s", code, errs)
+	}
+
+	st := openStore(t, dataDir)
+	defer st.Close()
+	if _, errs, code := runMain(t, "checkpoint", "set", "--config", cfg, "--source", "p1", "--at", at.Format(time.RFC3339)); code != exitFailure || !strings.Contains(errs, "already running with pid") {
+		t.Errorf("checkpoint set of a store in use: exit %d: %s", code, errs)
+	}
+}
+
+// TestCheckpointResetSaysItResends: reset warns that the lookback is sent
+// again and names the way to avoid it.
+func TestCheckpointResetSaysItResends(t *testing.T) {
+	cfg, dataDir := opsConfig(t, "http://127.0.0.1:1")
+	storeCheckpoint(t, cfg, dataDir, "p1", []byte(`{"v":1,"until":"2026-11-25T10:58:00.000Z"}`), time.Date(2026, 11, 25, 10, 58, 0, 0, time.UTC))
+	out, errs, code := runMain(t, "checkpoint", "reset", "--config", cfg, "--source", "p1")
+	if code != exitOK {
+		t.Fatalf("checkpoint reset: exit %d: %s", code, errs)
+	}
+	for _, want := range []string{"reads its whole lookback (2h0m0s) again, and every sink receives those events again", "auditrelay checkpoint set --source p1 --at TIME"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("checkpoint reset said %q; want it to say %q", out, want)
+		}
 	}
 }

@@ -503,6 +503,28 @@ func (s *Store) ResetSource(name string) (bool, error) {
 	return found, nil
 }
 
+// SetCursor stores cur as the cursor of a source, with its fingerprint and
+// watermark, keeping its dedup ids and counters. It is for `auditrelay
+// checkpoint set`, with the daemon stopped.
+func (s *Store) SetCursor(name, fingerprint string, cur source.Cursor, watermark time.Time) error {
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		sb, err := sourceBucket(tx, name)
+		if err != nil {
+			return err
+		}
+		if err := sb.Put(kCursor, cur); err != nil {
+			return fmt.Errorf("put cursor: %w", err)
+		}
+		st := readSourceState(sb, name)
+		st.Fingerprint, st.Watermark = fingerprint, watermark.UTC()
+		return writeJSON(sb, kState, st)
+	})
+	if err != nil {
+		return fmt.Errorf("store: set the checkpoint of %s: %w", name, err)
+	}
+	return nil
+}
+
 // RecordSourceError stores the last error of a source for status output.
 func (s *Store) RecordSourceError(name string, msg string, at time.Time) error {
 	err := s.db.Update(func(tx *bolt.Tx) error {

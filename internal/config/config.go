@@ -22,6 +22,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"reflect"
 	"strconv"
 	"strings"
 
@@ -90,8 +91,8 @@ type Source struct {
 	CyberArk *cyberark.Config `yaml:"cyberark"`
 }
 
-// Kind returns the name of the source's type block ("pingone"), or "" when
-// it has none.
+// Kind returns the name of the source's type block (one of SourceKinds:
+// "pingone" or "cyberark"), or "" when it has none.
 func (s *Source) Kind() string {
 	if k := s.kinds(); len(k) > 0 {
 		return k[0]
@@ -100,16 +101,11 @@ func (s *Source) Kind() string {
 }
 
 // kinds lists the type blocks that are set.
-func (s *Source) kinds() []string {
-	var k []string
-	if s.PingOne != nil {
-		k = append(k, "pingone")
-	}
-	if s.CyberArk != nil {
-		k = append(k, "cyberark")
-	}
-	return k
-}
+func (s *Source) kinds() []string { return setBlocks(reflect.ValueOf(s).Elem()) }
+
+// SourceKinds lists the type blocks a source can have, by their keys in
+// the file, in declaration order: "pingone", "cyberark".
+func SourceKinds() []string { return blockKeys(reflect.TypeFor[Source]()) }
 
 // Sink is one destination to write. Exactly one type block is set.
 type Sink struct {
@@ -128,8 +124,8 @@ type Sink struct {
 	Sekoia *sekoia.Config `yaml:"sekoia"`
 }
 
-// Kind returns the name of the sink's type block ("file" or "stdout"), or ""
-// when it has none.
+// Kind returns the name of the sink's type block (one of SinkKinds: "file",
+// "stdout", "sentinel" or "sekoia"), or "" when it has none.
 func (s *Sink) Kind() string {
 	if k := s.kinds(); len(k) > 0 {
 		return k[0]
@@ -138,21 +134,35 @@ func (s *Sink) Kind() string {
 }
 
 // kinds lists the type blocks that are set.
-func (s *Sink) kinds() []string {
-	var k []string
-	if s.File != nil {
-		k = append(k, "file")
+func (s *Sink) kinds() []string { return setBlocks(reflect.ValueOf(s).Elem()) }
+
+// SinkKinds lists the type blocks a sink can have, by their keys in the
+// file, in declaration order: "file", "stdout", "sentinel", "sekoia".
+func SinkKinds() []string { return blockKeys(reflect.TypeFor[Sink]()) }
+
+// blockKeys returns the keys of the type blocks of t, a Source or a Sink:
+// its fields that point to a struct.
+func blockKeys(t reflect.Type) []string {
+	var keys []string
+	for _, f := range fieldsOf(t) {
+		if ft := t.Field(f.index).Type; ft.Kind() == reflect.Pointer && ft.Elem().Kind() == reflect.Struct {
+			keys = append(keys, f.key)
+		}
 	}
-	if s.Stdout != nil {
-		k = append(k, "stdout")
+	return keys
+}
+
+// setBlocks returns the keys of the type blocks set in v, a Source or a
+// Sink.
+func setBlocks(v reflect.Value) []string {
+	var keys []string
+	for _, f := range fieldsOf(v.Type()) {
+		fv := v.Field(f.index)
+		if fv.Kind() == reflect.Pointer && fv.Type().Elem().Kind() == reflect.Struct && !fv.IsNil() {
+			keys = append(keys, f.key)
+		}
 	}
-	if s.Sentinel != nil {
-		k = append(k, "sentinel")
-	}
-	if s.Sekoia != nil {
-		k = append(k, "sekoia")
-	}
-	return k
+	return keys
 }
 
 // Error is the error of an invalid configuration: every problem found, in

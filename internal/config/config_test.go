@@ -551,3 +551,41 @@ func TestHostileFiles(t *testing.T) {
 		}
 	}
 }
+
+// TestKinds checks that each type block of a source or a sink is a kind of
+// its own, named by its key.
+func TestKinds(t *testing.T) {
+	if diff := cmp.Diff([]string{"pingone", "cyberark"}, SourceKinds()); diff != "" {
+		t.Errorf("SourceKinds (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"file", "stdout", "sentinel", "sekoia"}, SinkKinds()); diff != "" {
+		t.Errorf("SinkKinds (-want +got):\n%s", diff)
+	}
+	for _, kind := range SinkKinds() {
+		var k Sink
+		v := reflect.ValueOf(&k).Elem()
+		for _, f := range fieldsOf(v.Type()) {
+			if f.key == kind {
+				v.Field(f.index).Set(reflect.New(v.Field(f.index).Type().Elem()))
+			}
+		}
+		if got := k.Kind(); got != kind {
+			t.Errorf("a sink with a %s: block has Kind() %q", kind, got)
+		}
+	}
+	for _, kind := range SourceKinds() {
+		var s Source
+		v := reflect.ValueOf(&s).Elem()
+		for _, f := range fieldsOf(v.Type()) {
+			if f.key == kind {
+				v.Field(f.index).Set(reflect.New(v.Field(f.index).Type().Elem()))
+			}
+		}
+		if got := s.Kind(); got != kind {
+			t.Errorf("a source with a %s: block has Kind() %q", kind, got)
+		}
+	}
+	if got := (&Sink{}).Kind(); got != "" {
+		t.Errorf("a sink without a block has Kind() %q", got)
+	}
+}

@@ -134,7 +134,7 @@ func validateSources(c *Config, is *issues) map[string]int {
 		checkName(is, "sources", i, s.Name, names, "a short identifier such as pingone-eu")
 		switch kinds := s.kinds(); len(kinds) {
 		case 0:
-			is.add(sp, "no source type (add a pingone: block)")
+			is.add(sp, "no source type (add one of these blocks: %s)", blockList(SourceKinds()))
 		case 1:
 		default:
 			is.add(sp, "more than one source type (%s); a source has exactly one", strings.Join(kinds, ", "))
@@ -192,6 +192,12 @@ func validateSources(c *Config, is *issues) map[string]int {
 	return names
 }
 
+// blockList formats type block keys as the operator writes them:
+// "pingone:, cyberark:".
+func blockList(keys []string) string {
+	return strings.Join(keys, ":, ") + ":"
+}
+
 // checkName checks the name of sources[i] or sinks[i] (list[i]), recording
 // valid names in names.
 func checkName(is *issues, list string, i int, name string, names map[string]int, example string) {
@@ -242,7 +248,7 @@ func validateSinks(c *Config, sources map[string]int, is *issues) {
 		checkName(is, "sinks", i, k.Name, names, "a short identifier such as siem-archive")
 		switch kinds := k.kinds(); len(kinds) {
 		case 0:
-			is.add(sp, "no sink type (add a file: or stdout: block)")
+			is.add(sp, "no sink type (add one of these blocks: %s)", blockList(SinkKinds()))
 		case 1:
 		default:
 			is.add(sp, "more than one sink type (%s); a sink has exactly one", strings.Join(kinds, ", "))

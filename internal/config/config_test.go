@@ -589,3 +589,21 @@ func TestKinds(t *testing.T) {
 		t.Errorf("a sink without a block has Kind() %q", got)
 	}
 }
+
+// TestSyntaxLine checks that a YAML error inside a block names the line the
+// parser stopped at, not the line where the block starts.
+func TestSyntaxLine(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"sources:\n  - name: a\n    pingone:\n      region: EU\n     client_id: x\n",
+			"line 5: invalid YAML: did not find expected key (check this line's indentation against the block that starts at line 2)"},
+		{"sources:\n  - a\n  - b\n\n  c: 1\n",
+			"line 5: invalid YAML: did not find expected '-' indicator (check this line's indentation against the block that starts at line 2)"},
+		{"sinks:\n  - name: a\n    stdout:\n\r\n   file: x\r\n",
+			"line 5: invalid YAML: did not find expected '-' indicator (check this line's indentation against the block that starts at line 2)"},
+	} {
+		_, err := Parse([]byte(tc.in), nil, nil)
+		if err == nil || err.Error() != tc.want {
+			t.Errorf("Parse(%q) = %v\nwant %s", tc.in, err, tc.want)
+		}
+	}
+}

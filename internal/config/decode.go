@@ -124,14 +124,14 @@ func (p *parser) parseYAML(data []byte) *yaml.Node {
 		if errors.Is(err, io.EOF) {
 			return nil // empty file: validation reports what is missing
 		}
-		p.syntax(err)
+		p.syntax(data, err)
 		return nil
 	}
 	var next yaml.Node
 	switch err := dec.Decode(&next); {
 	case errors.Is(err, io.EOF):
 	case err != nil:
-		p.syntax(err)
+		p.syntax(data, err)
 		return nil
 	case len(next.Content) > 0 && !isNull(next.Content[0]):
 		p.add("", &next, "a second YAML document (after ---): the configuration is one document")
@@ -142,8 +142,9 @@ func (p *parser) parseYAML(data []byte) *yaml.Node {
 	return doc.Content[0]
 }
 
-// syntax records a YAML syntax error, with its line when it has one.
-func (p *parser) syntax(err error) {
+// syntax records a YAML syntax error in data, with its line when it has
+// one.
+func (p *parser) syntax(data []byte, err error) {
 	p.syntaxFailed = true
 	msg := err.Error()
 	pr := problem{seq: len(p.problems)}
@@ -152,17 +153,65 @@ func (p *parser) syntax(err error) {
 		msg = m[2]
 	}
 	msg = strings.TrimPrefix(msg, "yaml: ")
-	// The YAML parser (unlike its scanner) reports 0-based lines, of the
-	// start of the block it was parsing when it can.
+	// The YAML parser (unlike its scanner) reports the 0-based line of the
+	// start of the block it was parsing, not the line it stopped at.
 	if isParserError(msg) {
 		pr.Line++
 	}
-	if strings.HasPrefix(msg, "did not find expected") {
+	block := pr.Line
+	if msg == "did not find expected key" || msg == "did not find expected '-' indicator" {
+		pr.Line = problemLine(data, err.Error(), block)
+	}
+	switch {
+	case pr.Line != block:
+		msg += fmt.Sprintf(" (check this line's indentation against the block that starts at line %d)", block)
+	case strings.HasPrefix(msg, "did not find expected"):
 		msg += " (check the indentation and brackets from this line on)"
 	}
 	pr.sortAt.line = pr.Line
 	pr.Msg = "invalid YAML: " + msg
 	p.problems = append(p.problems, pr)
+}
+
+// problemLine returns the 1-based line at which the YAML parser stopped with
+// err (its full text) in data, when its error names the line where the
+// enclosing block mapping or list starts (block). The parser stops at the first token it
+// cannot place, and reads no further than that token's line: the line is
+// the first one whose prefix of the file fails with the same error. Without
+// one, problemLine returns block.
+func problemLine(data []byte, err string, block int) int {
+	ends := []int{} // ends[i] is the offset just after line i+1
+	for i, c := range data {
+		if c == '\n' {
+			ends = append(ends, i+1)
+		}
+	}
+	if len(data) > 0 && data[len(data)-1] != '\n' {
+		ends = append(ends, len(data))
+	}
+	fails := func(line int) bool {
+		dec := yaml.NewDecoder(bytes.NewReader(data[:ends[line-1]]))
+		for {
+			var n yaml.Node
+			if e := dec.Decode(&n); e != nil {
+				return e.Error() == err
+			}
+		}
+	}
+	// Failing is monotonic from the problem's line on: bisect for it.
+	lo, hi := block, len(ends)
+	if lo < 1 || lo > hi || !fails(hi) {
+		return block
+	}
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		if fails(mid) {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	return lo
 }
 
 // isParserError reports whether a YAML error message comes from the parser

@@ -161,7 +161,8 @@ func FuzzParse(f *testing.F) {
 	for _, path := range []string{
 		"testdata/good/minimal.yaml", "testdata/good/full.yaml", "testdata/good/anchors.yaml",
 		"testdata/good/expansion.yaml", "testdata/bad/wrong_types.yaml", "testdata/bad/duplicate_key.yaml",
-		"testdata/bad/secret_in_other_keys.yaml", "testdata/bad/bad_merge.yaml",
+		"testdata/bad/secret_in_other_keys.yaml", "testdata/bad/bad_merge.yaml", "testdata/bad/yaml_syntax.yaml",
+		"testdata/bad/yaml_misindented_sink.yaml", "testdata/good/shared_licence.yaml",
 	} {
 		b, err := os.ReadFile(path)
 		if err != nil {

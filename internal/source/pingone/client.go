@@ -23,7 +23,8 @@ const (
 
 // Operator fixes of the errors the API can answer with.
 const (
-	fixCredentials = "check client_id and client_secret, and that token_auth_method matches the application's Token Endpoint Authentication Method"
+	fixCredentials = "check environment_id (PingOne refuses an unknown environment like a wrong client), client_id and client_secret, " +
+		"and that token_auth_method matches the application's Token Endpoint Authentication Method"
 	fixGrant       = "enable the Client Credentials grant type on the worker application"
 	fixRole        = "grant the worker application a role that can read audit activities, e.g. Environment Admin (or Identity Data Read Only) on this environment"
 	fixEnvironment = "environment not found: check environment_id and region/api_url"

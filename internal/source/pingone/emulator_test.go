@@ -555,3 +555,21 @@ func samePage(a, b source.Page) bool {
 	}
 	return true
 }
+
+// TestEmulatorUnknownEnvironment checks that a mistyped environment_id,
+// which the token endpoint refuses as it refuses a wrong client, is named in
+// the fix.
+func TestEmulatorUnknownEnvironment(t *testing.T) {
+	e := newEmuTest(t, AuthBasic, nil)
+	s := e.source(t, func(c *Config) { c.EnvironmentID = "00000000-0000-4000-8000-000000000000" })
+	_, err := s.Poll(t.Context(), nil)
+	var he *httpx.Error
+	if !errors.As(err, &he) || he.Class != httpx.Permanent || he.Status != 401 {
+		t.Fatalf("err = %v, want a Permanent 401", err)
+	}
+	for _, want := range []string{"environment_id", "client_id", "client_secret"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("err = %v, does not name %s", err, want)
+		}
+	}
+}

@@ -58,6 +58,8 @@ func testReadFile(path string) ([]byte, error) {
 		return []byte(fileSecret + "\n"), nil
 	case "/run/secrets/crlf":
 		return []byte(crlfSecret + "\r\n"), nil
+	case "/run/secrets/empty":
+		return []byte("\n"), nil
 	case "/run/secrets/denied":
 		return nil, &os.PathError{Op: "open", Path: path, Err: errors.New("permission denied")}
 	}

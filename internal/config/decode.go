@@ -53,6 +53,7 @@ type parser struct {
 	subs         []substitution      // every reference resolved, once each
 	mentions     map[string]bool     // every reference's text, name and path
 	seenSub      map[string]bool     // references already in subs
+	emptyRefs    map[string][]string // path → the references its value came from, when it came out empty
 	visits       int
 	dropped      int // problems found past maxKept
 	syntaxFailed bool
@@ -60,11 +61,12 @@ type parser struct {
 
 func newParser(x *expander) *parser {
 	return &parser{
-		x:        x,
-		pos:      make(map[string]position),
-		failed:   make(map[string]bool),
-		seenSub:  make(map[string]bool),
-		mentions: make(map[string]bool),
+		x:         x,
+		pos:       make(map[string]position),
+		failed:    make(map[string]bool),
+		seenSub:   make(map[string]bool),
+		mentions:  make(map[string]bool),
+		emptyRefs: make(map[string][]string),
 	}
 }
 
@@ -398,7 +400,34 @@ func (p *parser) scalar(path string, n *yaml.Node, want string) (scalarValue, bo
 		}
 		return scalarValue{}, false
 	}
+	if e.Value == "" && len(e.Subs) > 0 {
+		refs := make([]string, 0, len(e.Subs))
+		for _, s := range e.Subs {
+			refs = appendUnique(refs, s.Ref)
+		}
+		p.emptyRefs[path] = refs
+	}
 	return scalarValue{Value: e.Value, Expanded: len(e.Subs) > 0}, true
+}
+
+// explainEmpty rewrites a "required" message about path, when its value was
+// written as references that all came out empty, to name them: an operator
+// who wrote ${env:NAME} looks for NAME, not for the key.
+func (p *parser) explainEmpty(path, msg string) string {
+	refs, ok := p.emptyRefs[path]
+	rest, required := strings.CutPrefix(msg, "required")
+	if !ok || !required {
+		return msg
+	}
+	why := make([]string, len(refs))
+	for i, r := range refs {
+		if strings.HasPrefix(r, "${env:") {
+			why[i] = r + " is set but empty"
+		} else {
+			why[i] = r + " is empty"
+		}
+	}
+	return "required: " + strings.Join(why, ", ") + rest
 }
 
 // cannotUse reports a scalar that is not a valid want. An expanded value is
@@ -670,7 +699,7 @@ func (p *parser) addIssues(issues []issue) {
 			continue
 		}
 		at, exact := p.pos[is.path]
-		pr := problem{Problem: Problem{Path: is.path, Msg: is.msg}, seq: len(p.problems)}
+		pr := problem{Problem: Problem{Path: is.path, Msg: p.explainEmpty(is.path, is.msg)}, seq: len(p.problems)}
 		if exact {
 			pr.Line = at.line
 			pr.sortAt = at

@@ -36,7 +36,9 @@ func cmdCheckpoint(ctx context.Context, args []string, env Env) int {
 	if fs.Parse(args[1:]) != nil {
 		return exitUsage
 	}
-	cfg, ok := loadConfig(*path, env)
+	// Checkpoints live in the store: no command here calls an API, so
+	// none needs the secrets (an operator's shell may lack them).
+	cfg, ok := loadConfigWith(config.LoadWithoutSecrets, *path, env)
 	if !ok {
 		return exitUsage
 	}

@@ -119,11 +119,17 @@ func newFlags(name string, env Env) *flag.FlagSet {
 // loadConfig loads --config, printing every problem; ok is false when the
 // caller should exit with exitUsage.
 func loadConfig(path string, env Env) (*config.Config, bool) {
+	return loadConfigWith(config.Load, path, env)
+}
+
+// loadConfigWith is loadConfig with the loader of the caller's choice:
+// config.LoadWithoutSecrets for commands that only read the store.
+func loadConfigWith(load func(string) (*config.Config, error), path string, env Env) (*config.Config, bool) {
 	if path == "" {
 		fmt.Fprintln(env.Stderr, "auditrelay: --config FILE is required")
 		return nil, false
 	}
-	cfg, err := config.Load(path)
+	cfg, err := load(path)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "auditrelay: %s: invalid configuration:\n", path)
 		var ce *config.Error
@@ -363,7 +369,7 @@ func cmdStatus(ctx context.Context, args []string, env Env) int {
 	if fs.Parse(args) != nil {
 		return exitUsage
 	}
-	cfg, ok := loadConfig(*path, env)
+	cfg, ok := loadConfigWith(config.LoadWithoutSecrets, *path, env)
 	if !ok {
 		return exitUsage
 	}

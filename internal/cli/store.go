@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/auditrelay/auditrelay/internal/config"
 	"github.com/auditrelay/auditrelay/internal/store"
 )
 
@@ -19,7 +20,7 @@ func cmdStore(args []string, env Env) int {
 	if fs.Parse(args[1:]) != nil {
 		return exitUsage
 	}
-	cfg, ok := loadConfig(*path, env)
+	cfg, ok := loadConfigWith(config.LoadWithoutSecrets, *path, env) // the store only: no secret needed
 	if !ok {
 		return exitUsage
 	}

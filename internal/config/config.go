@@ -14,6 +14,9 @@
 // sources[0].pingone.client_id, and its line when the value is in the file.
 // No problem ever contains an expanded value, or any part of one: a message
 // that would show one is rewritten to name the reference instead.
+//
+// LoadWithoutSecrets loads a file the same way but reads none of its
+// secrets, for the commands that only inspect the store.
 package config
 
 import (
@@ -229,6 +232,21 @@ func Load(path string) (*Config, error) {
 	return Parse(data, os.LookupEnv, readSecretFile)
 }
 
+// LoadWithoutSecrets reads the configuration file at path as Load does,
+// but leaves every secret unread, for commands that only inspect the store
+// (status, checkpoint show) from a shell that may lack the daemon's
+// environment. Each secret that the file sets is secret.Unresolved: its
+// references are checked for their form, not looked up, and a required
+// secret counts as set. Every other value is expanded and every other check
+// applies. The result must not be used to reach a provider or a SIEM.
+func LoadWithoutSecrets(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read configuration: %w", err)
+	}
+	return ParseWithoutSecrets(data, os.LookupEnv, readSecretFile)
+}
+
 // readSecretFile reads a file named by a ${file:...} reference, refusing
 // files larger than MaxSecretFileSize (a device or a log file named by
 // mistake).
@@ -254,7 +272,21 @@ func readSecretFile(path string) ([]byte, error) {
 // makes every reference of its kind a problem. It returns an *Error listing
 // every problem when the configuration is invalid.
 func Parse(data []byte, env func(string) (string, bool), readFile func(string) ([]byte, error)) (*Config, error) {
+	return parse(newParser(newExpander(env, readFile)), data)
+}
+
+// ParseWithoutSecrets is Parse for LoadWithoutSecrets: every secret the
+// file sets is secret.Unresolved, and env and readFile are used for the
+// other values only.
+func ParseWithoutSecrets(data []byte, env func(string) (string, bool), readFile func(string) ([]byte, error)) (*Config, error) {
 	p := newParser(newExpander(env, readFile))
+	p.secrets = newExpander(nil, nil)
+	p.secrets.checkOnly = true
+	return parse(p, data)
+}
+
+// parse parses and validates data with p.
+func parse(p *parser, data []byte) (*Config, error) {
 	var c Config
 	if root := p.parseYAML(data); root != nil {
 		p.decodeRoot(root, &c)

@@ -15,6 +15,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/auditrelay/auditrelay/internal/secret"
 	"github.com/auditrelay/auditrelay/internal/units"
 )
 
@@ -47,6 +48,7 @@ type problem struct {
 // parser turns a file into a Config, collecting problems.
 type parser struct {
 	x            *expander
+	secrets      *expander // checks the references of secrets without resolving them; nil to resolve them
 	problems     []problem
 	pos          map[string]position // path → position of its key or item
 	failed       map[string]bool     // paths whose value could not be decoded
@@ -314,6 +316,10 @@ func (p *parser) decode(path string, n *yaml.Node, v reflect.Value) {
 		}
 		v = v.Elem()
 	}
+	if p.secrets != nil && v.Type() == reflect.TypeFor[secret.String]() {
+		p.decodeUnresolved(path, n, v)
+		return
+	}
 	if v.CanAddr() {
 		if u, ok := v.Addr().Interface().(encoding.TextUnmarshaler); ok {
 			p.decodeText(path, n, v, u)
@@ -428,6 +434,30 @@ func (p *parser) explainEmpty(path, msg string) string {
 		}
 	}
 	return "required: " + strings.Join(why, ", ") + rest
+}
+
+// decodeUnresolved decodes a secret without reading it: a value that is set
+// becomes secret.Unresolved once its references are found well-formed, and
+// an empty one stays zero.
+func (p *parser) decodeUnresolved(path string, n *yaml.Node, v reflect.Value) {
+	if n.Kind != yaml.ScalarNode {
+		p.fail(path, n, "expected a string, got %s", describe(n))
+		return
+	}
+	if isNull(n) || n.Value == "" {
+		return
+	}
+	e := p.secrets.expand(n.Value)
+	for _, m := range e.Mentions {
+		p.mentions[m] = true
+	}
+	if len(e.Errs) > 0 {
+		for _, msg := range e.Errs {
+			p.fail(path, n, "%s", msg)
+		}
+		return
+	}
+	v.Set(reflect.ValueOf(secret.Unresolved()))
 }
 
 // cannotUse reports a scalar that is not a valid want. An expanded value is

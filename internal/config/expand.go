@@ -22,6 +22,9 @@ type expander struct {
 	env      func(string) (string, bool)
 	readFile func(string) ([]byte, error)
 	files    map[string]fileResult
+	// checkOnly checks each reference's form without looking it up: every
+	// well-formed reference resolves to "".
+	checkOnly bool
 }
 
 // fileResult is a cached read of a ${file:...} reference.
@@ -125,6 +128,9 @@ func (x *expander) resolve(ref, inner string) (value, problem string) {
 		if !envNameRE.MatchString(arg) {
 			return "", fmt.Sprintf("%s: %q is not an environment variable name (letters, digits and _, not starting with a digit)", clip(ref), clip(arg))
 		}
+		if x.checkOnly {
+			return "", ""
+		}
 		v, ok := x.env(arg)
 		if !ok {
 			return "", fmt.Sprintf("environment variable %s is not set", arg)
@@ -133,6 +139,9 @@ func (x *expander) resolve(ref, inner string) (value, problem string) {
 	case "file":
 		if arg == "" || !filepath.IsAbs(arg) {
 			return "", fmt.Sprintf("%s: the file path must be absolute", clip(ref))
+		}
+		if x.checkOnly {
+			return "", ""
 		}
 		r, ok := x.files[arg]
 		if !ok {

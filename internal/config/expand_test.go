@@ -174,6 +174,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("a: &a [*a]"))
 	f.Add([]byte("sources: [&s {name: x, pingone: {<<: *s}}]"))
 	f.Fuzz(func(t *testing.T, data []byte) {
+		checkWithoutSecrets(t, data)
 		c, err := Parse(data, testEnv, testReadFile)
 		if err == nil {
 			if c == nil {
@@ -192,7 +193,7 @@ func FuzzParse(f *testing.F) {
 				}
 			}
 			for _, k := range c.Sources {
-				if !k.PingOne.ClientSecret.IsZero() && !strings.Contains(string(out), "client_secret: '[redacted]'") {
+				if k.PingOne != nil && !k.PingOne.ClientSecret.IsZero() && !strings.Contains(string(out), "client_secret: '[redacted]'") {
 					t.Fatalf("Redacted shows no [redacted] secret:\n%s", out)
 				}
 			}
@@ -209,4 +210,38 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// checkWithoutSecrets parses data without its secrets: it returns either a
+// configuration whose secrets are all unread, or an *Error with problems,
+// none showing a secret.
+func checkWithoutSecrets(t *testing.T, data []byte) {
+	t.Helper()
+	c, err := ParseWithoutSecrets(data, testEnv, testReadFile)
+	if err == nil {
+		out, err := c.Redacted()
+		if err != nil {
+			t.Fatalf("Redacted: %v", err)
+		}
+		for _, s := range secrets {
+			if strings.Contains(string(out), s) && !strings.Contains(string(data), s) {
+				t.Fatalf("Redacted shows a secret:\n%s", out)
+			}
+		}
+		for _, k := range c.Sources {
+			if k.PingOne != nil && (k.PingOne.ClientSecret.IsResolved() || k.PingOne.ClientSecret.Reveal() != "") {
+				t.Fatalf("source %s: client_secret was read", k.Name)
+			}
+		}
+		return
+	}
+	var cerr *Error
+	if !errors.As(err, &cerr) || len(cerr.Problems) == 0 {
+		t.Fatalf("ParseWithoutSecrets error %T %v: want an *Error with problems", err, err)
+	}
+	for _, s := range secrets {
+		if strings.Contains(err.Error(), s) && !strings.Contains(string(data), s) {
+			t.Fatalf("error shows a secret:\n%s", err)
+		}
+	}
 }

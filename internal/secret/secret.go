@@ -12,17 +12,29 @@ const Redacted = "[redacted]"
 // String is a secret value. Every way of printing, logging or marshaling it
 // yields Redacted; only Reveal returns the value.
 type String struct {
-	v string
+	v          string
+	unresolved bool
 }
 
 // New returns a String holding v.
 func New(v string) String { return String{v: v} }
 
-// Reveal returns the secret value, for the one place that must send it.
+// Unresolved returns a String that stands for a secret the configuration
+// sets but that was deliberately not read, for commands that never send it
+// (such as status). It is not zero, so a check that the secret is set
+// passes; it holds no value, so Reveal returns "".
+func Unresolved() String { return String{unresolved: true} }
+
+// Reveal returns the secret value, for the one place that must send it. It
+// is "" for an Unresolved secret.
 func (s String) Reveal() string { return s.v }
 
-// IsZero reports whether the secret is empty.
-func (s String) IsZero() bool { return s.v == "" }
+// IsZero reports whether the secret is empty. An Unresolved secret is not.
+func (s String) IsZero() bool { return s.v == "" && !s.unresolved }
+
+// IsResolved reports whether s holds the secret's value, which is false
+// only for an Unresolved secret.
+func (s String) IsResolved() bool { return !s.unresolved }
 
 // String implements fmt.Stringer.
 func (s String) String() string { return Redacted }
@@ -44,6 +56,6 @@ func (s String) MarshalYAML() (any, error) { return Redacted, nil }
 
 // UnmarshalText implements encoding.TextUnmarshaler.
 func (s *String) UnmarshalText(b []byte) error {
-	s.v = string(b)
+	*s = String{v: string(b)}
 	return nil
 }

@@ -52,3 +52,16 @@ func TestUnmarshal(t *testing.T) {
 		t.Fatalf("got %q", h.S.Reveal())
 	}
 }
+
+func TestUnresolved(t *testing.T) {
+	u := Unresolved()
+	if u.IsZero() || u.IsResolved() || u.Reveal() != "" || fmt.Sprint(u) != Redacted {
+		t.Errorf("Unresolved: IsZero %v, IsResolved %v, Reveal %q, prints %q", u.IsZero(), u.IsResolved(), u.Reveal(), fmt.Sprint(u))
+	}
+	if var0 := (String{}); !var0.IsZero() || !var0.IsResolved() {
+		t.Errorf("zero String: IsZero %v, IsResolved %v", var0.IsZero(), var0.IsResolved())
+	}
+	if s := New("x"); s.IsZero() || !s.IsResolved() {
+		t.Errorf("New: IsZero %v, IsResolved %v", s.IsZero(), s.IsResolved())
+	}
+}

@@ -53,6 +53,17 @@ func TestExamples(t *testing.T) {
 				t.Errorf("sinks = %+v, %+v", c.Sinks[0], c.Sinks[1])
 			}
 		},
+		"cyberark-to-sekoia": func(t *testing.T, c *Config) {
+			a, k := c.Sources[0].CyberArk, c.Sinks[0].Sekoia
+			if a == nil || a.AuditURL != "https://mytenant.audit.cyberark.cloud" || a.Lookback.D() != 3*24*time.Hour ||
+				a.ClientSecret.Reveal() != "example-CYBERARK_CLIENT_SECRET" || a.APIKey.Reveal() != "example-CYBERARK_AUDIT_API_KEY" {
+				t.Errorf("source = %+v", c.Sources[0])
+			}
+			if k == nil || k.Base() != "https://intake.sekoia.io" || k.IntakeKey.Reveal() != "example-SEKOIA_INTAKE_KEY" ||
+				k.Compression != "gzip" || len(c.Sinks) != 1 {
+				t.Errorf("sinks = %+v", c.Sinks)
+			}
+		},
 		"multi-environment": func(t *testing.T, c *Config) {
 			if c.MetricsListen != "127.0.0.1:9464" {
 				t.Errorf("metrics_listen = %q", c.MetricsListen)

@@ -1,5 +1,8 @@
 // Command auditrelay moves identity-provider audit logs into SIEMs with no
-// event lost and none duplicated. Run `auditrelay help` for its commands.
+// event lost. A file sink receives each event exactly once, even across
+// kill -9; the Sentinel, Sekoia.io and stdout sinks receive each at least
+// once, a crash repeating at most the one batch in flight. Run
+// `auditrelay help` for its commands.
 package main
 
 import (

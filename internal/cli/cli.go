@@ -35,7 +35,7 @@ type Env struct {
 	Stdout, Stderr io.Writer
 }
 
-const usage = `auditrelay moves identity-provider audit logs into SIEMs, with no event lost and none duplicated.
+const usage = `auditrelay moves identity-provider audit logs into SIEMs with no event lost: exactly once into a file sink, at least once (at most one batch repeated per crash) into the others.
 
 Usage:
   auditrelay run --config FILE                 run the daemon

@@ -41,3 +41,17 @@ func TestREADMEListsEveryCommand(t *testing.T) {
 		}
 	}
 }
+
+// TestUsageStatesGuarantees checks that the usage text promises what the
+// sinks deliver: exactly once into a file, at least once elsewhere.
+func TestUsageStatesGuarantees(t *testing.T) {
+	first, _, _ := strings.Cut(usage, "\n")
+	for _, want := range []string{"no event lost", "exactly once into a file", "at least once", "one batch"} {
+		if !strings.Contains(first, want) {
+			t.Errorf("usage's first line %q does not say %q", first, want)
+		}
+	}
+	if strings.Contains(first, "none duplicated") {
+		t.Errorf("usage's first line %q promises no duplicate, which only the file sink keeps across a crash", first)
+	}
+}

@@ -2,11 +2,13 @@ package cyberark
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -289,11 +291,11 @@ func TestErrors(t *testing.T) {
 		class httpx.Class
 		fix   string
 	}{
-		{"bad secret", func(c *Config) { c.ClientSecret = secret.New("wrong") }, httpx.Permanent, fixCredentials},
+		{"bad secret", func(c *Config) { c.ClientSecret = secret.New("wrong-secret-6c1e07") }, httpx.Permanent, fixCredentials},
 		{"post to a basic app", func(c *Config) { c.TokenAuthMethod = AuthPost }, httpx.Permanent, fixCredentials},
 		{"unknown app", func(c *Config) { c.AppID = "nope" }, httpx.Permanent, fixApp},
 		{"scope", func(c *Config) { c.Scope = "openid" }, httpx.Permanent, fixScope},
-		{"api key", func(c *Config) { c.APIKey = secret.New("other") }, httpx.Permanent, fixAPIKey},
+		{"api key", func(c *Config) { c.APIKey = secret.New("other-key-93fa5d") }, httpx.Permanent, fixAPIKey},
 		{"audit url", func(c *Config) { c.AuditURL = h.base + "/wrong" }, httpx.Permanent, fixAuditURL},
 	}
 	for _, tc := range cases {
@@ -304,8 +306,14 @@ func TestErrors(t *testing.T) {
 			if !errors.As(err, &e) || e.Class != tc.class || e.Fix != tc.fix {
 				t.Fatalf("err = %v, want %v with fix %q", err, tc.class, tc.fix)
 			}
-			if strings.Contains(err.Error(), "pa55") || strings.Contains(err.Error(), "api-key-1") {
-				t.Fatalf("error reveals a secret: %v", err)
+			// The secrets this case sent, in every form they took on the
+			// wire: as typed, form-encoded, and in the Basic header.
+			cfg := h.config(tc.edit)
+			sec := cfg.ClientSecret.Reveal()
+			for _, leak := range []string{sec, url.QueryEscape(sec), base64.StdEncoding.EncodeToString([]byte(cfg.ClientID + ":" + sec)), cfg.APIKey.Reveal()} {
+				if strings.Contains(err.Error(), leak) {
+					t.Fatalf("error reveals a secret (%q): %v", leak, err)
+				}
 			}
 			if err := s.Check(context.Background()); err == nil {
 				t.Fatal("Check passed with a broken configuration")

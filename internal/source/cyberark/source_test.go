@@ -270,8 +270,9 @@ func TestResumeFromEveryCursor(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if string(q.Next) == "" || len(q.Events) != len(p.Events) {
-				t.Fatalf("repeated poll: %d events, first %d", len(q.Events), len(p.Events))
+			if string(q.Next) != string(p.Next) || q.More != p.More || !slices.Equal(pageIDs(q), pageIDs(p)) {
+				t.Fatalf("poll %d repeated: %d events %v, next %s; first %d events %v, next %s",
+					i, len(q.Events), pageIDs(q), q.Next, len(p.Events), pageIDs(p), p.Next)
 			}
 		}
 		m.store(p)
@@ -281,6 +282,14 @@ func TestResumeFromEveryCursor(t *testing.T) {
 		}
 	}
 	checkOnce(t, m, h.want(testNow))
+}
+
+func pageIDs(p source.Page) []string {
+	var ids []string
+	for _, e := range p.Events {
+		ids = append(ids, e.ID)
+	}
+	return ids
 }
 
 func TestErrors(t *testing.T) {

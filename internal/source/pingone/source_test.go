@@ -2,6 +2,7 @@ package pingone
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net"
@@ -631,8 +632,15 @@ func TestTokenAuthMethods(t *testing.T) {
 			!strings.Contains(err.Error(), "invalid_client") {
 			t.Errorf("server %s client %s: err = %v, want Permanent invalid_client with the fix", tt.server, tt.client, err)
 		}
-		if strings.Contains(err.Error(), f.secret) {
-			t.Errorf("error reveals the secret: %v", err)
+		// The secret as typed, form-encoded (client_secret_post) and in the
+		// Basic header (client_secret_basic, escaped first or not).
+		esc := url.QueryEscape(f.secret)
+		for _, leak := range []string{f.secret, esc,
+			base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(f.clientID) + ":" + esc)),
+			base64.StdEncoding.EncodeToString([]byte(f.clientID + ":" + f.secret))} {
+			if strings.Contains(err.Error(), leak) {
+				t.Errorf("error reveals the secret (%q): %v", leak, err)
+			}
 		}
 	}
 }

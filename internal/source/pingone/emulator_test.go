@@ -205,7 +205,11 @@ func TestEmulatorPagesThroughBacklog(t *testing.T) {
 	if c := mustDecode(t, cur); c.inWindow() || !c.Until.Equal(to) || !last.Watermark.Equal(to) {
 		t.Errorf("final cursor %+v, watermark %v; want until = watermark = %v", c, last.Watermark, to)
 	}
-	for id, n := range e.emu.ServedIDs(emuEnvID) {
+	served := e.emu.ServedIDs(emuEnvID)
+	if len(served) != 2500 {
+		t.Errorf("emulator served %d distinct activities, want the 2,500 of the window", len(served))
+	}
+	for id, n := range served {
 		if n != 1 {
 			t.Errorf("emulator served %s %d times, want 1", id, n)
 		}

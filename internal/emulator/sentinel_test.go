@@ -101,9 +101,17 @@ func TestSentinelToken(t *testing.T) {
 func TestSentinelUpload(t *testing.T) {
 	s, srv := newSentinelHarness(t, SentinelOptions{MaxCallBytes: 1000, MaxFieldBytes: 10})
 	const scope = "https://monitor.azure.com/.default"
-	_, tok, _ := getSentinelToken(t, srv, "tenant-1", "app-1", "secret-1", scope)
-	_, tok2, _ := getSentinelToken(t, srv, "tenant-1", "app-2", "secret-2", scope)
-	_, usgov, _ := getSentinelToken(t, srv, "tenant-1", "app-1", "secret-1", "https://monitor.azure.us/.default")
+	token := func(id, secret, scope string) string {
+		t.Helper()
+		status, tok, v := getSentinelToken(t, srv, "tenant-1", id, secret, scope)
+		if status != 200 || tok == "" {
+			t.Fatalf("token for %s, scope %s: %d %v", id, scope, status, v)
+		}
+		return tok
+	}
+	tok := token("app-1", "secret-1", scope)
+	tok2 := token("app-2", "secret-2", scope)
+	usgov := token("app-1", "secret-1", "https://monitor.azure.us/.default")
 
 	if st, _, msg := upload(t, srv, tok, tDCR, tStream, []byte(`[{"Id":"a","Big":"0123456789abc","Obj":{"k":1},"Extra":"dropped"}]`), true); st != 204 {
 		t.Fatalf("upload: %d %s", st, msg)
@@ -132,19 +140,24 @@ func TestSentinelUpload(t *testing.T) {
 	if st, _, _ := upload(t, srv, tok, tDCR, tStream, over, true); st != 413 {
 		t.Errorf("a gzipped body over the limit uncompressed: %d, want 413", st)
 	}
+	// Each refusal for its own reason: a 401 for an unknown token would
+	// also answer a token of the wrong audience.
 	cases := []struct {
 		name, tok, dcr, stream string
 		want                   int
+		code                   string
 	}{
-		{"no role", tok2, tDCR, tStream, 403},
-		{"unknown dcr", tok, "dcr-ffff", tStream, 404},
-		{"unknown stream", tok, tDCR, "Custom-Other_CL", 404},
-		{"bad token", "nope", tDCR, tStream, 401},
-		{"other cloud's audience", usgov, tDCR, tStream, 401},
+		{"no role", tok2, tDCR, tStream, 403, ""},
+		{"unknown dcr", tok, "dcr-ffff", tStream, 404, ""},
+		{"unknown stream", tok, tDCR, "Custom-Other_CL", 404, ""},
+		{"bad token", "nope", tDCR, tStream, 401, "InvalidToken"},
+		{"other cloud's audience", usgov, tDCR, tStream, 401, "InvalidAudience"},
 	}
 	for _, c := range cases {
-		if st, _, msg := upload(t, srv, c.tok, c.dcr, c.stream, []byte(`[]`), false); st != c.want {
-			t.Errorf("%s: %d %s, want %d", c.name, st, msg, c.want)
+		st, _, msg := upload(t, srv, c.tok, c.dcr, c.stream, []byte(`[]`), false)
+		var e struct{ Error struct{ Code string } }
+		if st != c.want || json.Unmarshal([]byte(msg), &e) != nil || (c.code != "" && e.Error.Code != c.code) {
+			t.Errorf("%s: %d %s, want %d %s", c.name, st, msg, c.want, c.code)
 		}
 	}
 	s.SetDown(http.StatusTooManyRequests)

@@ -240,7 +240,11 @@ func TestBacklog(t *testing.T) {
 	}
 	// A window reaching into the future is visible now too.
 	p.Backlog(NewGenerator(4), "env-future", genBase, 10, t0, t0.Add(time.Hour))
-	for _, a := range p.Activities("env-future") {
+	future := p.Activities("env-future")
+	if len(future) != 10 {
+		t.Fatalf("%d activities in a window reaching into the future, want 10", len(future))
+	}
+	for _, a := range future {
 		if a.VisibleAt.After(t0) {
 			t.Errorf("VisibleAt %v after now %v", a.VisibleAt, t0)
 		}

@@ -372,6 +372,9 @@ func TestNewestFirst(t *testing.T) {
 	}
 	// Activities returns them oldest first.
 	all := h.p.Activities("env-a")
+	if len(all) != 200 {
+		t.Fatalf("Activities returned %d, want 200", len(all))
+	}
 	for i := 1; i < len(all); i++ {
 		if compareKey(all[i-1].RecordedAt.UnixMilli(), all[i-1].ID, all[i].RecordedAt.UnixMilli(), all[i].ID) >= 0 {
 			t.Fatalf("Activities not sorted at %d", i)

@@ -2,6 +2,7 @@ package emulator
 
 import (
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -167,11 +168,13 @@ func TestCyberArkCursorExpiryAndFaults(t *testing.T) {
 	h := newCAHarness(t, CyberArkOptions{CursorTTL: time.Minute})
 	h.c.Backlog(NewCyberArkGenerator(2), "tenant-1", 10, t0, t0.Add(time.Second))
 	_, tok := h.token(t, true, CyberArkScope)
-	_, b := h.post(t, "/api/audits/stream/createQuery", tok, "key-1", `{"query":{"pageSize":5}}`)
+	resp, b := h.post(t, "/api/audits/stream/createQuery", tok, "key-1", `{"query":{"pageSize":5}}`)
 	var q struct{ CursorRef string }
-	json.Unmarshal(b, &q)
+	if err := json.Unmarshal(b, &q); resp.StatusCode != 200 || err != nil || q.CursorRef == "" {
+		t.Fatalf("createQuery: %d %s", resp.StatusCode, b)
+	}
 	h.clock.Advance(2 * time.Minute)
-	resp, b := h.post(t, "/api/audits/stream/results", tok, "key-1", `{"cursorRef":"`+q.CursorRef+`"}`)
+	resp, b = h.post(t, "/api/audits/stream/results", tok, "key-1", `{"cursorRef":"`+q.CursorRef+`"}`)
 	if resp.StatusCode != 400 || !strings.Contains(string(b), "expired") {
 		t.Errorf("expired cursor: %d %s", resp.StatusCode, b)
 	}
@@ -184,12 +187,14 @@ func TestCyberArkCursorExpiryAndFaults(t *testing.T) {
 	req, _ := http.NewRequest(http.MethodPost, h.srv.URL+"/api/audits/stream/createQuery", strings.NewReader(`{"query":{}}`))
 	req.Header.Set("Authorization", "Bearer "+tok)
 	req.Header.Set("x-api-key", "key-1")
-	if resp, err := http.DefaultClient.Do(req); err == nil {
-		_, err = io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if err == nil {
-			t.Error("truncated body read without error")
-		}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("truncate: %v, want a 200 whose body ends early", err)
+	}
+	_, err = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Errorf("truncate: HTTP %d, read error %v; want 200 and an unexpected EOF", resp.StatusCode, err)
 	}
 	if s := h.c.Stats(); s.Faults != 2 || s.ExpiredCursors != 1 {
 		t.Errorf("stats = %+v", s)

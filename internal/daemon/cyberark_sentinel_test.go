@@ -8,7 +8,6 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -76,11 +75,10 @@ func TestCyberArkToSentinel(t *testing.T) {
 	var metrics string
 	eventually(t, "the sink's count", func() bool {
 		_, metrics = get(t, "http://"+addr+"/metrics")
-		return strings.Contains(metrics, `auditrelay_sentinel_rows_total{sink="sentinel"} 400`)
+		v, _ := metricValue(metrics, `auditrelay_sentinel_rows_total{sink="sentinel"}`)
+		return v == "400"
 	})
-	if !strings.Contains(metrics, `auditrelay_sentinel_parked_total{sink="sentinel"} 0`) {
-		t.Error("metrics lack parked 0")
-	}
+	checkMetrics(t, metrics, map[string]string{`auditrelay_sentinel_parked_total{sink="sentinel"}`: "0"})
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)

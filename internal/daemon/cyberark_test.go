@@ -99,9 +99,9 @@ func TestCyberArkToSekoia(t *testing.T) {
 	if len(seen) != 400 || len(sk.Flagged()) != 0 {
 		t.Errorf("%d distinct messages, %d flagged", len(seen), len(sk.Flagged()))
 	}
-	for _, s := range []string{key, tenant.ClientSecret, tenant.APIKey} {
+	for _, s := range append(secretForms(tenant.ClientID, tenant.ClientSecret), key, tenant.APIKey) {
 		if strings.Contains(logs.String(), s) || strings.Contains(metrics, s) {
-			t.Errorf("a secret shows in the logs or metrics")
+			t.Errorf("a secret (%q) shows in the logs or metrics", s)
 		}
 	}
 }

@@ -3,12 +3,14 @@ package daemon
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -88,6 +90,15 @@ const (
 	goodSecret = "good-secret-5f0c9e1a"
 	badSecret  = "wrong-secret-83d2b7c4"
 )
+
+// secretForms returns secret as typed and in the forms it takes on the
+// wire: form-encoded, and in a Basic header with client id, escaped first
+// (OAuth 2.0) or not.
+func secretForms(clientID, secret string) []string {
+	b64 := base64.StdEncoding.EncodeToString
+	return []string{secret, url.QueryEscape(secret), b64([]byte(clientID + ":" + secret)),
+		b64([]byte(url.QueryEscape(clientID) + ":" + url.QueryEscape(secret)))}
+}
 
 // syncBuffer is a bytes.Buffer safe for a logger and a test to share.
 type syncBuffer struct {
@@ -181,7 +192,7 @@ func TestMetricsReadinessAndStatus(t *testing.T) {
 		t.Fatalf("the log does not mention the halted source; the leak check below would prove nothing:\n%s", logs.String())
 	}
 	for what, out := range map[string]string{"readyz": body, "metrics": metrics, "status": string(stJSON), "log": logs.String()} {
-		for _, s := range []string{goodSecret, badSecret} {
+		for _, s := range append(secretForms("c", goodSecret), secretForms("c", badSecret)...) {
 			if strings.Contains(out, s) {
 				t.Errorf("the secret %q leaked into the %s output", s, what)
 			}

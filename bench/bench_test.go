@@ -126,9 +126,14 @@ func TestConfigRender(t *testing.T) {
 		sources:  []sourceSpec{{name: "s", envID: "e", clientID: "c", secretVar: "S", lookback: "2h", pageSize: 1000, rateLimit: 10, licence: "l"}},
 		sinkPath: "/o/f.ndjson", batchSize: 1000}
 	got := cfg.render()
+	lines := map[string]bool{}
+	for _, l := range strings.Split(got, "\n") {
+		lines[strings.TrimSpace(l)] = true
+	}
+	// Whole lines: "rate_limit: 10" must not pass for "rate_limit: 100".
 	for _, want := range []string{`client_secret: "${env:S}"`, "api_url: http://127.0.0.1:2", "page_size: 1000", "rate_limit: 10", `licence: "l"`, "batch_size: 1000"} {
-		if !strings.Contains(got, want) {
-			t.Errorf("config lacks %q:\n%s", want, got)
+		if !lines[want] {
+			t.Errorf("config lacks the line %q:\n%s", want, got)
 		}
 	}
 	if strings.Contains(got, "settle_delay") {

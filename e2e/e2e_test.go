@@ -33,6 +33,7 @@ var buildOnce = sync.OnceValues(func() (string, error) {
 	}
 	bin := filepath.Join(dir, "auditrelay")
 	cmd := exec.Command("go", "build", "-o", bin, "../cmd/auditrelay")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0") // the static binary the README documents
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go build: %v\n%s", err, out)
 	}

@@ -108,14 +108,23 @@ func TestTemplate(t *testing.T) {
 				t.Errorf("stream columns (-encoder +template):\n%s", diff)
 			}
 			enc := newEncoder(tc.format, testNormalize, MaxCallBytes)
-			rows, _ := enc.rows(fixturesFor(t, tc.format), nil)
+			evs := fixturesFor(t, tc.format)
+			rows, parked := enc.rows(evs, nil)
+			for _, p := range parked {
+				t.Errorf("the encoder parks fixture %s: %s", p.ev.ID, p.reason)
+			}
+			if len(rows) != len(evs) {
+				t.Fatalf("%d rows from %d fixtures", len(rows), len(evs))
+			}
 			declared := map[string]bool{}
 			for _, c := range decl.Columns {
 				declared[c.Name] = true
 			}
-			for _, r := range rows {
+			for i, r := range rows {
 				var m map[string]json.RawMessage
-				json.Unmarshal(r.data, &m)
+				if err := json.Unmarshal(r.data, &m); err != nil {
+					t.Fatalf("row %d is not a JSON object: %v", i, err)
+				}
 				for k := range m {
 					if !declared[k] {
 						t.Errorf("the encoder sends %q, which the stream does not declare", k)

@@ -109,7 +109,12 @@ func TestCyberArkAuditRows(t *testing.T) {
 	}
 	for i, r := range rows {
 		var in, out map[string]json.RawMessage
-		json.Unmarshal(evs[i].Data, &in)
+		if err := json.Unmarshal(evs[i].Data, &in); err != nil {
+			t.Fatalf("fixture %d is not a JSON object: %v", i, err)
+		}
+		if len(in) == 0 {
+			t.Fatalf("fixture %d has no fields", i)
+		}
 		if err := json.Unmarshal(r.data, &out); err != nil {
 			t.Fatalf("row %d is not a JSON object: %v", i, err)
 		}

@@ -137,7 +137,9 @@ func TestCompatibility(t *testing.T) {
 	rule := regexp.MustCompile(emulator.SekoiaInputRule)
 	for i, m := range msgs {
 		var c bytes.Buffer
-		json.Compact(&c, evs[i].Data)
+		if err := json.Compact(&c, evs[i].Data); err != nil {
+			t.Fatalf("fixture %d: %v", i, err)
+		}
 		if m != c.String() {
 			t.Errorf("message %d is not the compacted event:\n got %s\nwant %s", i, m, c.String())
 		}
@@ -145,8 +147,12 @@ func TestCompatibility(t *testing.T) {
 			t.Errorf("message %d would not be parsed: %q", i, m)
 		}
 		var got, want any
-		json.Unmarshal([]byte(m), &got)
-		json.Unmarshal(evs[i].Data, &want)
+		if err := json.Unmarshal([]byte(m), &got); err != nil {
+			t.Fatalf("message %d: %v", i, err)
+		}
+		if err := json.Unmarshal(evs[i].Data, &want); err != nil {
+			t.Fatalf("fixture %d: %v", i, err)
+		}
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("message %d values changed", i)
 		}

@@ -107,7 +107,10 @@ func TestGoldenRequestBody(t *testing.T) {
 			}
 			golden := "testdata/batch.golden.json"
 			if *update && compression == CompressionNone {
-				os.WriteFile(golden, got, 0o644)
+				if err := os.WriteFile(golden, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
 			}
 			want, err := os.ReadFile(golden)
 			if err != nil {

@@ -50,6 +50,7 @@ func TestNormalizeGolden(t *testing.T) {
 				if err := os.WriteFile(golden, got, 0o644); err != nil {
 					t.Fatal(err)
 				}
+				return
 			}
 			want, err := os.ReadFile(golden)
 			if err != nil {

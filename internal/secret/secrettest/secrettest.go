@@ -1,0 +1,20 @@
+// Package secrettest is for tests that check secrets do not leak.
+package secrettest
+
+import (
+	"encoding/base64"
+	"net/url"
+)
+
+// Forms returns secret as typed and in the forms it takes on the wire:
+// form-encoded, and in a Basic header with clientID, escaped first
+// (OAuth 2.0) or not. A leak check looks for each of them.
+func Forms(clientID, secret string) []string {
+	b64 := base64.StdEncoding.EncodeToString
+	return []string{
+		secret,
+		url.QueryEscape(secret),
+		b64([]byte(clientID + ":" + secret)),
+		b64([]byte(url.QueryEscape(clientID) + ":" + url.QueryEscape(secret))),
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"github.com/auditrelay/auditrelay/internal/config"
 	"github.com/auditrelay/auditrelay/internal/emulator"
 	"github.com/auditrelay/auditrelay/internal/secret"
+	"github.com/auditrelay/auditrelay/internal/secret/secrettest"
 	"github.com/auditrelay/auditrelay/internal/sink/sekoia"
 	"github.com/auditrelay/auditrelay/internal/source/cyberark"
 	"github.com/auditrelay/auditrelay/internal/units"
@@ -99,7 +100,7 @@ func TestCyberArkToSekoia(t *testing.T) {
 	if len(seen) != 400 || len(sk.Flagged()) != 0 {
 		t.Errorf("%d distinct messages, %d flagged", len(seen), len(sk.Flagged()))
 	}
-	for _, s := range append(secretForms(tenant.ClientID, tenant.ClientSecret), key, tenant.APIKey) {
+	for _, s := range append(secrettest.Forms(tenant.ClientID, tenant.ClientSecret), key, tenant.APIKey) {
 		if strings.Contains(logs.String(), s) || strings.Contains(metrics, s) {
 			t.Errorf("a secret (%q) shows in the logs or metrics", s)
 		}

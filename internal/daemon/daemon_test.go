@@ -3,14 +3,12 @@ package daemon
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -21,6 +19,7 @@ import (
 	"github.com/auditrelay/auditrelay/internal/config"
 	"github.com/auditrelay/auditrelay/internal/emulator"
 	"github.com/auditrelay/auditrelay/internal/secret"
+	"github.com/auditrelay/auditrelay/internal/secret/secrettest"
 	"github.com/auditrelay/auditrelay/internal/sink/file"
 	"github.com/auditrelay/auditrelay/internal/source/pingone"
 	"github.com/auditrelay/auditrelay/internal/units"
@@ -90,15 +89,6 @@ const (
 	goodSecret = "good-secret-5f0c9e1a"
 	badSecret  = "wrong-secret-83d2b7c4"
 )
-
-// secretForms returns secret as typed and in the forms it takes on the
-// wire: form-encoded, and in a Basic header with client id, escaped first
-// (OAuth 2.0) or not.
-func secretForms(clientID, secret string) []string {
-	b64 := base64.StdEncoding.EncodeToString
-	return []string{secret, url.QueryEscape(secret), b64([]byte(clientID + ":" + secret)),
-		b64([]byte(url.QueryEscape(clientID) + ":" + url.QueryEscape(secret)))}
-}
 
 // syncBuffer is a bytes.Buffer safe for a logger and a test to share.
 type syncBuffer struct {
@@ -192,7 +182,7 @@ func TestMetricsReadinessAndStatus(t *testing.T) {
 		t.Fatalf("the log does not mention the halted source; the leak check below would prove nothing:\n%s", logs.String())
 	}
 	for what, out := range map[string]string{"readyz": body, "metrics": metrics, "status": string(stJSON), "log": logs.String()} {
-		for _, s := range append(secretForms("c", goodSecret), secretForms("c", badSecret)...) {
+		for _, s := range append(secrettest.Forms("c", goodSecret), secrettest.Forms("c", badSecret)...) {
 			if strings.Contains(out, s) {
 				t.Errorf("the secret %q leaked into the %s output", s, what)
 			}

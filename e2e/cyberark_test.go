@@ -231,7 +231,10 @@ func TestCyberArkKillNineLoop(t *testing.T) {
 	if st.Faults == 0 || st.ExpiredCursors == 0 {
 		t.Error("no fault or no cursor expiry was exercised; the test proves less than it claims")
 	}
-	b, _ := os.ReadFile(logPath)
+	b, err := os.ReadFile(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, s := range []string{caSecret, caAPIKey, intakeKey} {
 		if strings.Contains(string(b), s) {
 			t.Errorf("a secret appears in the log")

@@ -163,7 +163,10 @@ func TestOperatorCommands(t *testing.T) {
 	expect(1, `already running with pid \d+`, "run", "--config", cfg)
 	p.stop(t)
 	compare(t, "archive", want, sinkIDs(t, filepath.Join(dir, "out", "a.ndjson")))
-	logb, _ := os.ReadFile(logPath)
+	logb, err := os.ReadFile(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
 	outputs = append(outputs, string(logb))
 
 	// a wrong secret: check fails with the fix, exit 1

@@ -179,7 +179,11 @@ func TestSentinelKillNineLoop(t *testing.T) {
 		t.Errorf("the service refused %d calls as too large and truncated %d values", st.TooLarge, st.Truncated)
 	}
 	assertNoSecrets(t, logPath, w)
-	if b, _ := os.ReadFile(logPath); strings.Contains(string(b), azSecret) {
+	b, err := os.ReadFile(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(b), azSecret) {
 		t.Error("the Azure client secret appears in the log")
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/auditrelay/auditrelay/internal/emulator"
+	"github.com/auditrelay/auditrelay/internal/secret/secrettest"
 )
 
 // caWorld is a CyberArk tenant and a Sekoia.io intake, emulated over HTTP.
@@ -235,9 +236,9 @@ func TestCyberArkKillNineLoop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range []string{caSecret, caAPIKey, intakeKey} {
+	for _, s := range append(secrettest.Forms(w.tenant.ClientID, caSecret), caAPIKey, intakeKey) {
 		if strings.Contains(string(b), s) {
-			t.Errorf("a secret appears in the log")
+			t.Errorf("a secret appears in the log as %q", s)
 		}
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/auditrelay/auditrelay/internal/emulator"
+	"github.com/auditrelay/auditrelay/internal/secret/secrettest"
 )
 
 var soak = flag.Bool("soak", false, "run the long kill -9 soak (minutes)")
@@ -330,8 +331,10 @@ func assertNoSecrets(t *testing.T, logPath string, w *world) {
 		t.Fatal(err)
 	}
 	for _, e := range w.envs {
-		if strings.Contains(string(b), e.ClientSecret) {
-			t.Errorf("client secret of %s appears in the log", e.ID)
+		for _, s := range secrettest.Forms(e.ClientID, e.ClientSecret) {
+			if strings.Contains(string(b), s) {
+				t.Errorf("client secret of %s appears in the log as %q", e.ID, s)
+			}
 		}
 	}
 }

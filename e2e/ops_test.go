@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/auditrelay/auditrelay/internal/secret/secrettest"
 )
 
 func freePort(t *testing.T) string {
@@ -176,8 +178,10 @@ func TestOperatorCommands(t *testing.T) {
 	if code != 1 || !strings.Contains(out, "FAIL  source env-1") || !strings.Contains(out, "client_secret") {
 		t.Errorf("check with a wrong secret: exit %d, output:\n%s", code, out)
 	}
-	if strings.Contains(out, "wrong-secret-value-xyz") {
-		t.Error("check printed the wrong secret")
+	for _, s := range secrettest.Forms(w.envs[0].ClientID, "wrong-secret-value-xyz") {
+		if strings.Contains(out, s) {
+			t.Errorf("check printed the wrong secret as %q", s)
+		}
 	}
 
 	// the same source name now points at another environment: refused
@@ -202,8 +206,10 @@ func TestOperatorCommands(t *testing.T) {
 
 	for _, o := range outputs {
 		for _, e := range w.envs {
-			if strings.Contains(o, e.ClientSecret) {
-				t.Errorf("a client secret appears in output:\n%s", o)
+			for _, s := range secrettest.Forms(e.ClientID, e.ClientSecret) {
+				if strings.Contains(o, s) {
+					t.Errorf("the client secret of %s appears in output as %q:\n%s", e.ID, s, o)
+				}
 			}
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/auditrelay/auditrelay/internal/emulator"
+	"github.com/auditrelay/auditrelay/internal/secret/secrettest"
 	"github.com/auditrelay/auditrelay/internal/sink/sentinel"
 )
 
@@ -123,16 +124,23 @@ sinks:
 	if code != exitOK || !strings.Contains(out, "ok    sink azure") {
 		t.Fatalf("check exit %d:\n%s\n%s", code, out, errs)
 	}
+	outputs := []string{out, errs}
 	if st := az.Stats(); st.Accepted != 1 || st.Rows != 0 {
 		t.Errorf("check sent %+v, want one empty call", st)
 	}
 	az.Revoke(d.DCR, d.ClientID)
-	out, _, code = runMain(t, "check", "--config", path)
+	out, errs, code = runMain(t, "check", "--config", path)
 	if code != exitFailure || !strings.Contains(out, "FAIL  sink azure") || !strings.Contains(out, sentinel.FixForbidden) {
 		t.Errorf("check without the role: exit %d:\n%s", code, out)
 	}
-	if strings.Contains(out, d.ClientSecret) {
-		t.Error("the secret is in the output")
+	outputs = append(outputs, out, errs)
+	secrets := append(secrettest.Forms(d.ClientID, d.ClientSecret), secrettest.Forms("c", "p1-secret")...)
+	for _, o := range outputs {
+		for _, s := range secrets {
+			if strings.Contains(o, s) {
+				t.Errorf("a secret is in the output as %q:\n%s", s, o)
+			}
+		}
 	}
 }
 

@@ -49,3 +49,13 @@ func TestForms(t *testing.T) {
 		}
 	}
 }
+
+// TestFormsOnce: a secret and client id that escaping leaves alone have
+// two forms, each listed once.
+func TestFormsOnce(t *testing.T) {
+	forms := Forms("client-1", "s3cr3t-value-1")
+	want := []string{"s3cr3t-value-1", "Y2xpZW50LTE6czNjcjN0LXZhbHVlLTE="}
+	if !slices.Equal(forms, want) {
+		t.Errorf("Forms = %q, want %q", forms, want)
+	}
+}

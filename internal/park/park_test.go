@@ -37,13 +37,18 @@ func TestKeep(t *testing.T) {
 	if lines[0] != want {
 		t.Errorf("line 1 =\n%s\nwant\n%s", lines[0], want)
 	}
-	var l struct{ Source, ID, RawText, ParkedReason string }
-	if err := json.Unmarshal([]byte(lines[1]), &l); err != nil {
-		t.Fatal(err)
+	var l struct {
+		Source       string `json:"source"`
+		ID           string `json:"id"`
+		RawText      string `json:"raw_text"`
+		ParkedReason string `json:"parked_reason"`
 	}
-	var m map[string]string
-	json.Unmarshal([]byte(lines[1]), &m)
-	if m["id"] != "b" || m["raw_text"] != "{\n" || m["parked_reason"] != "refused" {
+	dec := json.NewDecoder(strings.NewReader(lines[1]))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&l); err != nil {
+		t.Fatalf("line 2 = %s: %v", lines[1], err)
+	}
+	if l.Source != "s" || l.ID != "b" || l.RawText != "{\n" || l.ParkedReason != "refused" {
 		t.Errorf("line 2 = %s", lines[1])
 	}
 }

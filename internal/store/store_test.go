@@ -92,9 +92,9 @@ func TestAppendDedupReadAck(t *testing.T) {
 	if err := s.Ack("b", 1, 0, t0); err == nil {
 		t.Fatal("ack behind the stored offset succeeded")
 	}
-	batch, last, _ = s.Read(2, 10, 1<<20, nil)
-	if len(batch) != 1 || batch[0].ID != "3" || last != 3 {
-		t.Fatalf("read after 2 = %v %d", batch, last)
+	batch, last, err = s.Read(2, 10, 1<<20, nil)
+	if err != nil || len(batch) != 1 || batch[0].ID != "3" || last != 3 {
+		t.Fatalf("read after entry 2 = %v, last %d, %v; want event 3, last 3", batch, last, err)
 	}
 	snap, err := s.Snapshot()
 	if err != nil {
@@ -125,17 +125,20 @@ func TestReadRoutesAndLimits(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(batch) != 3 || batch[0].ID != "1" || batch[2].ID != "5" || last != 6 {
-		t.Fatalf("routed read = %d events, first %s, last seq %d", len(batch), batch[0].ID, last)
+		t.Fatalf("routed read = %v, last seq %d; want events 1, 3 and 5, last 6", batch, last)
 	}
 	// byte limit: at least one event, then stop before exceeding
-	batch, _, _ = s.Read(0, 100, 1, nil)
+	batch, _, err = s.Read(0, 100, 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if len(batch) != 1 {
 		t.Fatalf("byte-limited read returned %d events, want 1", len(batch))
 	}
 	// nothing routed: last still moves past skipped entries
-	batch, last, _ = s.Read(8, 100, 1<<20, func(string) bool { return false })
-	if len(batch) != 0 || last != 10 {
-		t.Fatalf("unrouted read = %d events, last %d; want 0, 10", len(batch), last)
+	batch, last, err = s.Read(8, 100, 1<<20, func(string) bool { return false })
+	if err != nil || len(batch) != 0 || last != 10 {
+		t.Fatalf("unrouted read = %d events, last %d, %v; want 0, 10, nil", len(batch), last, err)
 	}
 }
 

@@ -264,8 +264,13 @@ func TestPermanentErrorHaltsAndHeals(t *testing.T) {
 		if up := testutil.ToFloat64(r.metrics.up.WithLabelValues("sink", "s")); up != 0 {
 			t.Errorf("runner_up = %v while halted", up)
 		}
-		snap, _ := r.st.Snapshot()
-		if snap.Sinks[0].LastError == "" {
+		// Not t.Fatal: the runners must be stopped before the bubble ends.
+		switch snap, err := r.st.Snapshot(); {
+		case err != nil:
+			t.Errorf("snapshot: %v", err)
+		case len(snap.Sinks) != 1:
+			t.Errorf("status has %d sinks, want 1: %+v", len(snap.Sinks), snap.Sinks)
+		case snap.Sinks[0].LastError == "":
 			t.Error("status has no last error for the halted sink")
 		}
 		mu.Lock()

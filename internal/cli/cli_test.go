@@ -18,6 +18,16 @@ func runMain(t *testing.T, args ...string) (string, string, int) {
 	return out.String(), errb.String(), code
 }
 
+// atoi is strconv.Atoi for a number a test took from a command's output.
+func atoi(t *testing.T, s string) int {
+	t.Helper()
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
 func TestUsageAndVersion(t *testing.T) {
 	if _, errs, code := runMain(t); code != exitUsage || !strings.Contains(errs, "Usage:") {
 		t.Errorf("no args: code %d, stderr %q", code, errs)
@@ -53,8 +63,7 @@ func TestDemo(t *testing.T) {
 	if m == nil {
 		t.Fatalf("no summary in:\n%s", out)
 	}
-	served, _ := strconv.Atoi(m[1])
-	held, _ := strconv.Atoi(m[2])
+	served, held := atoi(t, m[1]), atoi(t, m[2])
 	if served < 700 || held != served || m[3] != "0" {
 		t.Fatalf("served %d, held %d, duplicates %s:\n%s", served, held, m[3], out)
 	}
@@ -73,7 +82,7 @@ func TestDemo(t *testing.T) {
 	if m2 == nil || m2[3] != "0" || m2[2] == "0" {
 		t.Fatalf("second run summary:\n%s", out)
 	}
-	if held2, _ := strconv.Atoi(m2[2]); held2 > held+held/2 {
+	if held2 := atoi(t, m2[2]); held2 > held+held/2 {
 		t.Fatalf("second run holds %d events; the first run's output was not cleared (%d)", held2, held)
 	}
 }

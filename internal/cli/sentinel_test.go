@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -159,9 +158,7 @@ func TestDemoSentinel(t *testing.T) {
 	if m == nil || s == nil {
 		t.Fatalf("no summaries in:\n%s", out)
 	}
-	held, _ := strconv.Atoi(m[1])
-	rows, _ := strconv.Atoi(s[1])
-	distinct, _ := strconv.Atoi(s[2])
+	held, rows, distinct := atoi(t, m[1]), atoi(t, s[1]), atoi(t, s[2])
 	// The two sinks run independently; at stop either may be a batch ahead.
 	if distinct < 250 || rows != distinct || distinct > held+1000 || held > distinct+1000 {
 		t.Errorf("file holds %d, Sentinel %d rows (%d distinct):\n%s", held, rows, distinct, out)

@@ -27,6 +27,16 @@
 // HTTP intake's /batch endpoint and flags messages its parsers would not
 // take. Their type documentation lists their routes.
 //
+// Okta emulates an Okta org's System Log API and its org authorization
+// server's token endpoint for service apps (private_key_jwt): polling mode
+// ordered by commit time with a next link on every page, bounded queries,
+// separate Link header lines, X-Rate-Limit-* headers and 429 E0000047, the
+// 90-day retention and 180-day since limit, events committed late, and
+// injectable faults; OktaGenerator makes its LogEvents.
+//
+//	POST /oauth2/v1/token       client credentials, private_key_jwt
+//	GET  /api/v1/logs           since, until, after, limit, sortOrder
+//
 // Sentinel emulates Microsoft Entra ID (client credentials, federated
 // assertions, an App Service managed identity endpoint) and the Azure
 // Monitor Logs Ingestion API: DCR stream declarations, role assignments,

@@ -8,26 +8,23 @@ import (
 )
 
 // Info is the readable form of a stored cursor, for `auditrelay checkpoint
-// show` and `auditrelay status`. Its JSON keys are documented and stable;
-// zero values are omitted.
+// show` and `auditrelay status`. Its JSON keys are documented and stable
+// (docs/sources/*.md); zero values are omitted.
 type Info struct {
 	// Watermark is the instant before which every event has been returned.
 	// Zero when the source never polled.
 	Watermark time.Time `json:"watermark,omitzero"`
-	// Window is the window in progress, whose next page is stored: the
-	// next poll continues it. Nil between windows.
-	Window *Span `json:"window,omitempty"`
-	// ExactStart reports that the next window starts at the watermark with
-	// no overlap before it (start_at, or checkpoint set).
-	ExactStart bool `json:"exact_start,omitempty"`
-}
-
-// Span is a window's bounds.
-type Span struct {
-	From time.Time `json:"from"`
-	To   time.Time `json:"to"`
-	// Closed reports that To is included: [from, to] rather than [from, to).
-	Closed bool `json:"closed,omitempty"`
+	// MidWindow reports that a window is in progress: its next page is
+	// stored and the next poll continues it.
+	MidWindow bool `json:"mid_window,omitempty"`
+	// From and To bound the window in progress; zero between windows.
+	From time.Time `json:"window_from,omitzero"`
+	To   time.Time `json:"window_to,omitzero"`
+	// Closed reports that the window includes To: [from, to].
+	Closed bool `json:"window_closed,omitempty"`
+	// Exact reports that the next window starts at the watermark with no
+	// overlap before it (start_at, or checkpoint set).
+	Exact bool `json:"exact,omitempty"`
 }
 
 // String formats the info on one line.
@@ -36,16 +33,16 @@ func (i Info) String() string {
 		return "no checkpoint: the first poll starts at now - lookback"
 	}
 	s := "watermark " + i.Watermark.UTC().Format(time.RFC3339Nano)
-	if w := i.Window; w != nil {
+	if i.MidWindow {
 		end := ")"
-		if w.Closed {
+		if i.Closed {
 			end = "]"
 		}
-		s += ", window [" + w.From.UTC().Format(time.RFC3339Nano) + ", " + w.To.UTC().Format(time.RFC3339Nano) + end + " in progress"
+		s += ", window [" + i.From.UTC().Format(time.RFC3339Nano) + ", " + i.To.UTC().Format(time.RFC3339Nano) + end + " in progress"
 	} else {
 		s += ", between windows"
 	}
-	if i.ExactStart {
+	if i.Exact {
 		s += "; the next window starts exactly there"
 	}
 	return s
@@ -61,9 +58,9 @@ func (e *Engine) Describe(cur source.Cursor) (Info, error) {
 	if err != nil {
 		return Info{}, fmt.Errorf("%s: describe cursor: %w", e.cfg.Provider, err)
 	}
-	info := Info{Watermark: c.Until, ExactStart: c.Exact}
+	info := Info{Watermark: c.Until, Exact: c.Exact}
 	if c.inWindow() {
-		info.Window = &Span{From: c.From, To: c.To, Closed: e.cfg.Closed}
+		info.MidWindow, info.From, info.To, info.Closed = true, c.From, c.To, e.cfg.Closed
 	}
 	return info, nil
 }

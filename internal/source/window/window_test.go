@@ -538,7 +538,7 @@ func TestCursorAt(t *testing.T) {
 		t.Fatal(err)
 	}
 	info, err := e.Describe(cur)
-	if err != nil || !info.Watermark.Equal(at) || !info.ExactStart || info.Window != nil {
+	if err != nil || !info.Watermark.Equal(at) || !info.Exact || info.MidWindow {
 		t.Fatalf("Describe(CursorAt) = %+v, %v; want watermark %v, exact", info, err, at)
 	}
 	r := newRelay(t, e, a)

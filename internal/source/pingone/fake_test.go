@@ -1,11 +1,9 @@
 package pingone
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -19,6 +17,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/auditrelay/auditrelay/internal/httpx/httpxtest"
 	"github.com/auditrelay/auditrelay/internal/secret"
 )
 
@@ -241,58 +240,8 @@ func serveFake(t testing.TB, h http.Handler) *httptest.Server {
 	return srv
 }
 
-// pipeNet is an in-memory network for tests inside a synctest bubble, where
-// real sockets would keep the fake clock from advancing. Every dial reaches
-// the one server.
-type pipeNet struct {
-	conns chan net.Conn
-	done  chan struct{}
-	once  sync.Once
-}
-
-func newPipeNet() *pipeNet {
-	return &pipeNet{conns: make(chan net.Conn), done: make(chan struct{})}
-}
-
-func (p *pipeNet) Accept() (net.Conn, error) {
-	select {
-	case c := <-p.conns:
-		return c, nil
-	case <-p.done:
-		return nil, net.ErrClosed
-	}
-}
-
-func (p *pipeNet) Close() error {
-	p.once.Do(func() { close(p.done) })
-	return nil
-}
-
-func (p *pipeNet) Addr() net.Addr { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 9} }
-
-func (p *pipeNet) DialContext(ctx context.Context, _, _ string) (net.Conn, error) {
-	client, server := net.Pipe()
-	select {
-	case p.conns <- server:
-		return client, nil
-	case <-p.done:
-		return nil, net.ErrClosed
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-}
-
 // servePipe serves h over an in-memory network and returns its base URL
 // and a client that reaches it. Call it inside the synctest bubble.
 func servePipe(t testing.TB, h http.Handler, timeout time.Duration) (string, *http.Client) {
-	t.Helper()
-	pn := newPipeNet()
-	srv := &http.Server{Handler: h}
-	go srv.Serve(pn)
-	tr := &http.Transport{DialContext: pn.DialContext}
-	t.Cleanup(func() {
-		tr.CloseIdleConnections()
-		srv.Close()
-	})
-	return "http://127.0.0.1:9", &http.Client{Transport: tr, Timeout: timeout}
+	return httpxtest.ServePipe(t, h, timeout)
 }

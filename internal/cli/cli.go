@@ -56,6 +56,7 @@ Usage:
   auditrelay emulate sentinel [--listen ADDR]  serve the Microsoft Sentinel (Entra ID + Logs Ingestion API) emulator
   auditrelay emulate cyberark [--listen ADDR]  serve the CyberArk Identity token endpoint and ISP audit API emulator
   auditrelay emulate sekoia [--listen ADDR]    serve the Sekoia.io HTTP intake emulator
+  auditrelay emulate okta [--listen ADDR]      serve the Okta System Log and service app token emulator
   auditrelay sentinel template --format pingone_v2|auditrelay|cyberark_audit [--table NAME] [--workspace NAME] [--dce]
                                                print the ARM template of a Sentinel table, DCR and DCE
   auditrelay version

@@ -291,10 +291,11 @@ const emulateUsage = `usage: auditrelay emulate KIND [flags]; KIND is one of:
   cyberark [--listen ADDR] [--rate R] [--backlog N] [--token-ttl D] [--cursor-ttl D] [--max-lag D]
   sentinel [--listen ADDR] [--throttle F] [--unavailable F] [--retry-after D]
   sekoia   [--listen ADDR] [--intake-key KEY]
+  okta     [--listen ADDR] [--rate R] [--backlog N] [--max-lag D] [--rate-limit N] [--key-file PATH]
 `
 
 // emulatorKinds names the kinds `auditrelay emulate` serves, in usage order.
-const emulatorKinds = "pingone, cyberark, sentinel, sekoia"
+const emulatorKinds = "pingone, cyberark, sentinel, sekoia, okta"
 
 func cmdEmulate(ctx context.Context, args []string, env Env) int {
 	if len(args) == 0 {
@@ -310,6 +311,8 @@ func cmdEmulate(ctx context.Context, args []string, env Env) int {
 		return emulateSentinel(ctx, args[1:], env)
 	case "sekoia":
 		return emulateSekoia(ctx, args[1:], env)
+	case "okta":
+		return emulateOkta(ctx, args[1:], env)
 	}
 	fmt.Fprintf(env.Stderr, "auditrelay emulate: unknown emulator %q; one of: %s\n\n%s", args[0], emulatorKinds, emulateUsage)
 	return exitUsage

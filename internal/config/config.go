@@ -34,6 +34,7 @@ import (
 	"github.com/auditrelay/auditrelay/internal/sink/sentinel"
 	"github.com/auditrelay/auditrelay/internal/sink/stdout"
 	"github.com/auditrelay/auditrelay/internal/source/cyberark"
+	"github.com/auditrelay/auditrelay/internal/source/okta"
 	"github.com/auditrelay/auditrelay/internal/source/pingone"
 	"github.com/auditrelay/auditrelay/internal/units"
 )
@@ -92,10 +93,25 @@ type Source struct {
 	PingOne *pingone.Config `yaml:"pingone"`
 	// CyberArk is the cyberark: block.
 	CyberArk *cyberark.Config `yaml:"cyberark"`
+	// Okta is the okta: block.
+	Okta *okta.Config `yaml:"okta"`
+}
+
+// rateLimit returns the rate_limit of the source's block, 0 without one.
+func (s *Source) rateLimit() float64 {
+	switch {
+	case s.PingOne != nil:
+		return s.PingOne.RateLimit
+	case s.CyberArk != nil:
+		return s.CyberArk.RateLimit
+	case s.Okta != nil:
+		return s.Okta.RateLimit
+	}
+	return 0
 }
 
 // Kind returns the name of the source's type block (one of SourceKinds:
-// "pingone" or "cyberark"), or "" when it has none.
+// "pingone", "cyberark", "okta"), or "" when it has none.
 func (s *Source) Kind() string {
 	if k := s.kinds(); len(k) > 0 {
 		return k[0]
@@ -107,7 +123,7 @@ func (s *Source) Kind() string {
 func (s *Source) kinds() []string { return setBlocks(reflect.ValueOf(s).Elem()) }
 
 // SourceKinds lists the type blocks a source can have, by their keys in
-// the file, in declaration order: "pingone", "cyberark".
+// the file, in declaration order: "pingone", "cyberark", "okta".
 func SourceKinds() []string { return blockKeys(reflect.TypeFor[Source]()) }
 
 // Sink is one destination to write. Exactly one type block is set.

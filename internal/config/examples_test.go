@@ -64,6 +64,17 @@ func TestExamples(t *testing.T) {
 				t.Errorf("sinks = %+v", c.Sinks)
 			}
 		},
+		"okta-to-sentinel-and-file": func(t *testing.T, c *Config) {
+			o := c.Sources[0].Okta
+			if o == nil || o.OrgURL != "https://example.okta.com" || o.Auth != "oauth" || o.PrivateKeyFile != "/etc/auditrelay/okta.pem" ||
+				o.Lookback.D() != 7*24*time.Hour || o.PageSize != 1000 || o.RateLimit != 0.3 || !o.APIToken.IsZero() {
+				t.Errorf("source = %+v", o)
+			}
+			if len(c.Sinks) != 2 || c.Sinks[0].Kind() != "file" || c.Sinks[1].Sentinel == nil || c.Sinks[1].Sentinel.Format != "auditrelay" ||
+				c.Sinks[1].Sentinel.ClientSecret.Reveal() != "example-AZURE_CLIENT_SECRET" {
+				t.Errorf("sinks = %+v", c.Sinks)
+			}
+		},
 		"multi-environment": func(t *testing.T, c *Config) {
 			if c.MetricsListen != "127.0.0.1:9464" {
 				t.Errorf("metrics_listen = %q", c.MetricsListen)

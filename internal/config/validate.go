@@ -147,46 +147,39 @@ func validateSources(c *Config, is *issues) map[string]int {
 			s.CyberArk.SetDefaults()
 			is.addBlock(sp+".cyberark", s.CyberArk.Validate())
 		}
+		if s.Okta != nil {
+			s.Okta.SetDefaults()
+			is.addBlock(sp+".okta", s.Okta.Validate())
+		}
 	}
-	// Sources of one licence share one rate limiter, built from the first
-	// source's rate_limit: the others must agree with it.
+	// Sources that read one API under one budget share one rate limiter,
+	// built from the first such source's rate_limit: the others must agree.
 	first := make(map[string]int)
 	for i, s := range c.Sources {
-		if s.PingOne == nil {
+		var key, block, why string
+		var rate float64
+		switch {
+		case s.PingOne != nil:
+			key, block, rate = "pingone/"+s.PingOne.Licence, "pingone", s.PingOne.RateLimit
+			why = fmt.Sprintf("uses the same licence %q: sources of one licence", s.PingOne.Licence)
+		case s.CyberArk != nil:
+			key, block, rate = "cyberark/"+s.CyberArk.AuditURL, "cyberark", s.CyberArk.RateLimit
+			why = "reads the same audit_url: sources of one audit API"
+		case s.Okta != nil:
+			key, block, rate = "okta/"+strings.ToLower(s.Okta.OrgURL), "okta", s.Okta.RateLimit
+			why = "reads the same org_url: sources of one org"
+		default:
 			continue
 		}
-		rp := fmt.Sprintf("sources[%d].pingone.rate_limit", i)
-		if is.has(rp) {
-			continue
-		}
-		key := "pingone/" + s.PingOne.Licence
+		rp := fmt.Sprintf("sources[%d].%s.rate_limit", i, block)
 		j, seen := first[key]
 		if !seen {
 			first[key] = i
 			continue
 		}
-		if other := c.Sources[j].PingOne.RateLimit; other != s.PingOne.RateLimit {
-			is.add(rp, "%v differs from sources[%d].pingone.rate_limit (%v), which uses the same licence %q: "+
-				"sources of one licence share one rate limiter, so give them the same rate_limit",
-				s.PingOne.RateLimit, j, other, s.PingOne.Licence)
-		}
-	}
-	// CyberArk sources reading one audit API share its limiter likewise.
-	for i, s := range c.Sources {
-		if s.CyberArk == nil {
-			continue
-		}
-		rp := fmt.Sprintf("sources[%d].cyberark.rate_limit", i)
-		key := "cyberark/" + s.CyberArk.AuditURL
-		j, seen := first[key]
-		if !seen {
-			first[key] = i
-			continue
-		}
-		if other := c.Sources[j].CyberArk.RateLimit; other != s.CyberArk.RateLimit && !is.has(rp) {
-			is.add(rp, "%v differs from sources[%d].cyberark.rate_limit (%v), which reads the same audit_url: "+
-				"sources of one audit API share one rate limiter, so give them the same rate_limit",
-				s.CyberArk.RateLimit, j, other)
+		if other := c.Sources[j].rateLimit(); other != rate && !is.has(rp) {
+			is.add(rp, "%v differs from sources[%d].%s.rate_limit (%v), which %s share one rate limiter, so give them the same rate_limit",
+				rate, j, block, other, why)
 		}
 	}
 	return names

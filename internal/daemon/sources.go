@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -12,6 +13,7 @@ import (
 	"github.com/auditrelay/auditrelay/internal/httpx"
 	"github.com/auditrelay/auditrelay/internal/source"
 	"github.com/auditrelay/auditrelay/internal/source/cyberark"
+	"github.com/auditrelay/auditrelay/internal/source/okta"
 	"github.com/auditrelay/auditrelay/internal/source/pingone"
 )
 
@@ -59,6 +61,12 @@ func BuildSources(cfg *config.Config, log *slog.Logger) ([]Source, error) {
 				return nil, err
 			}
 			out = append(out, s)
+		case sc.Okta != nil:
+			s, err := buildOkta(sc.Name, *sc.Okta, log, limiters)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, s)
 		default:
 			return nil, fmt.Errorf("source %s: no source type", sc.Name)
 		}
@@ -77,6 +85,30 @@ func buildCyberArk(name string, c cyberark.Config, log *slog.Logger, limiters ma
 		limiters[key] = lim
 	}
 	s, err := cyberark.New(name, c, cyberark.Options{
+		HTTPClient: httpx.NewClient(c.RequestTimeout.D()),
+		Limiter:    lim,
+		Logger:     log.With("source", name),
+	})
+	if err != nil {
+		return Source{}, fmt.Errorf("source %s: %w", name, err)
+	}
+	return Source{
+		Name: name, Source: s, PollInterval: c.PollInterval.D(),
+		Check:    s.Check,
+		Describe: func(cur source.Cursor) (any, error) { return s.Describe(cur) },
+	}, nil
+}
+
+// buildOkta builds an Okta source. Sources reading one org share one
+// limiter: the org's rate limits are per org and per token, whatever reads.
+func buildOkta(name string, c okta.Config, log *slog.Logger, limiters map[string]*rate.Limiter) (Source, error) {
+	key := "okta|" + strings.ToLower(c.OrgURL)
+	lim := limiters[key]
+	if lim == nil {
+		lim = rate.NewLimiter(rate.Limit(c.RateLimit), 1)
+		limiters[key] = lim
+	}
+	s, err := okta.New(name, c, okta.Options{
 		HTTPClient: httpx.NewClient(c.RequestTimeout.D()),
 		Limiter:    lim,
 		Logger:     log.With("source", name),

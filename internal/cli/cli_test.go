@@ -58,7 +58,7 @@ func TestDemo(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("demo exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
 	}
-	re := regexp.MustCompile(`served (\d+) distinct events; \S+ holds (\d+) events, (\d+) duplicates`)
+	re := regexp.MustCompile(`PingOne API served (\d+) distinct events; \S+ holds (\d+) PingOne events, (\d+) duplicates`)
 	m := re.FindStringSubmatch(out)
 	if m == nil {
 		t.Fatalf("no summary in:\n%s", out)
@@ -66,6 +66,10 @@ func TestDemo(t *testing.T) {
 	served, held := atoi(t, m[1]), atoi(t, m[2])
 	if served < 700 || held != served || m[3] != "0" {
 		t.Fatalf("served %d, held %d, duplicates %s:\n%s", served, held, m[3], out)
+	}
+	ok := regexp.MustCompile(`Okta: the org served (\d+) distinct events; \S+ holds (\d+) of its events, (\d+) duplicates`).FindStringSubmatch(out)
+	if ok == nil || atoi(t, ok[1]) < 300 || ok[3] != "0" || atoi(t, ok[2]) < atoi(t, ok[1])-50 {
+		t.Errorf("the Okta org's events did not reach the file once each: %v\n%s", ok, out)
 	}
 	if !regexp.MustCompile(`(?m)^\d\d:\d\d:\d\d  polled +\d+ +\d+ events/s  delivered: file \d+, sekoia \d+, sentinel \d+  spool +\d+  lag: `).MatchString(out) {
 		t.Errorf("no live progress with per-sink deliveries in:\n%s", out)

@@ -94,6 +94,12 @@ func cmdDemo(ctx context.Context, args []string, env Env) int {
 		return exitFailure
 	}
 	defer ca.stop()
+	ok, err := startDemoOkta(cfg, *dir, *backlog, *rate)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "auditrelay demo: %v\n", err)
+		return exitFailure
+	}
+	defer ok.stop()
 	d, err := daemon.New(cfg, daemon.Options{Logger: log, Version: Version()})
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "auditrelay demo: %v\n", err)
@@ -103,6 +109,7 @@ func cmdDemo(ctx context.Context, args []string, env Env) int {
 	fmt.Fprintf(env.Stdout, "auditrelay demo: %d emulated PingOne environments at %s (%d backlog events each, %.0f live events/s each)\n",
 		len(environments), base, *backlog, *rate)
 	fmt.Fprintf(env.Stdout, "and an emulated CyberArk tenant at %s read into an emulated Sekoia.io intake at %s\n", ca.caURL, ca.skURL)
+	fmt.Fprintf(env.Stdout, "and an emulated Okta org at %s read with a service app (private_key_jwt) into the file\n", ok.url)
 	fmt.Fprintf(env.Stdout, "writing NDJSON to %s and rows to an emulated Microsoft Sentinel at %s, store in %s, log in %s; Ctrl-C to stop\n\n", out, azURL, cfg.DataDir, logFile.Name())
 
 	runErr := make(chan error, 1)
@@ -123,6 +130,7 @@ func cmdDemo(ctx context.Context, args []string, env Env) int {
 			rc := demoSummary(env.Stdout, emu, environments, out, time.Since(start))
 			sentinelSummary(env.Stdout, az)
 			ca.summary(env.Stdout)
+			ok.summary(env.Stdout, out)
 			return rc
 		case now := <-tick.C:
 			snap, err := d.Snapshot()
@@ -253,7 +261,9 @@ func demoSummary(w io.Writer, emu *emulator.PingOne, envs []emulator.Environment
 			return exitFailure
 		}
 		for _, l := range lines {
-			counts[l.ID]++
+			if l.Provider == pingone.Provider {
+				counts[l.ID]++
+			}
 		}
 	}
 	dups, missing := 0, 0
@@ -267,7 +277,7 @@ func demoSummary(w io.Writer, emu *emulator.PingOne, envs []emulator.Environment
 			missing++
 		}
 	}
-	fmt.Fprintf(w, "\nran %s: the API served %d distinct events; %s holds %d events, %d duplicates; %d served events not yet written (still settling or in flight at stop)\n",
+	fmt.Fprintf(w, "\nran %s: the PingOne API served %d distinct events; %s holds %d PingOne events, %d duplicates; %d served events not yet written (still settling or in flight at stop)\n",
 		ran.Round(time.Second), len(served), path, len(counts), dups, missing)
 	fmt.Fprintln(w, "next: `auditrelay emulate pingone` serves the same emulator standalone, so you can run, kill -9 and restart `auditrelay run` against it")
 	return exitOK

@@ -153,7 +153,7 @@ func TestDemoSentinel(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("demo exit %d\n%s\n%s", code, out, errs)
 	}
-	m := regexp.MustCompile(`holds (\d+) events`).FindStringSubmatch(out)
+	m := regexp.MustCompile(`holds (\d+) PingOne events`).FindStringSubmatch(out)
 	s := regexp.MustCompile(`ingested (\d+) rows, (\d+) distinct events`).FindStringSubmatch(out)
 	if m == nil || s == nil {
 		t.Fatalf("no summaries in:\n%s", out)

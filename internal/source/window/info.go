@@ -68,7 +68,16 @@ func (e *Engine) Describe(cur source.Cursor) (Info, error) {
 // CursorAt returns a cursor that resumes exactly at t: the next window
 // starts there, with no overlap before it. It refuses an instant in the
 // future or older than retention (the API no longer serves it).
-func (e *Engine) CursorAt(t time.Time) (source.Cursor, error) {
+func (e *Engine) CursorAt(t time.Time) (source.Cursor, error) { return e.cursorAt(t, true) }
+
+// CursorUntil returns a cursor whose watermark is t, between windows, as
+// a window ending at t leaves it: the next window re-reads the overlap
+// before t, and the store's dedup drops what it already holds. It refuses
+// what CursorAt refuses.
+func (e *Engine) CursorUntil(t time.Time) (source.Cursor, error) { return e.cursorAt(t, false) }
+
+// cursorAt returns the cursor between windows at t, exact or not.
+func (e *Engine) cursorAt(t time.Time, exact bool) (source.Cursor, error) {
 	now := e.now().UTC()
 	t = t.UTC().Truncate(e.cfg.Precision)
 	if t.After(now) {
@@ -80,5 +89,5 @@ func (e *Engine) CursorAt(t time.Time) (source.Cursor, error) {
 		return nil, fmt.Errorf("%s: %s is older than the API serves (%s is the oldest instant it can resume from)",
 			e.cfg.Provider, e.codec.format(t), e.codec.format(limit))
 	}
-	return e.codec.encode(cursor{Until: t, Exact: true}), nil
+	return e.codec.encode(cursor{Until: t, Exact: exact}), nil
 }

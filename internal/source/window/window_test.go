@@ -554,3 +554,30 @@ func TestCursorAt(t *testing.T) {
 		t.Errorf("CursorAt(beyond retention) = %v", err)
 	}
 }
+
+func TestCursorUntil(t *testing.T) {
+	a := &api{t: t, now: base(), pageSize: 10}
+	cfg := testConfig(a)
+	e := newEngine(t, a, cfg)
+	at := base().Add(-2 * time.Hour)
+	cur, err := e.CursorUntil(at.Add(456 * time.Microsecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := e.Describe(cur)
+	if err != nil || !info.Watermark.Equal(at) || info.Exact || info.MidWindow {
+		t.Fatalf("Describe(CursorUntil) = %+v, %v; want watermark %v, not exact", info, err, at)
+	}
+	r := newRelay(t, e, a)
+	r.cur = cur
+	r.poll()
+	if want := at.Add(-cfg.Overlap); !a.opened[0].From.Equal(want) {
+		t.Fatalf("resumed at %v, want %v (the overlap before the watermark)", a.opened[0].From, want)
+	}
+	if _, err := e.CursorUntil(base().Add(time.Second)); err == nil || !strings.Contains(err.Error(), "future") {
+		t.Errorf("CursorUntil(future) = %v", err)
+	}
+	if _, err := e.CursorUntil(base().Add(-8 * 24 * time.Hour)); err == nil || !strings.Contains(err.Error(), "older than the API serves") {
+		t.Errorf("CursorUntil(beyond retention) = %v", err)
+	}
+}

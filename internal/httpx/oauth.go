@@ -65,6 +65,11 @@ type ClientCredentials struct {
 	Scope string
 	// Fixes are the operator's fixes of refusals.
 	Fixes TokenFixes
+	// Message, when set, extracts the message of a refusal from its body,
+	// for a token endpoint that also answers in its provider's own error
+	// format. Default: the OAuth error and its description, or the body on
+	// one line.
+	Message func(body []byte) string
 	// HTTP makes the request.
 	HTTP *http.Client
 }
@@ -144,11 +149,16 @@ func (c *ClientCredentials) refusal(resp *http.Response, body []byte) error {
 		Description string `json:"error_description"`
 	}
 	_ = json.Unmarshal(body, &oe) // not every refusal is an OAuth error object
-	msg := oe.Error
-	if oe.Description != "" {
-		msg += ": " + oe.Description
-	}
-	if msg == "" {
+	var msg string
+	switch {
+	case c.Message != nil:
+		msg = c.Message(body)
+	case oe.Error != "":
+		msg = oe.Error
+		if oe.Description != "" {
+			msg += ": " + oe.Description
+		}
+	default:
 		msg = OneLine(string(body), 300)
 	}
 	e := StatusError(c.Op, resp, msg)

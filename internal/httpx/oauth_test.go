@@ -149,3 +149,18 @@ func TestOneLine(t *testing.T) {
 		}
 	}
 }
+
+func TestClientCredentialsMessage(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusBadRequest)
+		w.Write([]byte(`{"error":"invalid_request","code":"E1","message":"the provider's words"}`))
+	}))
+	defer srv.Close()
+	c := &ClientCredentials{Op: "t: token", TokenURL: srv.URL, ClientID: "id", ClientSecret: "s", HTTP: srv.Client(),
+		Message: func(body []byte) string { return "from the hook: " + OneLine(string(body), 20) }}
+	_, _, err := c.Fetch(context.Background())
+	var e *Error
+	if !errors.As(err, &e) || e.Class != Permanent || !strings.HasPrefix(e.Msg, "from the hook: ") {
+		t.Fatalf("Fetch = %v, want a permanent error with the hook's message", err)
+	}
+}

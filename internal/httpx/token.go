@@ -10,12 +10,13 @@ import (
 // TokenCache holds one bearer token for a client: it fetches a token when
 // none is cached or the cached one is due for renewal, lets only one caller
 // fetch at a time (the others wait and use its token), and renews a fifth
-// of the lifetime early, at most a minute, so that no request leaves with a
-// token about to lapse.
+// of the lifetime early, at most a minute (see RenewAhead), so that no
+// request leaves with a token about to lapse.
 type TokenCache struct {
 	op    string
 	fetch func(context.Context) (token string, ttl time.Duration, err error)
 	now   func() time.Time
+	ahead time.Duration // the most a token is renewed before it lapses
 	sem   chan struct{}
 	mu    sync.Mutex
 	tok   string
@@ -29,7 +30,16 @@ func NewTokenCache(op string, fetch func(context.Context) (string, time.Duration
 	if now == nil {
 		now = time.Now
 	}
-	return &TokenCache{op: op, fetch: fetch, now: now, sem: make(chan struct{}, 1)}
+	return &TokenCache{op: op, fetch: fetch, now: now, ahead: time.Minute, sem: make(chan struct{}, 1)}
+}
+
+// RenewAhead sets the most a token is renewed before its lifetime ends (a
+// fifth of the lifetime, at most d; default one minute) and returns c. It
+// is for a client whose server expects more slack, and must be called
+// before the cache is used.
+func (c *TokenCache) RenewAhead(d time.Duration) *TokenCache {
+	c.ahead = d
+	return c
 }
 
 // Token returns the cached token or fetches a new one. Fetch errors are
@@ -54,7 +64,7 @@ func (c *TokenCache) Token(ctx context.Context) (string, error) {
 	}
 	var renew time.Time
 	if ttl > 0 {
-		renew = start.Add(ttl - min(time.Minute, ttl/5))
+		renew = start.Add(ttl - min(c.ahead, ttl/5))
 	}
 	c.mu.Lock()
 	c.tok, c.renew = tok, renew

@@ -65,3 +65,23 @@ func TestTokenCacheError(t *testing.T) {
 		t.Fatalf("cancelled wait: err = %v", err)
 	}
 }
+
+func TestTokenCacheRenewAhead(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := 0
+		c := NewTokenCache("test: token", func(context.Context) (string, time.Duration, error) {
+			n++
+			return fmt.Sprintf("tok-%d", n), time.Hour, nil
+		}, nil).RenewAhead(5 * time.Minute)
+		ctx := context.Background()
+		c.Token(ctx)
+		time.Sleep(54*time.Minute + 50*time.Second)
+		if tok, _ := c.Token(ctx); tok != "tok-1" {
+			t.Fatalf("renewed more than 5 minutes early: %s", tok)
+		}
+		time.Sleep(20 * time.Second)
+		if tok, _ := c.Token(ctx); tok != "tok-2" {
+			t.Fatalf("not renewed 5 minutes before expiry: %s", tok)
+		}
+	})
+}

@@ -3,14 +3,11 @@ package pingone
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
 	"time"
-
-	"golang.org/x/oauth2"
 
 	"github.com/auditrelay/auditrelay/internal/httpx"
 )
@@ -38,64 +35,28 @@ const maxErrorBody = 64 << 10
 // fetchToken gets a new access token from the token endpoint, for the
 // source's token cache.
 func (s *Source) fetchToken(ctx context.Context) (string, time.Duration, error) {
-	start := time.Now()
-	t, err := s.oauth.Token(context.WithValue(ctx, oauth2.HTTPClient, s.http))
+	tok, ttl, err := s.creds.Fetch(ctx)
 	if err != nil {
-		return "", 0, s.tokenError(ctx, err)
+		return "", 0, err
 	}
-	if t.AccessToken == "" {
-		return "", 0, &httpx.Error{Class: httpx.Transient, Op: opToken, Msg: "token response has no access_token"}
-	}
-	var ttl time.Duration
-	if !t.Expiry.IsZero() {
-		ttl = t.Expiry.Sub(start)
-	}
-	s.log.Debug("pingone: got access token", "expires", t.Expiry)
-	return t.AccessToken, ttl, nil
+	s.log.Debug("pingone: got access token", "expires_in", ttl)
+	return tok, ttl, nil
 }
 
-// tokenError classifies an error of the token endpoint.
-func (s *Source) tokenError(ctx context.Context, err error) error {
-	if ctx.Err() != nil {
-		return fmt.Errorf("%s: %w", opToken, ctx.Err())
+// tokenMessage extracts the message of a token endpoint's refusal: the
+// OAuth2 error and its description, or else PingOne's own error body.
+func tokenMessage(body []byte) string {
+	var oe struct {
+		Error       string `json:"error"`
+		Description string `json:"error_description"`
 	}
-	var re *oauth2.RetrieveError
-	if !errors.As(err, &re) {
-		return httpx.NetworkError(opToken, err, s.oauth.TokenURL, "region/auth_url")
-	}
-	e := &httpx.Error{Class: httpx.Permanent, Op: opToken}
-	if re.Response != nil {
-		e.Status = re.Response.StatusCode
-		if d, ok := httpx.ParseRetryAfter(re.Response.Header.Get("Retry-After"), time.Now()); ok {
-			e.RetryAfter = d
+	if json.Unmarshal(body, &oe) == nil && oe.Error != "" {
+		if oe.Description != "" {
+			return oe.Error + ": " + oe.Description
 		}
+		return oe.Error
 	}
-	switch {
-	case re.ErrorCode != "":
-		e.Msg = re.ErrorCode
-		if re.ErrorDescription != "" {
-			e.Msg += ": " + re.ErrorDescription
-		}
-	default:
-		e.Msg = apiMessage(re.Body)
-	}
-	switch {
-	case re.ErrorCode == "invalid_client" || e.Status == http.StatusUnauthorized:
-		e.Class, e.Fix = httpx.Permanent, fixCredentials
-	case e.Status == http.StatusTooManyRequests:
-		e.Class = httpx.Throttled
-	case e.Status == http.StatusRequestTimeout || e.Status >= 500:
-		e.Class = httpx.Transient
-	case re.ErrorCode == "unauthorized_client" || re.ErrorCode == "unsupported_grant_type":
-		e.Fix = fixGrant
-	case e.Status == http.StatusNotFound:
-		e.Fix = fixTokenEnv
-	case e.Status == 0 || e.Status < 400:
-		// An error in a successful response: the server is misbehaving,
-		// which is worth retrying.
-		e.Class = httpx.Transient
-	}
-	return e
+	return apiMessage(body)
 }
 
 // fetch gets one page of activities. It paces itself with the shared
@@ -242,9 +203,8 @@ func apiMessage(body []byte) string {
 			parts = append(parts, m)
 		}
 		if len(parts) > 0 {
-			return truncate(strings.Join(parts, "; "), 1000)
+			return httpx.OneLine(strings.Join(parts, "; "), 1000)
 		}
 	}
-	text := strings.Join(strings.Fields(string(body)), " ")
-	return truncate(strings.ToValidUTF8(text, "?"), 300)
+	return httpx.OneLine(strings.ToValidUTF8(string(body), "?"), 300)
 }

@@ -20,6 +20,12 @@
 // restarts the window from its first page; the overlap and such restarts
 // return activities twice, which the store drops by id.
 //
+// The windows are walked by internal/source/window, as for every windowed
+// source; this package supplies the first page of a window (the filter
+// URL), the page at a link (with the host pinning of next links) and which
+// refusals mean an expired link. A checkpoint set at an instant resumes
+// like a window that ended there, re-reading the overlap before it.
+//
 // Poll changes nothing but its token cache: repeating a poll from the same
 // cursor, after a crash or a failed store, is always safe.
 package pingone

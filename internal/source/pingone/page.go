@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/auditrelay/auditrelay/internal/httpx"
 )
 
 // activity is one decoded activity of a page: the fields the windows need,
@@ -115,7 +117,7 @@ func decodeID(raw json.RawMessage) (string, error) {
 	} else {
 		var n json.Number
 		if err := json.Unmarshal(raw, &n); err != nil {
-			return "", fmt.Errorf("activity id is not a string: %s", truncate(string(raw), 40))
+			return "", fmt.Errorf("activity id is not a string: %s", httpx.OneLine(string(raw), 40))
 		}
 		id = n.String()
 	}
@@ -129,15 +131,7 @@ func decodeID(raw json.RawMessage) (string, error) {
 func parseTime(v string) (time.Time, error) {
 	t, err := time.Parse(time.RFC3339Nano, v)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("%q is not an RFC 3339 timestamp", truncate(v, 40))
+		return time.Time{}, fmt.Errorf("%q is not an RFC 3339 timestamp", httpx.OneLine(v, 40))
 	}
 	return t.UTC(), nil
-}
-
-// truncate shortens s to at most n bytes for an error message.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }

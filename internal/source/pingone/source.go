@@ -11,13 +11,12 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/oauth2"
-	"golang.org/x/oauth2/clientcredentials"
 	"golang.org/x/time/rate"
 
 	"github.com/auditrelay/auditrelay/internal/event"
 	"github.com/auditrelay/auditrelay/internal/httpx"
 	"github.com/auditrelay/auditrelay/internal/source"
+	"github.com/auditrelay/auditrelay/internal/source/window"
 )
 
 // Window arithmetic limits.
@@ -68,9 +67,10 @@ type Source struct {
 
 	apiBase *url.URL // scheme, host and optional path prefix of api_url
 	listURL string   // the activities collection URL, without a query
-	oauth   *clientcredentials.Config
 	maxBody int64
+	engine  *window.Engine
 
+	creds  *httpx.ClientCredentials
 	tokens *httpx.TokenCache
 }
 
@@ -115,19 +115,44 @@ func New(name string, cfg Config, opts Options) (*Source, error) {
 		s.now = time.Now
 	}
 	s.listURL = api.String() + "/v1/environments/" + url.PathEscape(cfg.EnvironmentID) + "/activities"
-	style := oauth2.AuthStyleInHeader
+	auth := httpx.ClientSecretBasic // form-encoded id and secret, as RFC 6749 and x/oauth2 send them
 	if cfg.TokenAuthMethod == AuthPost {
-		style = oauth2.AuthStyleInParams
+		auth = httpx.ClientSecretPost
 	}
-	s.oauth = &clientcredentials.Config{
+	s.creds = &httpx.ClientCredentials{
+		Op:           opToken,
+		TokenURL:     strings.TrimRight(cfg.AuthURL, "/") + "/" + url.PathEscape(cfg.EnvironmentID) + "/as/token",
+		Field:        "region/auth_url",
+		Auth:         auth,
 		ClientID:     cfg.ClientID,
 		ClientSecret: cfg.ClientSecret.Reveal(),
-		TokenURL:     strings.TrimRight(cfg.AuthURL, "/") + "/" + url.PathEscape(cfg.EnvironmentID) + "/as/token",
-		AuthStyle:    style,
+		Fixes:        httpx.TokenFixes{Credentials: fixCredentials, Grant: fixGrant, NotFound: fixTokenEnv},
+		Message:      tokenMessage,
+		HTTP:         s.http,
 	}
 	// Tokens follow the wall clock, not opts.Now: a fixed clock for
 	// windows must not freeze token expiry.
 	s.tokens = httpx.NewTokenCache(opToken, s.fetchToken, time.Now)
+	s.engine, err = window.New(window.Config{
+		Name:            name,
+		Provider:        Provider,
+		Precision:       time.Millisecond,
+		SettleDelay:     cfg.SettleDelay.D(),
+		Overlap:         cfg.Overlap.D(),
+		Lookback:        cfg.Lookback.D(),
+		Retention:       MaxLookback,
+		RetentionMargin: retentionMargin,
+		GapReason:       gapReason,
+		MaxWindow:       maxWindowAdvance,
+		OnRefused:       window.RestartWindow,
+		PosKey:          window.PosNext,
+		CheckPos:        checkLink,
+		Now:             s.now,
+		Logger:          s.log,
+	}, (*fetcher)(s))
+	if err != nil {
+		return nil, fmt.Errorf("pingone: new source %q: %w", name, err)
+	}
 	return s, nil
 }
 
@@ -152,114 +177,7 @@ func (s *Source) Fingerprint() string {
 // Poll reads the next page after cur. See the package documentation for the
 // windows it walks.
 func (s *Source) Poll(ctx context.Context, cur source.Cursor) (source.Page, error) {
-	now := s.now().UTC()
-	limit := now.Add(-MaxLookback + retentionMargin).Truncate(time.Millisecond)
-	var c cursor
-	if len(cur) == 0 {
-		c.Until = now.Add(-s.cfg.Lookback.D()).Truncate(time.Millisecond)
-		// A lookback of the full 14 days is a choice, not a loss: start at
-		// the oldest instant the API serves without reporting a gap.
-		c.Until = later(c.Until, limit)
-	} else {
-		var err error
-		if c, err = decodeCursor(cur); err != nil {
-			return source.Page{}, &httpx.Error{
-				Class: httpx.Permanent, Op: "pingone: poll", Err: err,
-				Fix: "the stored checkpoint is not one this source can resume: run `auditrelay checkpoint reset --source " + s.name + " --config FILE`, which starts it over from its lookback",
-			}
-		}
-	}
-	if c.inWindow() && c.From.Before(limit) {
-		s.log.Warn("pingone: stored window starts too long ago to resume; starting a new window from the watermark",
-			"cursor", describeWindow(c), "watermark", c.Until)
-		c = cursor{Until: c.Until}
-	}
-	settled := now.Add(-s.cfg.SettleDelay.D()).Truncate(time.Millisecond)
-	if c.inWindow() && c.To.After(settled) {
-		// Written by a clock ahead of this one (or with a shorter settle
-		// delay): finishing it would read unsettled time.
-		s.log.Warn("pingone: stored window ends after now - settle_delay; starting a new window from the watermark",
-			"cursor", describeWindow(c), "watermark", c.Until)
-		c = cursor{Until: c.Until}
-	}
-	if c.inWindow() && !s.onAPIHost(c.Next) {
-		s.log.Warn("pingone: stored next page is not on the configured API host; restarting its window",
-			"cursor", describeWindow(c))
-		c.Next = s.firstPageURL(c.From, c.To, s.cfg.PageSize)
-	}
-
-	var gap *source.Gap
-	first := !c.inWindow()
-	if first {
-		if c.Until.Before(limit) {
-			gap = &source.Gap{From: c.Until, To: limit, Reason: gapReason}
-			s.log.Warn("pingone: events are lost: the watermark is older than the activities API serves",
-				"watermark", c.Until, "resume", limit)
-			c.Until = limit
-		}
-		to := earlier(settled, c.Until.Add(maxWindowAdvance))
-		if !to.After(c.Until) {
-			next := cur
-			if len(cur) == 0 || gap != nil {
-				next = c.encode()
-			}
-			return source.Page{
-				Next:         next,
-				Watermark:    c.Until,
-				DedupHorizon: later(c.Until.Add(-s.cfg.Overlap.D()), limit),
-				Gap:          gap,
-			}, nil
-		}
-		c.From = later(c.Until.Add(-s.cfg.Overlap.D()), limit)
-		c.To = to
-		c.Next = s.firstPageURL(c.From, c.To, s.cfg.PageSize)
-	}
-
-	p, err := s.fetch(ctx, c.Next)
-	if err != nil && !first && isCursorRejected(err) {
-		s.log.Warn("pingone: next page refused; restarting the window from its first page",
-			"cursor", describeWindow(c), "err", err)
-		p, err = s.fetch(ctx, s.firstPageURL(c.From, c.To, s.cfg.PageSize))
-	}
-	if err != nil {
-		return source.Page{}, err
-	}
-
-	events := make([]event.Raw, 0, len(p.Activities))
-	dropped := 0
-	for _, a := range p.Activities {
-		if a.RecordedAt.Before(c.From) || !a.RecordedAt.Before(c.To) {
-			dropped++
-			continue
-		}
-		events = append(events, event.Raw{
-			Source:   s.name,
-			Provider: Provider,
-			Tenant:   s.cfg.EnvironmentID,
-			ID:       a.ID,
-			Time:     a.RecordedAt,
-			Data:     a.Data,
-		})
-	}
-	if dropped > 0 {
-		s.log.Debug("pingone: dropped events outside the window", "cursor", describeWindow(c), "events", dropped)
-	}
-
-	out := source.Page{Events: events, DedupHorizon: c.From, Gap: gap}
-	if p.Next != "" {
-		next, err := s.checkNext(p.Next)
-		if err != nil {
-			return source.Page{}, err
-		}
-		c.Next = next
-		out.Next, out.Watermark, out.More = c.encode(), c.Until, true
-	} else {
-		done := cursor{Until: c.To}
-		out.Next, out.Watermark, out.More = done.encode(), c.To, c.To.Before(settled)
-	}
-	s.log.Debug("pingone: polled", "cursor", describeWindow(c), "events", len(events),
-		"watermark", out.Watermark, "more", out.More)
-	return out, nil
+	return s.engine.Poll(ctx, cur)
 }
 
 // Check verifies the configuration against the API: it gets a token and
@@ -306,7 +224,7 @@ func (s *Source) checkNext(href string) (string, error) {
 	return "", &httpx.Error{
 		Class: httpx.Permanent,
 		Op:    opList,
-		Msg:   fmt.Sprintf("next page link leaves the configured API (%s, want %s://%s)", truncate(got, 200), s.apiBase.Scheme, s.apiBase.Host),
+		Msg:   fmt.Sprintf("next page link leaves the configured API (%s, want %s://%s)", httpx.OneLine(got, 200), s.apiBase.Scheme, s.apiBase.Host),
 		Fix:   "set api_url to the host the API answers from (or fix the proxy that rewrites its links)",
 	}
 }
@@ -319,26 +237,92 @@ func isCursorRejected(err error) bool {
 		(e.Status == http.StatusBadRequest || e.Status == http.StatusNotFound)
 }
 
-// describeWindow formats the window of c for logs.
-func describeWindow(c cursor) string {
-	if c.From.IsZero() {
-		return "until " + formatTime(c.Until)
-	}
-	return "[" + formatTime(c.From) + ", " + formatTime(c.To) + ")"
+// fetcher is the Source as the window engine's Fetcher.
+type fetcher Source
+
+// Open returns the URL of the first page of w: the query is the position.
+func (f *fetcher) Open(_ context.Context, w window.Window) (string, error) {
+	s := (*Source)(f)
+	return s.firstPageURL(w.From, w.To, s.cfg.PageSize), nil
 }
 
-// later returns the later of a and b.
-func later(a, b time.Time) time.Time {
-	if a.Before(b) {
-		return b
+// Fetch reads the page of w at the link pos. A stored link that is not on
+// the configured API host is never followed, so that the token is never
+// sent elsewhere: the window is read again from its first page.
+func (f *fetcher) Fetch(ctx context.Context, w window.Window, pos string) (window.Result, error) {
+	s := (*Source)(f)
+	if !s.onAPIHost(pos) {
+		s.log.Warn("pingone: stored next page is not on the configured API host; restarting its window",
+			"cursor", "["+formatTime(w.From)+", "+formatTime(w.To)+")")
+		pos = s.firstPageURL(w.From, w.To, s.cfg.PageSize)
 	}
-	return a
+	p, err := s.fetch(ctx, pos)
+	if err != nil {
+		return window.Result{}, err
+	}
+	res := window.Result{Events: make([]event.Raw, 0, len(p.Activities))}
+	for _, a := range p.Activities {
+		res.Events = append(res.Events, event.Raw{
+			Source:   s.name,
+			Provider: Provider,
+			Tenant:   s.cfg.EnvironmentID,
+			ID:       a.ID,
+			Time:     a.RecordedAt,
+			Data:     a.Data,
+		})
+	}
+	if p.Next != "" {
+		if res.Next, err = s.checkNext(p.Next); err != nil {
+			return window.Result{}, err
+		}
+	}
+	return res, nil
 }
 
-// earlier returns the earlier of a and b.
-func earlier(a, b time.Time) time.Time {
-	if a.After(b) {
-		return b
+// Refused reports whether err is the API refusing a next-page link (an
+// expired or unknown paging cursor): a 400 or 404 of the activities API.
+func (f *fetcher) Refused(err error) bool { return isCursorRejected(err) }
+
+// checkLink checks a stored next-page link: an absolute http(s) URL
+// without credentials. Whether it is on the API host is checked when it is
+// followed (Fetch).
+func checkLink(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil {
+		return errors.New("page is not an absolute http(s) URL")
 	}
-	return a
+	return nil
+}
+
+// timeLayout is the timestamp format of filters: UTC with millisecond
+// precision, the API's own precision.
+const timeLayout = "2006-01-02T15:04:05.000Z"
+
+// formatTime formats t as the API expects it.
+func formatTime(t time.Time) string { return t.UTC().Format(timeLayout) }
+
+// Describe decodes a stored cursor for display (`auditrelay checkpoint
+// show`, `auditrelay status`). A nil cursor (the source never polled)
+// gives a zero Info.
+func (s *Source) Describe(cur source.Cursor) (window.Info, error) { return s.engine.Describe(cur) }
+
+// CursorAt returns a cursor that resumes reading at t, for `auditrelay
+// checkpoint set`: the next window starts at t less the overlap, which
+// deduplication absorbs, as after a window that ended at t. It refuses a
+// t in the future, or older than the 14 days the activities API serves.
+func (s *Source) CursorAt(t time.Time) (source.Cursor, error) {
+	now := s.now().UTC()
+	t = t.UTC().Truncate(time.Millisecond)
+	if t.After(now) {
+		return nil, fmt.Errorf("pingone: %s is in the future (now is %s): give an instant that has passed", formatTime(t), formatTime(now))
+	}
+	if limit := now.Add(-MaxLookback + retentionMargin); t.Before(limit) {
+		return nil, fmt.Errorf("pingone: %s is older than the 14 days the activities API serves (the oldest instant it can resume from is %s): give a later instant, or ask PingOne for an audit restore",
+			formatTime(t), formatTime(limit.Truncate(time.Millisecond)))
+	}
+	cur, err := s.engine.CursorUntil(t)
+	if err != nil {
+		return nil, fmt.Errorf("pingone: cursor at %s: %w", formatTime(t), err)
+	}
+	return cur, nil
 }

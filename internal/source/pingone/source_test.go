@@ -26,8 +26,8 @@ import (
 // purpose, since every window edge is truncated to the millisecond.
 var testNow = time.Date(2026, 11, 25, 12, 0, 0, 123456789, time.UTC)
 
-// window parses the filter of an activities request query.
-func window(t *testing.T, rawQuery string) (from, to time.Time, limit int) {
+// queryWindow parses the filter of an activities request query.
+func queryWindow(t *testing.T, rawQuery string) (from, to time.Time, limit int) {
 	t.Helper()
 	q, err := url.ParseQuery(rawQuery)
 	if err != nil {
@@ -182,7 +182,7 @@ func TestPollCatchUpInBoundedWindows(t *testing.T) {
 			t.Fatal(err)
 		}
 		reqs := f.requests()
-		from, to, _ := window(t, reqs[len(reqs)-1])
+		from, to, _ := queryWindow(t, reqs[len(reqs)-1])
 		windows = append(windows, [2]time.Time{from, to})
 		if !from.Equal(until.Add(-time.Minute)) {
 			t.Errorf("window %d from %v, want until-overlap %v", i, from, until.Add(-time.Minute))
@@ -220,7 +220,7 @@ func TestPollGapOlderThanRetention(t *testing.T) {
 	if diff := cmp.Diff(want, p.Gap); diff != "" {
 		t.Errorf("gap (-want +got):\n%s", diff)
 	}
-	from, to, _ := window(t, f.requests()[0])
+	from, to, _ := queryWindow(t, f.requests()[0])
 	if !from.Equal(limit) || !to.Equal(limit.Add(24*time.Hour)) {
 		t.Errorf("window [%v, %v), want [%v, +24h)", from, to, limit)
 	}
@@ -237,7 +237,7 @@ func TestPollGapOlderThanRetention(t *testing.T) {
 		t.Errorf("gap %+v for a watermark within reach", p.Gap)
 	}
 	reqs := f.requests()
-	if from, _, _ := window(t, reqs[len(reqs)-1]); !from.Equal(limit) {
+	if from, _, _ := queryWindow(t, reqs[len(reqs)-1]); !from.Equal(limit) {
 		t.Errorf("from %v, want the clamp %v", from, limit)
 	}
 }
@@ -255,7 +255,7 @@ func TestPollFirstRunFullLookback(t *testing.T) {
 	if p.Gap != nil {
 		t.Errorf("first run reports gap %+v; a full lookback is not a loss", p.Gap)
 	}
-	if from, _, _ := window(t, f.requests()[0]); !from.Equal(ms("2026-11-11T12:05:00.123Z")) {
+	if from, _, _ := queryWindow(t, f.requests()[0]); !from.Equal(ms("2026-11-11T12:05:00.123Z")) {
 		t.Errorf("from = %v, want now-14d+5m", from)
 	}
 }
@@ -438,7 +438,7 @@ func TestPollRejectedNextRestartsWindow(t *testing.T) {
 		if len(reqs) != 2 {
 			t.Fatalf("status %d: %d requests, want 2", status, len(reqs))
 		}
-		from, to, limit := window(t, reqs[1])
+		from, to, limit := queryWindow(t, reqs[1])
 		if !from.Equal(win.From) || !to.Equal(win.To) || limit != 2 {
 			t.Errorf("status %d: restart [%v, %v) limit %d, want the same window", status, from, to, limit)
 		}
@@ -465,7 +465,7 @@ func TestPollStoredWindowTooOld(t *testing.T) {
 	if len(reqs) != 1 || strings.Contains(reqs[0], "cursor=") {
 		t.Fatalf("requests %q, want one fresh window", reqs)
 	}
-	from, to, _ := window(t, reqs[0])
+	from, to, _ := queryWindow(t, reqs[0])
 	if !from.Equal(ms("2026-11-11T12:09:00Z")) || !to.Equal(win.Until.Add(24*time.Hour)) {
 		t.Errorf("window [%v, %v)", from, to)
 	}
@@ -729,7 +729,7 @@ func TestCheck(t *testing.T) {
 	if err := s.Check(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	from, to, limit := window(t, f.requests()[0])
+	from, to, limit := queryWindow(t, f.requests()[0])
 	if !from.Equal(ms("2026-11-25T11:57:00.123Z")) || !to.Equal(ms("2026-11-25T11:58:00.123Z")) || limit != 1 {
 		t.Errorf("check window [%v, %v) limit %d", from, to, limit)
 	}
@@ -781,7 +781,7 @@ func TestNew(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := s.oauth.TokenURL, "https://auth.pingone.eu/env-1/as/token"; got != want {
+	if got, want := s.creds.TokenURL, "https://auth.pingone.eu/env-1/as/token"; got != want {
 		t.Errorf("token URL = %s, want %s", got, want)
 	}
 }
@@ -817,7 +817,7 @@ func TestPollStoredWindowNotSettled(t *testing.T) {
 	if len(reqs) != 1 || strings.Contains(reqs[0], "cursor=") {
 		t.Fatalf("requests %q, want one fresh window", reqs)
 	}
-	if from, to, _ := window(t, reqs[0]); !from.Equal(ms("2026-11-25T11:49:00Z")) || !to.Equal(ms("2026-11-25T11:58:00.123Z")) {
+	if from, to, _ := queryWindow(t, reqs[0]); !from.Equal(ms("2026-11-25T11:49:00Z")) || !to.Equal(ms("2026-11-25T11:58:00.123Z")) {
 		t.Errorf("window [%v, %v), want [watermark - overlap, now - settle)", from, to)
 	}
 }

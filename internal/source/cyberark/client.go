@@ -7,9 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"strings"
-	"time"
 
 	"github.com/auditrelay/auditrelay/internal/httpx"
 )
@@ -42,92 +40,6 @@ const maxBody = 64 << 20
 // telemetry is the x-cybr-telemetry header CyberArk's integrations send:
 // base64 of "in=auditrelay&it=SIEM&iv=1.0&vn=auditrelay&VV=1.0".
 const telemetry = "aW49YXVkaXRyZWxheSZpdD1TSUVNJml2PTEuMCZ2bj1hdWRpdHJlbGF5JlZWPTEuMA=="
-
-// fetchToken makes the client credentials request. The credentials go in a
-// Basic header as they are (not form-encoded, as CyberArk's own clients send
-// them) or in the form body.
-func (s *Source) fetchToken(ctx context.Context) (string, time.Duration, error) {
-	form := url.Values{"grant_type": {"client_credentials"}, "scope": {s.cfg.Scope}}
-	if s.cfg.TokenAuthMethod == AuthPost {
-		form.Set("client_id", s.cfg.ClientID)
-		form.Set("client_secret", s.cfg.ClientSecret.Reveal())
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.tokenURL, strings.NewReader(form.Encode()))
-	if err != nil {
-		return "", 0, &httpx.Error{Class: httpx.Permanent, Op: opToken, Err: err}
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", httpx.UserAgent)
-	if s.cfg.TokenAuthMethod != AuthPost {
-		req.SetBasicAuth(s.cfg.ClientID, s.cfg.ClientSecret.Reveal())
-	}
-	resp, err := s.http.Do(req)
-	if err != nil {
-		if ctx.Err() != nil {
-			return "", 0, fmt.Errorf("%s: %w", opToken, ctx.Err())
-		}
-		return "", 0, httpx.NetworkError(opToken, err, s.tokenURL, "identity_url")
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
-	if err != nil {
-		return "", 0, &httpx.Error{Class: httpx.Transient, Op: opToken, Msg: "reading the answer", Err: err}
-	}
-	if resp.StatusCode != http.StatusOK {
-		var oe struct {
-			Error       string `json:"error"`
-			Description string `json:"error_description"`
-		}
-		_ = json.Unmarshal(body, &oe)
-		e := httpx.StatusError(opToken, resp, apiMessage(body))
-		switch {
-		case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500 || resp.StatusCode == http.StatusRequestTimeout:
-		case oe.Error == "invalid_client" || resp.StatusCode == http.StatusUnauthorized:
-			e.Fix = fixCredentials
-		case oe.Error == "invalid_scope":
-			e.Fix = fixScope
-		case oe.Error == "unauthorized_client" || oe.Error == "unsupported_grant_type":
-			e.Fix = fixGrant
-		case resp.StatusCode == http.StatusNotFound:
-			e.Fix = fixApp
-		case resp.StatusCode == http.StatusForbidden:
-			e.Fix = fixCredentials
-		}
-		return "", 0, e
-	}
-	var t struct {
-		AccessToken string          `json:"access_token"`
-		ExpiresIn   json.RawMessage `json:"expires_in"`
-	}
-	if err := json.Unmarshal(body, &t); err != nil || t.AccessToken == "" {
-		return "", 0, &httpx.Error{Class: httpx.Transient, Op: opToken, Msg: "token answer has no access_token"}
-	}
-	var ttl time.Duration
-	if secs, err := epochSeconds(t.ExpiresIn); err == nil && secs > 0 {
-		ttl = time.Duration(secs) * time.Second
-	}
-	return t.AccessToken, ttl, nil
-}
-
-// epochSeconds parses expires_in: a number or a string of digits.
-func epochSeconds(raw json.RawMessage) (int64, error) {
-	var n json.Number
-	if len(raw) > 0 && raw[0] == '"' {
-		var s string
-		if err := json.Unmarshal(raw, &s); err != nil {
-			return 0, err
-		}
-		n = json.Number(s)
-	} else if err := json.Unmarshal(raw, &n); err != nil {
-		return 0, err
-	}
-	if i, err := n.Int64(); err == nil {
-		return min(i, 366*24*3600), nil
-	}
-	f, err := n.Float64()
-	return int64(min(f, 366*24*3600)), err
-}
 
 // call makes one audit API request with the shared limiter, the bearer token
 // and the API key; on a 401 it gets a fresh token and tries once more.
@@ -243,8 +155,8 @@ func apiMessage(body []byte) string {
 			parts = append(parts, e.Message)
 		}
 		if len(parts) > 0 {
-			return truncate(strings.Join(parts, ": "), 1000)
+			return httpx.OneLine(strings.Join(parts, ": "), 1000)
 		}
 	}
-	return truncate(strings.ToValidUTF8(strings.Join(strings.Fields(string(body)), " "), "?"), 300)
+	return httpx.OneLine(strings.ToValidUTF8(string(body), "?"), 300)
 }

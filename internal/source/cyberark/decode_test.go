@@ -2,6 +2,7 @@ package cyberark
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"os"
 	"strings"
@@ -10,38 +11,163 @@ import (
 	"unicode/utf8"
 
 	"github.com/auditrelay/auditrelay/internal/emulator"
+	"github.com/auditrelay/auditrelay/internal/httpx"
 	"github.com/auditrelay/auditrelay/internal/source"
+	"github.com/auditrelay/auditrelay/internal/source/window"
 )
 
-func TestCursorRoundTrip(t *testing.T) {
+// cursor is a stored CyberArk cursor as the tests write and read it: the
+// JSON of docs/sources/cyberark.md, encoded here by hand as earlier
+// releases wrote it, so that the tests pin the bytes the window engine
+// stores and show that cursors already on disk resume.
+type cursor struct {
+	Until time.Time
+	From  time.Time
+	To    time.Time
+	Ref   string
+	Exact bool
+}
+
+type cursorJSON struct {
+	V     int    `json:"v"`
+	Until string `json:"until"`
+	From  string `json:"from,omitempty"`
+	To    string `json:"to,omitempty"`
+	Ref   string `json:"cursorRef,omitempty"`
+	Exact bool   `json:"exact,omitempty"`
+}
+
+func (c cursor) inWindow() bool { return c.Ref != "" }
+
+// encode writes c as CyberArk cursors have always been written.
+func (c cursor) encode() source.Cursor {
+	j := cursorJSON{V: 1, Until: formatTime(c.Until)}
+	if c.inWindow() {
+		j.From, j.To, j.Ref = formatTime(c.From), formatTime(c.To), c.Ref
+	} else {
+		j.Exact = c.Exact
+	}
+	b, err := json.Marshal(j)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// info is what Describe gives for c.
+func (c cursor) info() window.Info {
+	i := window.Info{Watermark: c.Until, Exact: c.Exact}
+	if c.inWindow() {
+		i.MidWindow, i.From, i.To = true, c.From, c.To
+	}
+	return i
+}
+
+// offlineSource is a source that never reaches an API, for decoding.
+func offlineSource(tb testing.TB) *Source {
+	h := &harness{base: "http://127.0.0.1:1", clock: &clock{t: testNow}}
+	return h.source(tb, nil)
+}
+
+// goldenCursors are cursors as earlier releases stored them.
+var goldenCursors = []struct {
+	c    cursor
+	json string
+}{
+	{cursor{Until: testNow, From: testNow.Add(-time.Hour), To: testNow.Add(time.Hour), Ref: "abc"},
+		`{"v":1,"until":"2026-03-10T12:00:00Z","from":"2026-03-10T11:00:00Z","to":"2026-03-10T13:00:00Z","cursorRef":"abc"}`},
+	{cursor{Until: testNow, Exact: true}, `{"v":1,"until":"2026-03-10T12:00:00Z","exact":true}`},
+	{cursor{Until: testNow}, `{"v":1,"until":"2026-03-10T12:00:00Z"}`},
+}
+
+// TestStoredCursorsResume: every cursor an earlier release stored decodes
+// to the same watermark, window and exactness.
+func TestStoredCursorsResume(t *testing.T) {
+	s := offlineSource(t)
+	for _, g := range goldenCursors {
+		if got := string(g.c.encode()); got != g.json {
+			t.Fatalf("test encoder = %s, want %s", got, g.json)
+		}
+	}
 	for _, c := range []cursor{
 		{Until: testNow},
 		{Until: time.Date(1999, 12, 31, 23, 59, 55, 0, time.UTC)}, // a synctest bubble's clock, minus a lookback
 		{Until: testNow, Exact: true},
 		{Until: testNow, From: testNow.Add(-2 * time.Minute), To: testNow.Add(time.Hour), Ref: "eyJxdWVyeSI6e319"},
+		goldenCursors[0].c,
 	} {
-		got, err := decodeCursor(c.encode())
+		got, err := s.Describe(c.encode())
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("Describe(%s): %v", c.encode(), err)
 		}
-		if got != c {
-			t.Errorf("round trip: got %+v, want %+v", got, c)
+		if got != c.info() {
+			t.Errorf("Describe(%s) = %+v, want %+v", c.encode(), got, c.info())
 		}
 	}
 }
 
+// TestCursorEncoding: the engine stores exactly the bytes earlier releases
+// stored: mid-window, at the end of a window and exactly at an instant.
+func TestCursorEncoding(t *testing.T) {
+	h := newHarness(t, emulator.CyberArkOptions{}, AuthBasic)
+	h.emu.Backlog(h.gen, tenantID, 3, testNow.Add(-50*time.Minute), testNow.Add(-40*time.Minute))
+	s := h.source(t, func(c *Config) { c.PageSize = 1 })
+	at := testNow.Add(-time.Hour)
+	cur, err := s.CursorAt(at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (cursor{Until: at, Exact: true}).encode(); string(cur) != string(want) {
+		t.Errorf("CursorAt = %s, want %s", cur, want)
+	}
+	mid := 0
+	for range 10 {
+		p, err := s.Poll(context.Background(), cur)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var j cursorJSON
+		if err := json.Unmarshal(p.Next, &j); err != nil {
+			t.Fatal(err)
+		}
+		want := cursor{Until: p.Watermark}
+		if j.Ref != "" {
+			want.From, want.To, want.Ref = at, testNow.Add(-2*time.Minute), j.Ref
+			mid++
+		}
+		if string(p.Next) != string(want.encode()) {
+			t.Errorf("stored %s, want %s", p.Next, want.encode())
+		}
+		cur = p.Next
+		if !p.More {
+			break
+		}
+	}
+	if info, err := s.Describe(cur); err != nil || !info.Watermark.Equal(testNow.Add(-2*time.Minute)) || info.MidWindow || mid < 3 {
+		t.Errorf("after the window: %+v, %v, after %d pages mid-window", info, err, mid)
+	}
+}
+
 func TestDecodeCursorErrors(t *testing.T) {
+	s := offlineSource(t)
 	for _, in := range []string{
-		``, `null`, `{}`, `{"v":2,"until":"2026-03-10T12:00:00Z"}`,
+		`null`, `{}`, `{"v":2,"until":"2026-03-10T12:00:00Z"}`,
 		`{"v":1,"until":"2026-03-10T12:00:00.5Z"}`,
 		`{"v":1,"until":"2026-03-10T12:00:00Z","from":"2026-03-10T11:00:00Z"}`,
 		`{"v":1,"until":"2026-03-10T12:00:00Z","from":"2026-03-10T13:00:00Z","to":"2026-03-10T14:00:00Z","cursorRef":"x"}`,
 		`{"v":1,"until":"2026-03-10T12:00:00Z","from":"2026-03-10T11:00:00Z","to":"2026-03-10T11:00:00Z","cursorRef":"x"}`,
 		`{"v":1,"until":"2026-03-10T12:00:00Z","from":"2026-03-10T11:00:00Z","to":"2026-03-10T13:00:00Z","cursorRef":"a\nb"}`,
 	} {
-		if c, err := decodeCursor(source.Cursor(in)); err == nil {
-			t.Errorf("decodeCursor(%s) = %+v, want an error", in, c)
+		if c, err := s.Describe(source.Cursor(in)); err == nil {
+			t.Errorf("Describe(%s) = %+v, want an error", in, c)
 		}
+		if _, err := s.Poll(context.Background(), source.Cursor(in)); !httpx.IsPermanent(err) || !strings.Contains(err.Error(), "checkpoint reset --source ca") {
+			t.Errorf("Poll(%s) = %v, want a permanent error with the reset fix", in, err)
+		}
+	}
+	// No stored cursor at all is the first poll's, never an error.
+	if info, err := s.Describe(nil); err != nil || info != (window.Info{}) {
+		t.Errorf("Describe(nil) = %+v, %v", info, err)
 	}
 }
 
@@ -49,17 +175,26 @@ func FuzzDecodeCursor(f *testing.F) {
 	f.Add([]byte(cursor{Until: testNow}.encode()))
 	f.Add([]byte(cursor{Until: testNow, From: testNow.Add(-time.Minute), To: testNow.Add(time.Minute), Ref: "abc"}.encode()))
 	f.Add([]byte(`{"v":1}`))
+	s := offlineSource(f)
 	f.Fuzz(func(t *testing.T, b []byte) {
-		c, err := decodeCursor(b)
-		if err != nil {
+		info, err := s.Describe(b)
+		if err != nil || len(b) == 0 {
 			return
 		}
-		again, err := decodeCursor(c.encode())
-		if err != nil || again != c {
-			t.Fatalf("a decoded cursor does not round-trip: %+v → %v %+v", c, err, again)
+		var j cursorJSON
+		if err := json.Unmarshal(b, &j); err != nil {
+			t.Fatalf("the engine accepted a cursor that is not JSON: %s", b)
 		}
-		if c.inWindow() && (c.Until.Before(c.From) || !c.Until.Before(c.To)) {
-			t.Fatalf("decoded window is inconsistent: %+v", c)
+		c := cursor{Until: info.Watermark, From: info.From, To: info.To, Exact: info.Exact}
+		if info.MidWindow {
+			c.Ref = j.Ref
+		}
+		again, err := s.Describe(c.encode())
+		if err != nil || again != info {
+			t.Fatalf("a decoded cursor does not round-trip: %+v → %v %+v", info, err, again)
+		}
+		if info.MidWindow && (info.Watermark.Before(info.From) || !info.Watermark.Before(info.To)) {
+			t.Fatalf("decoded window is inconsistent: %+v", info)
 		}
 	})
 }
@@ -139,6 +274,7 @@ func FuzzDecodeResults(f *testing.F) {
 func FuzzCursorEncodeDecode(f *testing.F) {
 	f.Add(int64(0), int64(60), int64(3600), "ref")
 	f.Add(testNow.Unix(), int64(120), int64(6*3600), "eyJxdWVyeSI6e319")
+	s := offlineSource(f)
 	f.Fuzz(func(t *testing.T, until, back, ahead int64, ref string) {
 		const maxSec = 253402300799 - 7*24*3600
 		if until < 3650*24*3600 || until > maxSec || back < 0 || back > 3650*24*3600 || ahead < 1 || ahead > 24*3600 {
@@ -150,21 +286,21 @@ func FuzzCursorEncodeDecode(f *testing.F) {
 		if ref == "" || !utf8.ValidString(ref) || strings.ContainsFunc(ref, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
 			c = cursor{Until: u}
 		}
-		got, err := decodeCursor(c.encode())
-		if err != nil || got != c {
+		got, err := s.Describe(c.encode())
+		if err != nil || got != c.info() {
 			t.Fatalf("%+v: read back %+v, %v", c, got, err)
 		}
 	})
 }
 
 func TestDescribe(t *testing.T) {
-	s := &Source{}
+	s := offlineSource(t)
 	for _, tc := range []struct {
 		c    cursor
 		want string
 	}{
 		{cursor{Until: testNow}, "watermark 2026-03-10T12:00:00Z, between windows"},
-		{cursor{Until: testNow, Exact: true}, "watermark 2026-03-10T12:00:00Z, between windows; the first window starts exactly there (start_at)"},
+		{cursor{Until: testNow, Exact: true}, "watermark 2026-03-10T12:00:00Z, between windows; the next window starts exactly there"},
 		{cursor{Until: testNow, From: testNow.Add(-time.Minute), To: testNow.Add(time.Hour), Ref: "r"},
 			"watermark 2026-03-10T12:00:00Z, window [2026-03-10T11:59:00Z, 2026-03-10T13:00:00Z) in progress"},
 	} {
@@ -205,7 +341,7 @@ func BenchmarkDecodeResults(b *testing.B) {
 // TestDescribeJSON: the JSON of a described cursor has the documented
 // snake_case keys and leaves zero values out.
 func TestDescribeJSON(t *testing.T) {
-	s := &Source{}
+	s := offlineSource(t)
 	for _, tc := range []struct {
 		c    cursor
 		want string

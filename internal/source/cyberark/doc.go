@@ -32,6 +32,11 @@
 // when that still leaves progress, so a window always finishes within a
 // cursor's life.
 //
+// The windows are walked by internal/source/window, as for every windowed
+// source; this package supplies the createQuery of a window, the results
+// page at a cursorRef (an empty page ends the window) and which refusals
+// mean an expired cursor.
+//
 // A watermark older than retention is reported as a Gap with its span,
 // never skipped silently. Poll changes nothing but its token cache:
 // repeating a poll from the same cursor is always safe.

@@ -155,11 +155,3 @@ func decodeQuery(body []byte) (string, error) {
 	}
 	return *q.CursorRef, nil
 }
-
-// truncate shortens s to at most n bytes for a message.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
-}

@@ -14,6 +14,7 @@ import (
 	"github.com/auditrelay/auditrelay/internal/event"
 	"github.com/auditrelay/auditrelay/internal/httpx"
 	"github.com/auditrelay/auditrelay/internal/source"
+	"github.com/auditrelay/auditrelay/internal/source/window"
 )
 
 // Provider is the provider name of CyberArk events.
@@ -56,14 +57,15 @@ type Options struct {
 // integration. It is safe for concurrent use; it keeps no state between
 // polls but its access token.
 type Source struct {
-	name     string
-	cfg      Config
-	http     *http.Client
-	limiter  *rate.Limiter
-	log      *slog.Logger
-	now      func() time.Time
-	tokenURL string
+	name    string
+	cfg     Config
+	http    *http.Client
+	limiter *rate.Limiter
+	log     *slog.Logger
+	now     func() time.Time
+	engine  *window.Engine
 
+	creds  *httpx.ClientCredentials
 	tokens *httpx.TokenCache
 }
 
@@ -81,10 +83,7 @@ func New(name string, cfg Config, opts Options) (*Source, error) {
 	if opts.Limiter == nil {
 		return nil, fmt.Errorf("cyberark: new source %q: a rate limiter is required", name)
 	}
-	s := &Source{
-		name: name, cfg: cfg, http: opts.HTTPClient, limiter: opts.Limiter, log: opts.Logger, now: opts.Now,
-		tokenURL: cfg.IdentityURL + "/oauth2/token/" + cfg.AppID,
-	}
+	s := &Source{name: name, cfg: cfg, http: opts.HTTPClient, limiter: opts.Limiter, log: opts.Logger, now: opts.Now}
 	if s.http == nil {
 		s.http = httpx.NewClient(cfg.RequestTimeout.D())
 	}
@@ -94,13 +93,56 @@ func New(name string, cfg Config, opts Options) (*Source, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	// The credentials go in a Basic header as they are, not form-encoded,
+	// as CyberArk's own clients send them, or in the form body.
+	auth := httpx.ClientSecretBasicRaw
+	if cfg.TokenAuthMethod == AuthPost {
+		auth = httpx.ClientSecretPost
+	}
+	s.creds = &httpx.ClientCredentials{
+		Op:           opToken,
+		TokenURL:     cfg.IdentityURL + "/oauth2/token/" + cfg.AppID,
+		Field:        "identity_url",
+		Auth:         auth,
+		ClientID:     cfg.ClientID,
+		ClientSecret: cfg.ClientSecret.Reveal(),
+		Scope:        cfg.Scope,
+		Fixes:        httpx.TokenFixes{Credentials: fixCredentials, Scope: fixScope, Grant: fixGrant, NotFound: fixApp},
+		Message:      apiMessage,
+		HTTP:         s.http,
+	}
 	s.tokens = httpx.NewTokenCache(opToken, func(ctx context.Context) (string, time.Duration, error) {
-		tok, ttl, err := s.fetchToken(ctx)
+		tok, ttl, err := s.creds.Fetch(ctx)
 		if err == nil {
 			s.log.Debug("cyberark: got access token", "expires_in", ttl)
 		}
 		return tok, ttl, err
 	}, s.now)
+	at, err := cfg.startAt()
+	if err != nil {
+		return nil, fmt.Errorf("cyberark: new source %q: start_at: %w", name, err)
+	}
+	s.engine, err = window.New(window.Config{
+		Name:            name,
+		Provider:        Provider,
+		Precision:       time.Second,
+		SettleDelay:     cfg.SettleDelay.D(),
+		Overlap:         cfg.Overlap.D(),
+		Lookback:        cfg.Lookback.D(),
+		Retention:       cfg.Retention.D(),
+		RetentionMargin: retentionMargin,
+		GapReason:       fmt.Sprintf("older than retention (%v)", cfg.Retention),
+		MaxWindow:       maxWindowAdvance,
+		StartAt:         at,
+		OnRefused:       window.HalveWindow,
+		ServerPositions: true,
+		PosKey:          window.PosCursorRef,
+		Now:             s.now,
+		Logger:          s.log,
+	}, (*fetcher)(s))
+	if err != nil {
+		return nil, fmt.Errorf("cyberark: new source %q: %w", name, err)
+	}
 	return s, nil
 }
 
@@ -118,139 +160,7 @@ func ID(tenant, uuid string) string { return tenant + "/" + uuid }
 // the first page of a window it opens with createQuery. See the package
 // documentation for the windows it walks.
 func (s *Source) Poll(ctx context.Context, cur source.Cursor) (source.Page, error) {
-	now := s.now().UTC()
-	settled := now.Add(-s.cfg.SettleDelay.D()).Truncate(time.Second)
-	limit := now.Add(-s.cfg.Retention.D() + retentionMargin).Truncate(time.Second)
-	var c cursor
-	overlap := s.cfg.Overlap.D()
-	if len(cur) == 0 {
-		c.Until = later(now.Add(-s.cfg.Lookback.D()).Truncate(time.Second), limit)
-		if at, _ := s.cfg.startAt(); !at.IsZero() {
-			// Take over exactly where the earlier collector stopped: no
-			// overlap before start_at, even if the first window has to
-			// wait for it to settle. A start older than retention is
-			// reported as a gap by openWindow, like a resume.
-			c.Until, c.Exact = at, true
-		}
-	} else {
-		var err error
-		if c, err = decodeCursor(cur); err != nil {
-			return source.Page{}, &httpx.Error{Class: httpx.Permanent, Op: "cyberark: poll", Err: err,
-				Fix: "the stored checkpoint is not one this source can resume: run `auditrelay checkpoint reset --source " + s.name + " --config FILE`, which starts it over from its lookback"}
-		}
-	}
-	if c.Exact {
-		overlap = 0
-	}
-	if c.inWindow() && (c.From.Before(limit) || c.To.After(settled)) {
-		s.log.Warn("cyberark: stored window is outside what can be read now (retention or settle_delay changed, or the clock moved); starting a new window from the watermark",
-			"cursor", describeWindow(c), "watermark", c.Until)
-		c = cursor{Until: c.Until}
-	}
-	var gap *source.Gap
-	fresh := false // c.Ref comes from a createQuery of this poll
-	if !c.inWindow() {
-		var idle *source.Page
-		var err error
-		if c, gap, idle, err = s.openWindow(ctx, cur, c, settled, limit, overlap); err != nil {
-			return source.Page{}, err
-		} else if idle != nil {
-			return *idle, nil
-		}
-		fresh = true
-	}
-
-	body, err := s.call(ctx, opResults, pathResults, refBody(c.Ref))
-	if err != nil && isCursorRejected(err) && !fresh {
-		// The API no longer accepts the cursor (expired, or unknown): run
-		// the window again from its start. A window that cannot be read
-		// within a cursor's life is halved, so it always makes progress;
-		// dedup drops what was already read.
-		if half := c.From.Add(c.To.Sub(c.From) / 2).Truncate(time.Second); half.After(c.Until) {
-			c.To = half
-		}
-		s.log.Warn("cyberark: cursor refused; running its window again", "cursor", describeWindow(c), "err", err)
-		ref, qerr := s.createQuery(ctx, c.From, c.To, s.cfg.PageSize)
-		if qerr != nil {
-			return source.Page{}, qerr
-		}
-		c.Ref = ref
-		fresh = true
-		body, err = s.call(ctx, opResults, pathResults, refBody(c.Ref))
-	}
-	if err != nil {
-		var e *httpx.Error
-		if isCursorRejected(err) && errors.As(err, &e) {
-			// A cursor refused right after it was made: the API is
-			// misbehaving, which is worth retrying rather than halting on.
-			e.Class = httpx.Transient
-		}
-		return source.Page{}, err
-	}
-	r, err := decodeResults(body)
-	if err != nil {
-		return source.Page{}, &httpx.Error{Class: httpx.Transient, Op: opResults, Err: err}
-	}
-	events := make([]event.Raw, 0, len(r.Events))
-	dropped := 0
-	for _, e := range r.Events {
-		if e.Time.Before(c.From) || !e.Time.Before(c.To) {
-			dropped++
-			continue
-		}
-		events = append(events, event.Raw{Source: s.name, Provider: Provider, Tenant: e.Tenant,
-			ID: ID(e.Tenant, e.UUID), Time: e.Time, Data: e.Data})
-	}
-	if dropped > 0 {
-		s.log.Debug("cyberark: dropped events outside the window", "cursor", describeWindow(c), "events", dropped)
-	}
-	out := source.Page{Events: events, DedupHorizon: c.From, Gap: gap}
-	switch {
-	case len(r.Events) == 0 || r.Next == "":
-		done := cursor{Until: c.To}
-		out.Next, out.Watermark, out.More = done.encode(), c.To, c.To.Before(settled)
-	case r.Next == c.Ref:
-		// The same cursor again would return the same page forever.
-		s.log.Warn("cyberark: results gave back the cursor it was called with; ending the window", "cursor", describeWindow(c))
-		done := cursor{Until: c.To}
-		out.Next, out.Watermark, out.More = done.encode(), c.To, c.To.Before(settled)
-	default:
-		c.Ref = r.Next
-		out.Next, out.Watermark, out.More = c.encode(), c.Until, true
-	}
-	s.log.Debug("cyberark: polled", "cursor", describeWindow(c), "events", len(events), "watermark", out.Watermark, "more", out.More)
-	return out, nil
-}
-
-// openWindow starts the next window after c's watermark with createQuery
-// and returns the cursor holding its cursorRef, for Poll to read its first
-// page. When no window can start yet it returns the page to answer instead.
-func (s *Source) openWindow(ctx context.Context, cur source.Cursor, c cursor, settled, limit time.Time, overlap time.Duration) (cursor, *source.Gap, *source.Page, error) {
-	var gap *source.Gap
-	if c.Until.Before(limit) {
-		gap = &source.Gap{From: c.Until, To: limit, Reason: fmt.Sprintf("older than retention (%v)", s.cfg.Retention)}
-		s.log.Warn("cyberark: events are lost: the watermark is older than the API is trusted to serve (retention)",
-			"watermark", c.Until, "resume", limit)
-		c.Until = limit
-	}
-	to := earlier(settled, c.Until.Add(maxWindowAdvance))
-	if !to.After(c.Until) {
-		next := cur
-		if len(cur) == 0 || gap != nil {
-			next = c.encode()
-		}
-		return c, gap, &source.Page{Next: next, Watermark: c.Until, DedupHorizon: later(c.Until.Add(-s.cfg.Overlap.D()), limit), Gap: gap}, nil
-	}
-	c.From = later(c.Until.Add(-overlap), limit)
-	c.To = to
-	c.Exact = false
-	ref, err := s.createQuery(ctx, c.From, c.To, s.cfg.PageSize)
-	if err != nil {
-		return c, nil, nil, err
-	}
-	c.Ref = ref
-	s.log.Debug("cyberark: window opened", "cursor", describeWindow(c))
-	return c, gap, nil, nil
+	return s.engine.Poll(ctx, cur)
 }
 
 // queryJSON is a createQuery body.
@@ -341,23 +251,65 @@ func isCursorRejected(err error) bool {
 		(e.Status == http.StatusBadRequest || e.Status == http.StatusNotFound)
 }
 
-func describeWindow(c cursor) string {
-	if !c.inWindow() {
-		return "until " + formatCursorTime(c.Until)
-	}
-	return "[" + formatCursorTime(c.From) + ", " + formatCursorTime(c.To) + ")"
+// fetcher is the Source as the window engine's Fetcher.
+type fetcher Source
+
+// Open creates the query of w: its cursorRef is the first page's position.
+func (f *fetcher) Open(ctx context.Context, w window.Window) (string, error) {
+	s := (*Source)(f)
+	return s.createQuery(ctx, w.From, w.To, s.cfg.PageSize)
 }
 
-func later(a, b time.Time) time.Time {
-	if a.Before(b) {
-		return b
+// Fetch reads the results page at the cursorRef pos. An empty page ends
+// the window, whatever cursor it carries.
+func (f *fetcher) Fetch(ctx context.Context, _ window.Window, pos string) (window.Result, error) {
+	s := (*Source)(f)
+	body, err := s.call(ctx, opResults, pathResults, refBody(pos))
+	if err != nil {
+		return window.Result{}, err
 	}
-	return a
+	r, err := decodeResults(body)
+	if err != nil {
+		return window.Result{}, &httpx.Error{Class: httpx.Transient, Op: opResults, Err: err}
+	}
+	res := window.Result{Events: make([]event.Raw, 0, len(r.Events))}
+	for _, e := range r.Events {
+		res.Events = append(res.Events, event.Raw{Source: s.name, Provider: Provider, Tenant: e.Tenant,
+			ID: ID(e.Tenant, e.UUID), Time: e.Time, Data: e.Data})
+	}
+	if len(r.Events) > 0 {
+		res.Next = r.Next
+	}
+	return res, nil
 }
 
-func earlier(a, b time.Time) time.Time {
-	if a.After(b) {
-		return b
+// Refused reports whether err is the API refusing a results cursor.
+func (f *fetcher) Refused(err error) bool { return isCursorRejected(err) }
+
+// formatTime formats t as cursors and logs show it: UTC, whole seconds.
+func formatTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05Z") }
+
+// Describe decodes a stored cursor for display (`auditrelay checkpoint
+// show`, `auditrelay status`). A nil cursor gives a zero Info.
+func (s *Source) Describe(cur source.Cursor) (window.Info, error) { return s.engine.Describe(cur) }
+
+// CursorAt returns a cursor that resumes reading exactly at t, for
+// `auditrelay checkpoint set`: like start_at, the next window starts at t
+// (in whole seconds) without overlap. It refuses a t in the future, or
+// older than retention.
+func (s *Source) CursorAt(t time.Time) (source.Cursor, error) {
+	now := s.now().UTC()
+	t = t.UTC().Truncate(time.Second)
+	if t.After(now) {
+		return nil, fmt.Errorf("cyberark: %s is in the future (now is %s): give an instant that has passed", formatTime(t), formatTime(now))
 	}
-	return a
+	if limit := now.Add(-s.cfg.Retention.D() + retentionMargin); t.Before(limit) {
+		return nil, fmt.Errorf("cyberark: %s is older than retention (%v; the oldest instant it can resume from is %s): give a later instant, or raise retention if the tenant keeps events that long",
+			formatTime(t), s.cfg.Retention, formatTime(limit))
+	}
+	cur, err := s.engine.CursorAt(t)
+	if err != nil {
+		return nil, fmt.Errorf("cyberark: cursor at %s: %w", formatTime(t), err)
+	}
+	return cur, nil
 }

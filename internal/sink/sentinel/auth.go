@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"sync"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -104,72 +103,31 @@ func newCredential(c *Config, hc *http.Client) (TokenCredential, error) {
 	return newSecretCredential(c, hc), nil
 }
 
-// tokens caches the access token of a credential and renews it shortly
-// before it expires.
-type tokens struct {
-	cred  TokenCredential
-	scope string
-	now   func() time.Time
+// renewAhead is the most a token is renewed before it expires, as the
+// Azure SDK does.
+const renewAhead = 5 * time.Minute
 
-	fetch chan struct{} // one fetch at a time
-	mu    sync.Mutex
-	tok   string
-	renew time.Time
-}
-
-func newTokens(cred TokenCredential, scope string, now func() time.Time) *tokens {
-	return &tokens{cred: cred, scope: scope, now: now, fetch: make(chan struct{}, 1)}
-}
-
-// get returns a cached token, or a new one.
-func (t *tokens) get(ctx context.Context) (string, error) {
-	if tok, ok := t.cached(); ok {
-		return tok, nil
+// newTokens returns the token cache of cred: one fetch at a time, and a
+// renewal a fifth of the lifetime early, at most renewAhead.
+func newTokens(cred TokenCredential, scope string, now func() time.Time) *httpx.TokenCache {
+	fetch := func(ctx context.Context) (string, time.Duration, error) {
+		start := now()
+		at, err := cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{scope}})
+		if err != nil {
+			return "", 0, classifyTokenError(ctx, err)
+		}
+		if at.Token == "" {
+			return "", 0, &httpx.Error{Class: httpx.Transient, Op: opToken, Msg: "token response has no access_token"}
+		}
+		var ttl time.Duration
+		if !at.ExpiresOn.IsZero() {
+			// A token already expired is used once and renewed at the
+			// next call.
+			ttl = max(at.ExpiresOn.Sub(start), time.Nanosecond)
+		}
+		return at.Token, ttl, nil
 	}
-	select {
-	case t.fetch <- struct{}{}:
-	case <-ctx.Done():
-		return "", fmt.Errorf("%s: %w", opToken, ctx.Err())
-	}
-	defer func() { <-t.fetch }()
-	if tok, ok := t.cached(); ok {
-		return tok, nil
-	}
-	start := t.now()
-	at, err := t.cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{t.scope}})
-	if err != nil {
-		return "", classifyTokenError(ctx, err)
-	}
-	if at.Token == "" {
-		return "", &httpx.Error{Class: httpx.Transient, Op: opToken, Msg: "token response has no access_token"}
-	}
-	var renew time.Time
-	if !at.ExpiresOn.IsZero() {
-		ttl := at.ExpiresOn.Sub(start)
-		renew = at.ExpiresOn.Add(-min(5*time.Minute, ttl/5))
-	}
-	t.mu.Lock()
-	t.tok, t.renew = at.Token, renew
-	t.mu.Unlock()
-	return at.Token, nil
-}
-
-func (t *tokens) cached() (string, bool) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.tok == "" || (!t.renew.IsZero() && !t.now().Before(t.renew)) {
-		return "", false
-	}
-	return t.tok, true
-}
-
-// drop forgets tok if it is still the cached token.
-func (t *tokens) drop(tok string) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.tok == tok {
-		t.tok, t.renew = "", time.Time{}
-	}
+	return httpx.NewTokenCache(opToken, fetch, now).RenewAhead(renewAhead)
 }
 
 // classifyTokenError turns a credential's error into a classified one.

@@ -106,7 +106,7 @@ type Sink struct {
 	cfg       Config
 	url       string
 	http      *http.Client
-	tokens    *tokens
+	tokens    *httpx.TokenCache
 	log       *slog.Logger
 	credErr   error
 	mu        sync.Mutex
@@ -301,7 +301,7 @@ func (s *Sink) post(ctx context.Context, body []byte, gzipped bool) error {
 		return s.credErr
 	}
 	for attempt := 1; ; attempt++ {
-		tok, err := s.tokens.get(ctx)
+		tok, err := s.tokens.Token(ctx)
 		if err != nil {
 			return err
 		}
@@ -309,7 +309,7 @@ func (s *Sink) post(ctx context.Context, body []byte, gzipped bool) error {
 		if status != http.StatusUnauthorized || attempt >= 2 {
 			return err
 		}
-		s.tokens.drop(tok)
+		s.tokens.Drop(tok)
 		s.log.Info("sentinel: access token rejected; retrying with a fresh token", "err", err)
 	}
 }

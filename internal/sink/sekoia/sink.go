@@ -327,11 +327,7 @@ func message(b []byte) string {
 			return m.Detail
 		}
 	}
-	t := strings.Join(strings.Fields(strings.ToValidUTF8(string(b), "?")), " ")
-	if len(t) > 300 {
-		t = t[:300] + "…"
-	}
-	return t
+	return httpx.OneLine(strings.ToValidUTF8(string(b), "?"), 300)
 }
 
 // redact removes the intake key from a text that came from outside.

@@ -28,6 +28,9 @@ type Header struct {
 	Alg string `json:"alg"`
 	Typ string `json:"typ,omitempty"`
 	Kid string `json:"kid,omitempty"`
+	// X5t is the base64url SHA-1 thumbprint of the signing key's X.509
+	// certificate, by which Microsoft Entra ID finds the certificate.
+	X5t string `json:"x5t,omitempty"`
 }
 
 // Alg returns the signature algorithm a key signs with: RS256 for RSA,
@@ -71,12 +74,19 @@ var b64 = base64.RawURLEncoding
 // Sign returns the compact token of claims (marshalled as JSON), signed by
 // key with the algorithm Alg picks, with kid in the header when set.
 func Sign(key crypto.Signer, kid string, claims any) (string, error) {
+	return SignHeader(key, Header{Kid: kid}, claims)
+}
+
+// SignHeader is Sign with the header's other fields (kid, x5t) as given;
+// its alg and typ are set here.
+func SignHeader(key crypto.Signer, header Header, claims any) (string, error) {
 	alg, err := Alg(key)
 	if err != nil {
 		return "", err
 	}
 	h, _ := hashFor(alg)
-	hdr, err := json.Marshal(Header{Alg: alg, Typ: "JWT", Kid: kid})
+	header.Alg, header.Typ = alg, "JWT"
+	hdr, err := json.Marshal(header)
 	if err != nil {
 		return "", fmt.Errorf("jwt: encode header: %w", err)
 	}

@@ -174,3 +174,15 @@ func FuzzParsePrivateKey(f *testing.F) {
 		}
 	})
 }
+
+func TestSignHeaderCarriesX5t(t *testing.T) {
+	k := keys(t)["RS256"]
+	tok, err := SignHeader(k, Header{X5t: "thumb", Alg: "ES512", Typ: "x"}, map[string]any{"iss": "c"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, _, err := Verify(tok, k.Public())
+	if err != nil || h.X5t != "thumb" || h.Alg != "RS256" || h.Typ != "JWT" || h.Kid != "" {
+		t.Fatalf("header %+v, %v: want x5t kept and alg, typ set by the key", h, err)
+	}
+}

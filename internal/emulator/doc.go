@@ -37,6 +37,23 @@
 //	POST /oauth2/v1/token       client credentials, private_key_jwt
 //	GET  /api/v1/logs           since, until, after, limit, sortOrder
 //
+// Entra emulates Microsoft Entra ID's v2.0 token endpoint (client_secret
+// and certificate client assertions with x5t, expiring tokens, AADSTS
+// errors) and the Microsoft Graph audit log reports of its tenants:
+// $filter on each report's own time field with its documented operators
+// ("Invalid filter clause" otherwise), $top up to 1000, $orderby, newest
+// first by default, absolute @odata.nextLink with a $skiptoken, 7-digit
+// fraction times, short pages mid-query, events visible late, 5 requests
+// per 10 s per app and tenant answered with 429 and Retry-After, the P1/P2
+// licence sign-ins need, the permissions each report needs, retention's
+// "Minimum allowed time", and injectable faults; EntraGenerator makes its
+// directoryAudit, signIn and provisioningObjectSummary events.
+//
+//	POST /{tenant}/oauth2/v2.0/token          client credentials grant
+//	GET  /v1.0/auditLogs/directoryAudits      $filter, $top, $orderby, $skiptoken
+//	GET  /v1.0/auditLogs/signIns              likewise
+//	GET  /v1.0/auditLogs/provisioning         likewise
+//
 // Sentinel emulates Microsoft Entra ID (client credentials, federated
 // assertions, an App Service managed identity endpoint) and the Azure
 // Monitor Logs Ingestion API: DCR stream declarations, role assignments,

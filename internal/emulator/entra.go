@@ -138,7 +138,8 @@ type EntraFaults struct {
 	ServerError float64
 	// Throttle answers 429 with Retry-After although the budget has room.
 	Throttle float64
-	// Early401 answers 401 to a valid token and revokes it.
+	// Early401 answers 401 to a valid token that has been used before,
+	// and revokes it, as a token revoked before its expiry.
 	Early401 float64
 	// Truncate sends half the body and closes the connection.
 	Truncate float64
@@ -224,6 +225,7 @@ type entraEntry struct {
 type entraToken struct {
 	tenant, clientID string
 	expires          time.Time
+	used             bool // it has read a report: Early401 may revoke it
 }
 
 // entraResource describes one audit log stream.
@@ -638,11 +640,13 @@ func (e *Entra) authorize(w http.ResponseWriter, r *http.Request, early401 bool)
 		delete(e.tokens, auth)
 		e.graphError(w, http.StatusUnauthorized, "InvalidAuthenticationToken", "Lifetime validation failed, the token is expired.")
 		return entraToken{}, false
-	case early401:
+	case early401 && tok.used:
 		delete(e.tokens, auth)
 		e.graphError(w, http.StatusUnauthorized, "InvalidAuthenticationToken", "Access token validation failure.")
 		return entraToken{}, false
 	}
+	tok.used = true
+	e.tokens[auth] = tok
 	return tok, true
 }
 

@@ -204,14 +204,16 @@ func (s *Source) refusal(resp *http.Response, body []byte) error {
 	case http.StatusNotFound:
 		e.Fix = fixNotFound
 	case http.StatusBadRequest:
-		if at, ok := parseMinTime(msg); ok {
-			e.Fix = fixRetention
-			return &minTimeError{err: e, min: at}
-		}
-		if strings.Contains(strings.ToLower(msg), "minimum allowed time") {
-			e.Fix = fixRetention
-		} else if strings.Contains(msg, "Invalid filter clause") {
+		if strings.Contains(msg, "Invalid filter clause") {
 			e.Fix = fixFilter
+		}
+	}
+	// Graph's status for a start older than retention is not documented:
+	// the message is recognised on any refusal.
+	if resp.StatusCode >= 400 && resp.StatusCode < 500 && strings.Contains(strings.ToLower(msg), "minimum allowed time") {
+		e.Class, e.Fix = httpx.Permanent, fixRetention
+		if at, ok := parseMinTime(msg); ok {
+			return &minTimeError{err: e, min: at}
 		}
 	}
 	return e

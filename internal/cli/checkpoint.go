@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/auditrelay/auditrelay/internal/config"
@@ -107,13 +108,10 @@ func checkpointReset(cfg *config.Config, name string, env Env) int {
 
 // lookbackOf returns the lookback of source name.
 func lookbackOf(cfg *config.Config, name string) string {
-	for _, s := range cfg.Sources {
-		switch {
-		case s.Name != name:
-		case s.PingOne != nil:
-			return s.PingOne.Lookback.String()
-		case s.CyberArk != nil:
-			return s.CyberArk.Lookback.String()
+	for i := range cfg.Sources {
+		s := &cfg.Sources[i]
+		if slices.Contains(s.Names(), name) && s.Lookback() != 0 {
+			return s.Lookback().String()
 		}
 	}
 	return "its lookback"
@@ -235,13 +233,13 @@ func allSources(cfg *config.Config, stored []store.SourceState) []store.SourceSt
 		byName[s.Name] = s
 	}
 	var out []store.SourceState
-	for _, sc := range cfg.Sources {
-		s, ok := byName[sc.Name]
+	for _, name := range cfg.SourceNames() {
+		s, ok := byName[name]
 		if !ok {
-			s = store.SourceState{Name: sc.Name}
+			s = store.SourceState{Name: name}
 		}
 		out = append(out, s)
-		delete(byName, sc.Name)
+		delete(byName, name)
 	}
 	for _, s := range stored {
 		if _, ok := byName[s.Name]; ok {
@@ -253,10 +251,5 @@ func allSources(cfg *config.Config, stored []store.SourceState) []store.SourceSt
 
 // configured reports whether cfg has a source called name.
 func configured(cfg *config.Config, name string) bool {
-	for _, s := range cfg.Sources {
-		if s.Name == name {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(cfg.SourceNames(), name)
 }

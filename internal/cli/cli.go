@@ -57,6 +57,7 @@ Usage:
   auditrelay emulate cyberark [--listen ADDR]  serve the CyberArk Identity token endpoint and ISP audit API emulator
   auditrelay emulate sekoia [--listen ADDR]    serve the Sekoia.io HTTP intake emulator
   auditrelay emulate okta [--listen ADDR]      serve the Okta System Log and service app token emulator
+  auditrelay emulate entra [--listen ADDR]     serve the Entra ID token endpoint and Microsoft Graph audit logs emulator
   auditrelay sentinel template --format pingone_v2|auditrelay|cyberark_audit [--table NAME] [--workspace NAME] [--dce]
                                                print the ARM template of a Sentinel table, DCR and DCE
   auditrelay version
@@ -334,11 +335,7 @@ func cmdPoll(ctx context.Context, args []string, env Env) int {
 }
 
 func sourceNames(cfg *config.Config) string {
-	var n []string
-	for _, s := range cfg.Sources {
-		n = append(n, s.Name)
-	}
-	return strings.Join(n, ", ")
+	return strings.Join(cfg.SourceNames(), ", ")
 }
 
 func fmtTime(t time.Time) string {

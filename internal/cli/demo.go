@@ -302,10 +302,11 @@ const emulateUsage = `usage: auditrelay emulate KIND [flags]; KIND is one of:
   sentinel [--listen ADDR] [--throttle F] [--unavailable F] [--retry-after D]
   sekoia   [--listen ADDR] [--intake-key KEY]
   okta     [--listen ADDR] [--rate R] [--backlog N] [--max-lag D] [--rate-limit N] [--key-file PATH]
+  entra    [--listen ADDR] [--rate R] [--backlog N] [--max-lag D] [--premium=false] [--token-ttl D]
 `
 
 // emulatorKinds names the kinds `auditrelay emulate` serves, in usage order.
-const emulatorKinds = "pingone, cyberark, sentinel, sekoia, okta"
+const emulatorKinds = "pingone, cyberark, sentinel, sekoia, okta, entra"
 
 func cmdEmulate(ctx context.Context, args []string, env Env) int {
 	if len(args) == 0 {
@@ -323,6 +324,8 @@ func cmdEmulate(ctx context.Context, args []string, env Env) int {
 		return emulateSekoia(ctx, args[1:], env)
 	case "okta":
 		return emulateOkta(ctx, args[1:], env)
+	case "entra":
+		return emulateEntra(ctx, args[1:], env)
 	}
 	fmt.Fprintf(env.Stderr, "auditrelay emulate: unknown emulator %q; one of: %s\n\n%s", args[0], emulatorKinds, emulateUsage)
 	return exitUsage

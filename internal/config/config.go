@@ -34,6 +34,7 @@ import (
 	"github.com/auditrelay/auditrelay/internal/sink/sentinel"
 	"github.com/auditrelay/auditrelay/internal/sink/stdout"
 	"github.com/auditrelay/auditrelay/internal/source/cyberark"
+	"github.com/auditrelay/auditrelay/internal/source/entra"
 	"github.com/auditrelay/auditrelay/internal/source/okta"
 	"github.com/auditrelay/auditrelay/internal/source/pingone"
 	"github.com/auditrelay/auditrelay/internal/units"
@@ -95,6 +96,49 @@ type Source struct {
 	CyberArk *cyberark.Config `yaml:"cyberark"`
 	// Okta is the okta: block.
 	Okta *okta.Config `yaml:"okta"`
+	// Entra is the entra: block: one source per stream it reads.
+	Entra *entra.Config `yaml:"entra"`
+}
+
+// Names returns the names the source runs under: its name, or for a block
+// that reads several streams (entra:), <name>/<stream> for each. Sinks,
+// the store, metrics and logs know it by these names.
+func (s *Source) Names() []string {
+	if s.Entra != nil {
+		e := *s.Entra
+		e.SetDefaults() // the streams, before validation has defaulted the block
+		out := make([]string, 0, len(e.Streams))
+		for _, st := range e.Streams {
+			out = append(out, s.Name+"/"+st)
+		}
+		return out
+	}
+	return []string{s.Name}
+}
+
+// SourceNames returns the names every configured source runs under, in the
+// order of the file (see Source.Names).
+func (c *Config) SourceNames() []string {
+	var out []string
+	for i := range c.Sources {
+		out = append(out, c.Sources[i].Names()...)
+	}
+	return out
+}
+
+// Lookback returns the lookback of the source's type block, 0 without one.
+func (s *Source) Lookback() units.Duration {
+	switch {
+	case s.PingOne != nil:
+		return s.PingOne.Lookback
+	case s.CyberArk != nil:
+		return s.CyberArk.Lookback
+	case s.Okta != nil:
+		return s.Okta.Lookback
+	case s.Entra != nil:
+		return s.Entra.Lookback
+	}
+	return 0
 }
 
 // rateLimit returns the rate_limit of the source's block, 0 without one.
@@ -106,12 +150,14 @@ func (s *Source) rateLimit() float64 {
 		return s.CyberArk.RateLimit
 	case s.Okta != nil:
 		return s.Okta.RateLimit
+	case s.Entra != nil:
+		return s.Entra.RateLimit
 	}
 	return 0
 }
 
 // Kind returns the name of the source's type block (one of SourceKinds:
-// "pingone", "cyberark", "okta"), or "" when it has none.
+// "pingone", "cyberark", "okta", "entra"), or "" when it has none.
 func (s *Source) Kind() string {
 	if k := s.kinds(); len(k) > 0 {
 		return k[0]
@@ -123,7 +169,7 @@ func (s *Source) Kind() string {
 func (s *Source) kinds() []string { return setBlocks(reflect.ValueOf(s).Elem()) }
 
 // SourceKinds lists the type blocks a source can have, by their keys in
-// the file, in declaration order: "pingone", "cyberark", "okta".
+// the file, in declaration order: "pingone", "cyberark", "okta", "entra".
 func SourceKinds() []string { return blockKeys(reflect.TypeFor[Source]()) }
 
 // Sink is one destination to write. Exactly one type block is set.

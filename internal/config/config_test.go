@@ -557,7 +557,7 @@ func TestHostileFiles(t *testing.T) {
 // TestKinds checks that each type block of a source or a sink is a kind of
 // its own, named by its key.
 func TestKinds(t *testing.T) {
-	if diff := cmp.Diff([]string{"pingone", "cyberark", "okta"}, SourceKinds()); diff != "" {
+	if diff := cmp.Diff([]string{"pingone", "cyberark", "okta", "entra"}, SourceKinds()); diff != "" {
 		t.Errorf("SourceKinds (-want +got):\n%s", diff)
 	}
 	if diff := cmp.Diff([]string{"file", "stdout", "sentinel", "sekoia"}, SinkKinds()); diff != "" {

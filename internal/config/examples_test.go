@@ -75,6 +75,19 @@ func TestExamples(t *testing.T) {
 				t.Errorf("sinks = %+v", c.Sinks)
 			}
 		},
+		"entra-to-sekoia-and-file": func(t *testing.T, c *Config) {
+			e := c.Sources[0].Entra
+			if e == nil || e.Cloud != "global" || e.GraphURL != "https://graph.microsoft.com" || e.Lookback.D() != 72*time.Hour ||
+				e.ClientSecret.Reveal() != "example-ENTRA_CLIENT_SECRET" || e.SettleDelay.D() != 15*time.Minute || e.Overlap.D() != 30*time.Minute {
+				t.Errorf("source = %+v", e)
+			}
+			if diff := cmp.Diff([]string{"entra-contoso/directory_audits", "entra-contoso/sign_ins"}, c.Sinks[0].Sources); diff != "" {
+				t.Errorf("archive routes (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff([]string{"entra-contoso/sign_ins"}, c.Sinks[1].Sources); diff != "" {
+				t.Errorf("sekoia routes (-want +got):\n%s", diff)
+			}
+		},
 		"multi-environment": func(t *testing.T, c *Config) {
 			if c.MetricsListen != "127.0.0.1:9464" {
 				t.Errorf("metrics_listen = %q", c.MetricsListen)

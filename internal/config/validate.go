@@ -39,7 +39,9 @@ func setDefaults(c *Config) {
 	var all []string
 	for _, s := range c.Sources {
 		if nameRE.MatchString(s.Name) {
-			all = appendUnique(all, s.Name)
+			for _, n := range s.Names() {
+				all = appendUnique(all, n)
+			}
 		}
 	}
 	for i := range c.Sinks {
@@ -106,7 +108,36 @@ func validate(c *Config) []issue {
 	}
 	sources := validateSources(c, &is)
 	validateSinks(c, sources, &is)
+	expandStreams(c)
 	return is
+}
+
+// expandStreams replaces, in each sink's sources, the name of a block that
+// reads several streams with the names of its streams' sources: the names
+// events carry and sinks route by.
+func expandStreams(c *Config) {
+	blocks := map[string][]string{}
+	for i := range c.Sources {
+		if s := &c.Sources[i]; s.Entra != nil {
+			blocks[s.Name] = s.Names()
+		}
+	}
+	if len(blocks) == 0 {
+		return
+	}
+	for i := range c.Sinks {
+		var out []string
+		for _, n := range c.Sinks[i].Sources {
+			if streams, ok := blocks[n]; ok {
+				for _, st := range streams {
+					out = appendUnique(out, st)
+				}
+				continue
+			}
+			out = appendUnique(out, n)
+		}
+		c.Sinks[i].Sources = out
+	}
 }
 
 // checkListen checks a host:port listen address, returning what is wrong.
@@ -151,6 +182,10 @@ func validateSources(c *Config, is *issues) map[string]int {
 			s.Okta.SetDefaults()
 			is.addBlock(sp+".okta", s.Okta.Validate())
 		}
+		if s.Entra != nil {
+			s.Entra.SetDefaults()
+			is.addBlock(sp+".entra", s.Entra.Validate())
+		}
 	}
 	// Sources that read one API under one budget share one rate limiter,
 	// built from the first such source's rate_limit: the others must agree.
@@ -168,6 +203,9 @@ func validateSources(c *Config, is *issues) map[string]int {
 		case s.Okta != nil:
 			key, block, rate = "okta/"+strings.ToLower(s.Okta.OrgURL), "okta", s.Okta.RateLimit
 			why = "reads the same org_url: sources of one org"
+		case s.Entra != nil:
+			key, block, rate = "entra/"+s.Entra.AuthorityURL+"/"+strings.ToLower(s.Entra.TenantID)+"/"+s.Entra.ClientID, "entra", s.Entra.RateLimit
+			why = "reads the same tenant with the same app: Graph limits the reports per app and tenant, so its streams"
 		default:
 			continue
 		}
@@ -180,6 +218,17 @@ func validateSources(c *Config, is *issues) map[string]int {
 		if other := c.Sources[j].rateLimit(); other != rate && !is.has(rp) {
 			is.add(rp, "%v differs from sources[%d].%s.rate_limit (%v), which %s share one rate limiter, so give them the same rate_limit",
 				rate, j, block, other, why)
+		}
+	}
+	// A block that reads several streams runs one source per stream,
+	// which a sink may name one by one.
+	for i := range c.Sources {
+		s := &c.Sources[i]
+		if _, ok := names[s.Name]; !ok || s.Entra == nil {
+			continue
+		}
+		for _, n := range s.Names() {
+			names[n] = i
 		}
 	}
 	return names
@@ -222,6 +271,11 @@ func validateSinks(c *Config, sources map[string]int, is *issues) {
 	for _, s := range c.Sources {
 		if _, ok := sources[s.Name]; ok {
 			known = appendUnique(known, s.Name)
+			if s.Entra != nil {
+				for _, n := range s.Names() {
+					known = appendUnique(known, n)
+				}
+			}
 		}
 	}
 	if len(known) > 0 {

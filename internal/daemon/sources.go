@@ -13,6 +13,7 @@ import (
 	"github.com/auditrelay/auditrelay/internal/httpx"
 	"github.com/auditrelay/auditrelay/internal/source"
 	"github.com/auditrelay/auditrelay/internal/source/cyberark"
+	"github.com/auditrelay/auditrelay/internal/source/entra"
 	"github.com/auditrelay/auditrelay/internal/source/okta"
 	"github.com/auditrelay/auditrelay/internal/source/pingone"
 )
@@ -67,6 +68,12 @@ func BuildSources(cfg *config.Config, log *slog.Logger) ([]Source, error) {
 				return nil, err
 			}
 			out = append(out, s)
+		case sc.Entra != nil:
+			ss, err := buildEntra(sc.Name, *sc.Entra, log, limiters)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, ss...)
 		default:
 			return nil, fmt.Errorf("source %s: no source type", sc.Name)
 		}
@@ -121,4 +128,27 @@ func buildOkta(name string, c okta.Config, log *slog.Logger, limiters map[string
 		Check:    s.Check,
 		Describe: func(cur source.Cursor) (any, error) { return s.Describe(cur) },
 	}, nil
+}
+
+// buildEntra builds one source per stream of an entra: block, each named
+// <name>/<stream> (and logging under that name). Graph limits the reports
+// per app and tenant, so every stream of every block with the same app in
+// the same tenant shares one limiter.
+func buildEntra(name string, c entra.Config, log *slog.Logger, limiters map[string]*rate.Limiter) ([]Source, error) {
+	key := "entra|" + c.AuthorityURL + "|" + strings.ToLower(c.TenantID) + "|" + c.ClientID
+	lim := limiters[key]
+	if lim == nil {
+		lim = rate.NewLimiter(rate.Limit(c.RateLimit), 1)
+		limiters[key] = lim
+	}
+	ss, err := entra.New(name, c, entra.Options{HTTPClient: httpx.NewClient(c.RequestTimeout.D()), Limiter: lim, Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("source %s: %w", name, err)
+	}
+	out := make([]Source, 0, len(ss))
+	for _, s := range ss {
+		out = append(out, Source{Name: s.Name(), Source: s, PollInterval: c.PollInterval.D(), Check: s.Check,
+			Describe: func(cur source.Cursor) (any, error) { return s.Describe(cur) }})
+	}
+	return out, nil
 }

@@ -10,6 +10,8 @@ type Metrics struct {
 	polls      *prometheus.CounterVec
 	eventsIn   *prometheus.CounterVec
 	duplicates *prometheus.CounterVec
+	late       *prometheus.CounterVec
+	lateDepth  *prometheus.HistogramVec
 	watermark  *prometheus.GaugeVec
 	gaps       *prometheus.CounterVec
 	paused     *prometheus.GaugeVec
@@ -32,6 +34,15 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"source"}),
 		duplicates: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "auditrelay_source_duplicates_total", Help: "Events dropped because their id was already stored.",
+		}, []string{"source"}),
+		late: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "auditrelay_source_late_events_total",
+			Help: "Events first found by an overlap re-read: they became visible after a window had passed their time (settle_delay was too short for them).",
+		}, []string{"source"}),
+		lateDepth: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "auditrelay_source_late_event_depth_seconds",
+			Help:    "How far behind the watermark each late event was found. Near the source's overlap, events later still may be missed: raise settle_delay or overlap.",
+			Buckets: []float64{1, 5, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200},
 		}, []string{"source"}),
 		watermark: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "auditrelay_source_watermark_seconds", Help: "Unix time before which every event of the source is stored. Alert on time() minus this.",
@@ -61,7 +72,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "auditrelay_sink_corrupt_total", Help: "Unreadable spool records the sink skipped, each kept in its park file.",
 		}, []string{"sink"}),
 	}
-	reg.MustRegister(m.polls, m.eventsIn, m.duplicates, m.watermark, m.gaps, m.paused,
+	reg.MustRegister(m.polls, m.eventsIn, m.duplicates, m.late, m.lateDepth, m.watermark, m.gaps, m.paused,
 		m.retries, m.up, m.eventsOut, m.batches, m.offset, m.corrupt)
 	return m
 }

@@ -180,6 +180,16 @@ func (r *SourceRunner) Run(ctx context.Context) error {
 		cur = page.Next
 		m.eventsIn.WithLabelValues(r.Name).Add(float64(res.Added))
 		m.duplicates.WithLabelValues(r.Name).Add(float64(res.Duplicates))
+		if len(res.Late) > 0 {
+			m.late.WithLabelValues(r.Name).Add(float64(len(res.Late)))
+			h := m.lateDepth.WithLabelValues(r.Name)
+			deepest := time.Duration(0)
+			for _, d := range res.Late {
+				h.Observe(d.Seconds())
+				deepest = max(deepest, d)
+			}
+			log.Debug("late events found in the overlap", "events", len(res.Late), "deepest", deepest)
+		}
 		if !page.Watermark.IsZero() {
 			m.watermark.WithLabelValues(r.Name).Set(float64(page.Watermark.UnixMilli()) / 1e3)
 		}

@@ -30,6 +30,12 @@ type Page struct {
 	// DedupHorizon is the oldest event time a later poll can return again:
 	// ids of events older than this may be forgotten. Zero keeps every id.
 	DedupHorizon time.Time
+	// LateBefore, when set, is the watermark the page's window re-reads
+	// behind (its overlap): an event before it that the store did not have
+	// yet became visible only after an earlier window had passed its time.
+	// The store counts those as late events, so that operators can size
+	// settle_delay and overlap from evidence.
+	LateBefore time.Time
 	// More reports that another page is ready now, so the pipeline polls
 	// again without waiting for the poll interval.
 	More bool

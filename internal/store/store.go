@@ -301,7 +301,14 @@ type SourceState struct {
 	LastErrorAt time.Time `json:"last_error_at,omitzero"`
 	Events      uint64    `json:"events"`
 	Duplicates  uint64    `json:"duplicates"`
-	Gaps        []Gap     `json:"gaps,omitempty"`
+	// Late counts the events first stored from an overlap re-read: they
+	// became visible after a window had passed their time.
+	Late uint64 `json:"late,omitempty"`
+	// FirstWatermark is the watermark of the source's first page. Events
+	// its first window re-reads behind it were never passed over, so they
+	// are not late.
+	FirstWatermark time.Time `json:"first_watermark,omitzero"`
+	Gaps           []Gap     `json:"gaps,omitempty"`
 	// Cursor is the source's opaque cursor.
 	Cursor []byte `json:"cursor,omitempty"`
 }
@@ -337,6 +344,9 @@ type SinkState struct {
 type AppendResult struct {
 	Added, Duplicates int
 	Bytes             int64
+	// Late holds, for each new event found in the overlap behind the
+	// watermark (before the page's LateBefore), how far behind it was.
+	Late []time.Duration
 }
 
 // Append stores a page for the named source in one transaction: its new
@@ -356,6 +366,13 @@ func (s *Store) Append(name, fingerprint string, p source.Page, now time.Time) (
 				ErrFingerprint, name, st.Fingerprint, fingerprint, name)
 		}
 		st.Fingerprint = fingerprint
+		if st.Watermark.IsZero() && st.FirstWatermark.IsZero() {
+			st.FirstWatermark = p.Watermark.UTC()
+		}
+		lateBefore := p.LateBefore
+		if !lateBefore.After(st.FirstWatermark) {
+			lateBefore = time.Time{} // the first window: nothing was passed over yet
+		}
 		// Dedup ids are keyed by event time, then id: an audit event never
 		// changes its time, and time-ordered keys keep the index's pages
 		// dense and its writes local (random ids would touch a page each).
@@ -402,6 +419,9 @@ func (s *Store) Append(name, fingerprint string, p source.Page, now time.Time) (
 			}
 			res.Added++
 			res.Bytes += int64(len(rec))
+			if ev.Time.Before(lateBefore) {
+				res.Late = append(res.Late, lateBefore.Sub(ev.Time))
+			}
 		}
 		if !p.DedupHorizon.IsZero() {
 			if err := pruneIDs(byTime, p.DedupHorizon.UnixNano()); err != nil {
@@ -418,6 +438,7 @@ func (s *Store) Append(name, fingerprint string, p source.Page, now time.Time) (
 		st.LastError, st.LastErrorAt = "", time.Time{}
 		st.Events += uint64(res.Added)
 		st.Duplicates += uint64(res.Duplicates)
+		st.Late += uint64(len(res.Late))
 		if p.Gap != nil {
 			st.Gaps = append(st.Gaps, Gap{From: p.Gap.From.UTC(), To: p.Gap.To.UTC(), Reason: p.Gap.Reason, Reported: now.UTC()})
 			if len(st.Gaps) > maxGaps {
@@ -517,6 +538,9 @@ func (s *Store) SetCursor(name, fingerprint string, cur source.Cursor, watermark
 		}
 		st := readSourceState(sb, name)
 		st.Fingerprint, st.Watermark = fingerprint, watermark.UTC()
+		// The next window re-reads behind an instant no window passed
+		// over: its overlap holds no late event.
+		st.FirstWatermark = watermark.UTC()
 		return writeJSON(sb, kState, st)
 	})
 	if err != nil {

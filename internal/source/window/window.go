@@ -289,6 +289,9 @@ func (e *Engine) Poll(ctx context.Context, cur source.Cursor) (source.Page, erro
 		e.log.Debug(p+": dropped events outside the window", "cursor", e.describe(c), "events", dropped)
 	}
 	out := source.Page{Events: events, DedupHorizon: c.From, Gap: gap}
+	if c.From.Before(c.Until) {
+		out.LateBefore = c.Until // the overlap re-read behind the watermark
+	}
 	switch {
 	case res.Next == "":
 		e.finish(&out, c, settled)

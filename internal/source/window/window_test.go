@@ -581,3 +581,24 @@ func TestCursorUntil(t *testing.T) {
 		t.Errorf("CursorUntil(beyond retention) = %v", err)
 	}
 }
+
+// TestLateBefore: a window that re-reads an overlap says where it starts
+// behind the watermark; a window starting exactly at it (start_at) has no
+// overlap to find late events in.
+func TestLateBefore(t *testing.T) {
+	a := &api{t: t, now: base(), pageSize: 10}
+	cfg := testConfig(a)
+	e := newEngine(t, a, cfg)
+	until := base().Add(-time.Hour)
+	p, err := e.Poll(context.Background(), e.codec.encode(cursor{Until: until}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !p.LateBefore.Equal(until) {
+		t.Fatalf("LateBefore %v, want the watermark %v the window re-reads behind", p.LateBefore, until)
+	}
+	p, err = e.Poll(context.Background(), e.codec.encode(cursor{Until: until, Exact: true}))
+	if err != nil || !p.LateBefore.IsZero() {
+		t.Fatalf("an exact window gives LateBefore %v (%v), want none", p.LateBefore, err)
+	}
+}

@@ -71,6 +71,10 @@ func TestDemo(t *testing.T) {
 	if ok == nil || atoi(t, ok[1]) < 300 || ok[3] != "0" || atoi(t, ok[2]) < atoi(t, ok[1])-50 {
 		t.Errorf("the Okta org's events did not reach the file once each: %v\n%s", ok, out)
 	}
+	en := regexp.MustCompile(`Entra ID: Graph served (\d+) distinct events in 3 streams; \S+ holds (\d+) of them, (\d+) duplicates`).FindStringSubmatch(out)
+	if en == nil || atoi(t, en[1]) < 100 || en[3] != "0" || atoi(t, en[2]) < atoi(t, en[1])-100 {
+		t.Errorf("the Entra tenant's events did not reach the file once each: %v\n%s", en, out)
+	}
 	if !regexp.MustCompile(`(?m)^\d\d:\d\d:\d\d  polled +\d+ +\d+ events/s  delivered: file \d+, sekoia \d+, sentinel \d+  spool +\d+  lag: `).MatchString(out) {
 		t.Errorf("no live progress with per-sink deliveries in:\n%s", out)
 	}

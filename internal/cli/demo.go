@@ -100,6 +100,12 @@ func cmdDemo(ctx context.Context, args []string, env Env) int {
 		return exitFailure
 	}
 	defer ok.stop()
+	en, err := startDemoEntra(cfg, *backlog, *rate)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "auditrelay demo: %v\n", err)
+		return exitFailure
+	}
+	defer en.stop()
 	d, err := daemon.New(cfg, daemon.Options{Logger: log, Version: Version()})
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "auditrelay demo: %v\n", err)
@@ -110,6 +116,7 @@ func cmdDemo(ctx context.Context, args []string, env Env) int {
 		len(environments), base, *backlog, *rate)
 	fmt.Fprintf(env.Stdout, "and an emulated CyberArk tenant at %s read into an emulated Sekoia.io intake at %s\n", ca.caURL, ca.skURL)
 	fmt.Fprintf(env.Stdout, "and an emulated Okta org at %s read with a service app (private_key_jwt) into the file\n", ok.url)
+	fmt.Fprintf(env.Stdout, "and an emulated Entra ID tenant at %s (directory audits, sign-ins, provisioning) read into the file\n", en.url)
 	fmt.Fprintf(env.Stdout, "writing NDJSON to %s and rows to an emulated Microsoft Sentinel at %s, store in %s, log in %s; Ctrl-C to stop\n\n", out, azURL, cfg.DataDir, logFile.Name())
 
 	runErr := make(chan error, 1)
@@ -131,6 +138,7 @@ func cmdDemo(ctx context.Context, args []string, env Env) int {
 			sentinelSummary(env.Stdout, az)
 			ca.summary(env.Stdout)
 			ok.summary(env.Stdout, out)
+			en.summary(env.Stdout, out)
 			return rc
 		case now := <-tick.C:
 			snap, err := d.Snapshot()

@@ -50,18 +50,19 @@ sources:
       rate_limit: %v
 sinks:
   - name: archive
-    file: { path: %s }
+    file: { path: %s, max_size: 1GiB }
 `, filepath.Join(dir, "data"), entraTenant, entraClient, srv.URL, srv.URL, pageSize, rateLimit, out)
 	cfgPath := filepath.Join(dir, "auditrelay.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	lines := &lineCounter{path: out}
 	started := time.Now()
 	p := start(t, bin, cfgPath, append(os.Environ(), "ENTRA_CLIENT_SECRET="+entraSecret), filepath.Join(dir, "auditrelay.log"))
 	var elapsed time.Duration
 	var st emulator.EntraStats
 	for deadline := time.Now().Add(3 * time.Minute); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if countLines(t, out) >= events {
+		if lines.count() >= events {
 			elapsed = time.Since(started)
 			st = emu.Stats()
 			break

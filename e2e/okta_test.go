@@ -215,18 +215,19 @@ sources:
       lookback: 2h
 sinks:
   - name: archive
-    file: { path: %s }
+    file: { path: %s, max_size: 1GiB }
 `, filepath.Join(dir, "data"), w.srv.URL, pageSize, rateLimit, out)
 	cfgPath := filepath.Join(dir, "auditrelay.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	lines := &lineCounter{path: out}
 	started := time.Now()
 	p := start(t, bin, cfgPath, append(os.Environ(), "OKTA_API_TOKEN="+oktaAPIToken), filepath.Join(dir, "auditrelay.log"))
 	var elapsed time.Duration
 	var st emulator.OktaStats
 	for deadline := time.Now().Add(3 * time.Minute); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if countLines(t, out) >= events {
+		if lines.count() >= events {
 			elapsed = time.Since(started)
 			st = w.emu.Stats()
 			break

@@ -129,6 +129,10 @@ func TestConfigValidate(t *testing.T) {
 		{"cyberark_audit on a stream of the user's naming", func(c *Config) { c.Format, c.Stream = FormatCyberArkAudit, "Custom-Acme_CyberArk" }, nil},
 		{"cyberark_audit on the PingOne connector's stream", func(c *Config) { c.Format, c.Stream = FormatCyberArkAudit, DefaultStreamPingOneV2 }, []string{"format"}},
 		{"cyberark_audit on the auditrelay stream", func(c *Config) { c.Format, c.Stream = FormatCyberArkAudit, DefaultStreamAuditRelay }, []string{"format"}},
+		{"okta_v2 on its default stream", func(c *Config) { c.Format = "Okta_V2" }, nil},
+		{"okta_v2 on a stream of the user's naming", func(c *Config) { c.Format, c.Stream = FormatOktaV2, "Custom-Acme_Okta" }, nil},
+		{"okta_v2 on the CyberArkAudit solution's stream", func(c *Config) { c.Format, c.Stream = FormatOktaV2, DefaultStreamCyberArkAudit }, []string{"format"}},
+		{"auditrelay on the Okta solution's stream", func(c *Config) { c.Format, c.Stream = FormatAuditRelay, DefaultStreamOktaV2 }, []string{"format"}},
 		{"pingone_v2 on the CyberArkAudit stream", func(c *Config) { c.Stream = DefaultStreamCyberArkAudit }, []string{"format"}},
 		{"auditrelay on the CyberArkAudit V2 stream", func(c *Config) { c.Format, c.Stream = FormatAuditRelay, StreamCyberArkAuditV2 }, []string{"format"}},
 		{"auditrelay on the PingOne connector's stream", func(c *Config) { c.Format, c.Stream = FormatAuditRelay, DefaultStreamPingOneV2 }, []string{"format"}},
@@ -165,7 +169,7 @@ func TestConfigValidate(t *testing.T) {
 	c = base()
 	c.Format, c.Stream = "cef", "Custom-Acme_CL"
 	c.SetDefaults()
-	if errs := c.Validate(); len(errs) != 1 || errs[0].Error() != `format: "cef" is not a format (want pingone_v2, auditrelay or cyberark_audit)` {
+	if errs := c.Validate(); len(errs) != 1 || errs[0].Error() != `format: "cef" is not a format (want pingone_v2, auditrelay, cyberark_audit or okta_v2)` {
 		t.Errorf("unknown format: %v", errs)
 	}
 	c = base()

@@ -34,6 +34,8 @@ func StreamColumns(format string) []Column {
 		return auditRelayColumns()
 	case FormatCyberArkAudit:
 		return cyberArkAuditStreamColumns()
+	case FormatOktaV2:
+		return oktaV2StreamColumns()
 	}
 	return nil
 }
@@ -126,6 +128,116 @@ func cyberArkAuditTableColumns() []Column {
 		{Name: "userId", Type: "string"},
 		{Name: "username", Type: "string"},
 		{Name: "uuid", Type: "string"},
+	}
+}
+
+// oktaSolution names the version of the Okta Single Sign-On solution the
+// okta_v2 stream, table and transform are taken from.
+//
+// Source: Azure/Azure-Sentinel, Solutions/Okta Single Sign-On/Package/
+// mainTemplate.json of solution version 3.1.11, commit
+// 3911d2608b63a948e57c0edd400a698144b70ebf (resources oktassov2-ccp, the
+// DCR, and OktaV2_CL, the table), checked against Solutions/Okta Single
+// Sign-On/Data Connectors/OktaNativePollerConnectorV2/OktaSSOv2_DCR.json
+// (commit 1095f2df5f2c8237174fcb9e78d891a11b3d676e), OktaSSOv2_Tables.json
+// (commit f040568dc6f7e71df0fca85adcbd73a13ef768e6) and
+// OktaSSOv2_PollingConfig.json (commit
+// 0ad0c9ca9695195e8b2425fe155e0d81ac264a9e). Those connector files predate
+// DomainName: since solution 3.0.8 the poller adds it to every event
+// (addOnAttributes: the org's domain, such as example.okta.com), the
+// stream declares it second and the table keeps it.
+const oktaSolution = "Okta Single Sign-On 3.1.11"
+
+// oktaV2StreamColumns are the columns of the input stream Custom-OktaSSO_CL,
+// in the order the Okta Single Sign-On solution's DCR declares them: the
+// top-level fields of an Okta LogEvent under their own names, and
+// DomainName, which the solution's poller adds (see oktaSolution).
+func oktaV2StreamColumns() []Column {
+	return []Column{
+		{Name: "uuid", Type: "string"},
+		{Name: "DomainName", Type: "string"},
+		{Name: "published", Type: "datetime"},
+		{Name: "eventType", Type: "string"},
+		{Name: "version", Type: "string"},
+		{Name: "severity", Type: "string"},
+		{Name: "legacyEventType", Type: "string"},
+		{Name: "displayMessage", Type: "string"},
+		{Name: "actor", Type: "dynamic"},
+		{Name: "client", Type: "dynamic"},
+		{Name: "outcome", Type: "dynamic"},
+		{Name: "target", Type: "dynamic"},
+		{Name: "transaction", Type: "dynamic"},
+		{Name: "debugContext", Type: "dynamic"},
+		{Name: "authenticationContext", Type: "dynamic"},
+		{Name: "securityContext", Type: "dynamic"},
+		{Name: "request", Type: "dynamic"},
+	}
+}
+
+// oktaV2TableColumns are the columns of OktaV2_CL, in the order the Okta
+// Single Sign-On solution's table declares them (see oktaSolution): the
+// ASIM-style names its transform writes. SrcGeoLongtitude is the
+// solution's spelling.
+func oktaV2TableColumns() []Column {
+	return []Column{
+		{Name: "ActingAppName", Type: "string"},
+		{Name: "ActingAppType", Type: "string"},
+		{Name: "ActorDetailEntry", Type: "dynamic"},
+		{Name: "ActorDisplayName", Type: "string"},
+		{Name: "ActorSessionId", Type: "string"},
+		{Name: "ActorUserId", Type: "string"},
+		{Name: "ActorUserIdType", Type: "string"},
+		{Name: "ActorUsername", Type: "string"},
+		{Name: "ActorUsernameType", Type: "string"},
+		{Name: "ActorUserType", Type: "string"},
+		{Name: "AuthenticationContextAuthenticationProvider", Type: "string"},
+		{Name: "AuthenticationContextAuthenticationStep", Type: "int"},
+		{Name: "AuthenticationContextCredentialProvider", Type: "string"},
+		{Name: "AuthenticationContextInterface", Type: "string"},
+		{Name: "AuthenticationContextIssuerId", Type: "string"},
+		{Name: "AuthenticationContextIssuerType", Type: "string"},
+		{Name: "DebugData", Type: "dynamic"},
+		{Name: "DomainName", Type: "string"},
+		{Name: "DvcAction", Type: "string"},
+		{Name: "EventMessage", Type: "string"},
+		{Name: "EventOriginalResultDetails", Type: "string"},
+		{Name: "EventOriginalType", Type: "string"},
+		{Name: "EventOriginalUid", Type: "string"},
+		{Name: "EventResult", Type: "string"},
+		{Name: "EventSeverity", Type: "string"},
+		{Name: "HttpUserAgent", Type: "string"},
+		{Name: "LegacyEventType", Type: "string"},
+		{Name: "LogonMethod", Type: "string"},
+		{Name: "OriginalActorAlternateId", Type: "string"},
+		{Name: "OriginalClientDevice", Type: "string"},
+		{Name: "OriginalOutcomeResult", Type: "string"},
+		{Name: "OriginalSeverity", Type: "string"},
+		{Name: "OriginalTarget", Type: "dynamic"},
+		{Name: "OriginalUserId", Type: "string"},
+		{Name: "OriginalUserType", Type: "string"},
+		{Name: "Request", Type: "dynamic"},
+		{Name: "SecurityContextAsNumber", Type: "int"},
+		{Name: "SecurityContextAsOrg", Type: "string"},
+		{Name: "SecurityContextDomain", Type: "string"},
+		{Name: "SecurityContextIsProxy", Type: "boolean"},
+		{Name: "SrcDeviceType", Type: "string"},
+		{Name: "SrcDvcId", Type: "string"},
+		{Name: "SrcDvcOs", Type: "string"},
+		{Name: "SrcGeoCity", Type: "string"},
+		{Name: "SrcGeoCountry", Type: "string"},
+		{Name: "SrcGeoLatitude", Type: "real"},
+		{Name: "SrcGeoLongtitude", Type: "real"},
+		{Name: "SrcGeoPostalCode", Type: "string"},
+		{Name: "SrcGeoRegion", Type: "string"},
+		{Name: "SrcIpAddr", Type: "string"},
+		{Name: "SrcIsp", Type: "string"},
+		{Name: "SrcZone", Type: "string"},
+		{Name: "TimeGenerated", Type: "datetime"},
+		{Name: "TransactionDetail", Type: "dynamic"},
+		{Name: "TransactionId", Type: "string"},
+		{Name: "TransactionType", Type: "string"},
+		{Name: "Version", Type: "string"},
+		{Name: "SrcDvcIdType", Type: "string"},
 	}
 }
 

@@ -23,12 +23,19 @@ const (
 	// Custom-CyberArk_AuditEvents of the Sentinel CyberArkAudit solution's
 	// DCR declares them; its transform writes CyberArk_AuditEvents_CL.
 	FormatCyberArkAudit = "cyberark_audit"
+	// FormatOktaV2 sends Okta System Log events as the stream
+	// Custom-OktaSSO_CL of the Sentinel "Okta Single Sign-On" solution's
+	// DCR declares them; its transform writes OktaV2_CL. It is named after
+	// that table and the solution's connector (OktaSSOv2), which is what
+	// users query and install: the stream's own name, OktaSSO, is also the
+	// solution's parser over the legacy Okta_CL table.
+	FormatOktaV2 = "okta_v2"
 )
 
 // Formats returns every row format, in the order the documentation
 // lists them.
 func Formats() []string {
-	return []string{FormatPingOneV2, FormatAuditRelay, FormatCyberArkAudit}
+	return []string{FormatPingOneV2, FormatAuditRelay, FormatCyberArkAudit, FormatOktaV2}
 }
 
 // formatList is the formats for messages: "a, b or c".
@@ -45,6 +52,8 @@ func FormatProvider(format string) string {
 		return "pingone"
 	case FormatCyberArkAudit:
 		return "cyberark"
+	case FormatOktaV2:
+		return "okta"
 	}
 	return ""
 }
@@ -73,6 +82,9 @@ const (
 	// DCR (3.0.x, table CyberArkAuditV2_CL). It declares the same columns
 	// as DefaultStreamCyberArkAudit, timestamp as long.
 	StreamCyberArkAuditV2 = "Custom-CyberArkAuditV2"
+	// DefaultStreamOktaV2 is the input stream of the Okta Single Sign-On
+	// solution's DCR (connector OktaSSOv2, table OktaV2_CL).
+	DefaultStreamOktaV2 = "Custom-OktaSSO_CL"
 )
 
 // DefaultStream returns the stream a format sends to when none is
@@ -85,6 +97,8 @@ func DefaultStream(format string) string {
 		return DefaultStreamAuditRelay
 	case FormatCyberArkAudit:
 		return DefaultStreamCyberArkAudit
+	case FormatOktaV2:
+		return DefaultStreamOktaV2
 	}
 	return ""
 }
@@ -99,6 +113,8 @@ func streamFormat(stream string) string {
 		return FormatAuditRelay
 	case DefaultStreamCyberArkAudit, StreamCyberArkAuditV2:
 		return FormatCyberArkAudit
+	case DefaultStreamOktaV2:
+		return FormatOktaV2
 	}
 	return ""
 }
@@ -151,7 +167,7 @@ type Config struct {
 	DCRImmutableID string `yaml:"dcr_immutable_id"`
 	// Stream is the DCR's input stream, Custom-….
 	Stream string `yaml:"stream"`
-	// Format is pingone_v2, auditrelay or cyberark_audit.
+	// Format is pingone_v2, auditrelay, cyberark_audit or okta_v2.
 	Format string `yaml:"format"`
 	// Auth is client_secret, managed_identity or workload_identity.
 	Auth string `yaml:"auth"`
@@ -240,7 +256,7 @@ func (c *Config) Validate() []error {
 		add("stream", "%q is not a stream name (want Custom-<name>, as declared in the DCR's streamDeclarations)", c.Stream)
 	}
 	switch c.Format {
-	case FormatPingOneV2, FormatAuditRelay, FormatCyberArkAudit:
+	case FormatPingOneV2, FormatAuditRelay, FormatCyberArkAudit, FormatOktaV2:
 		if other := streamFormat(c.Stream); other != "" && other != c.Format {
 			add("format", "%s does not match stream %s, which takes the rows of format %s; the service would store them as empty rows", c.Format, c.Stream, other)
 		}

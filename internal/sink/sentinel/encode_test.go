@@ -55,15 +55,26 @@ func FuzzScanAuditActivity(f *testing.F) {
 }
 
 // BenchmarkEncode measures the encoder alone: rows (with a light
-// normalizer), split and gzip, for 1000 generated activities.
+// normalizer), split and gzip, for 1000 generated activities, or 1000
+// generated Okta LogEvents for okta_v2.
 func BenchmarkEncode(b *testing.B) {
 	gen := emulator.NewGenerator(9)
-	batch := make([]event.Raw, 1000)
-	for i := range batch {
+	pingOne := make([]event.Raw, 1000)
+	for i := range pingOne {
 		a := gen.Activity("env", "https://api.pingone.eu", time.Date(2026, 11, 25, 0, 0, 0, i*1e6, time.UTC))
-		batch[i] = event.Raw{Source: "p1", Provider: "pingone", Tenant: "env", ID: a.ID, Time: a.RecordedAt, Data: a.JSON}
+		pingOne[i] = event.Raw{Source: "p1", Provider: "pingone", Tenant: "env", ID: a.ID, Time: a.RecordedAt, Data: a.JSON}
 	}
-	for _, format := range []string{FormatPingOneV2, FormatAuditRelay} {
+	og := emulator.NewOktaGenerator(9)
+	okta := make([]event.Raw, 1000)
+	for i := range okta {
+		e := og.Event(time.Date(2026, 11, 25, 0, 0, 0, i*1e6, time.UTC))
+		okta[i] = event.Raw{Source: "okta", Provider: "okta", Tenant: "example.okta.com", ID: e.UUID, Time: e.Published, Data: e.JSON}
+	}
+	for _, format := range []string{FormatPingOneV2, FormatAuditRelay, FormatOktaV2} {
+		batch := pingOne
+		if format == FormatOktaV2 {
+			batch = okta
+		}
 		b.Run(format, func(b *testing.B) {
 			enc := newEncoder(format, testNormalize, MaxCallBytes)
 			b.ReportAllocs()

@@ -245,11 +245,47 @@ func cyberArkFixtures(t testing.TB) []event.Raw {
 	return out
 }
 
+// testOktaOrg is the org of oktaFixtures: the tenant the Okta source gives
+// its events (the org's host).
+const testOktaOrg = "example.okta.com"
+
+// oktaFixtures reads testdata/okta_events.json as events of source
+// okta-prod, with the envelope the Okta source gives them.
+func oktaFixtures(t testing.TB) []event.Raw {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", "okta_events.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var evs []json.RawMessage
+	if err := json.Unmarshal(b, &evs); err != nil {
+		t.Fatal(err)
+	}
+	var out []event.Raw
+	for _, e := range evs {
+		var k struct {
+			UUID      string    `json:"uuid"`
+			Published time.Time `json:"published"`
+		}
+		if err := json.Unmarshal(e, &k); err != nil {
+			t.Fatal(err)
+		}
+		if k.UUID == "" || k.Published.IsZero() {
+			t.Fatalf("fixture without uuid or published: %s", e)
+		}
+		out = append(out, event.Raw{Source: "okta-prod", Provider: "okta", Tenant: testOktaOrg, ID: k.UUID, Time: k.Published.UTC(), Data: e})
+	}
+	return out
+}
+
 // fixturesFor returns the fixtures of a format's provider.
 func fixturesFor(t testing.TB, format string) []event.Raw {
 	t.Helper()
-	if FormatProvider(format) == "cyberark" {
+	switch FormatProvider(format) {
+	case "cyberark":
 		return cyberArkFixtures(t)
+	case "okta":
+		return oktaFixtures(t)
 	}
 	return fixtures(t)
 }

@@ -2,13 +2,15 @@
 // Monitor Logs Ingestion API: a data collection rule (DCR) stream, a Log
 // Analytics table behind it.
 //
-// Three row formats exist. pingone_v2 sends the PingOne activity objects
+// Four row formats exist. pingone_v2 sends the PingOne activity objects
 // as the stream Custom-PingOne_AuditActivitiesV2_CL of Sentinel's "Ping One
 // (via Codeless Connector Framework)" connector declares them, so auditrelay
 // can feed that connector's DCR and table in its place. cyberark_audit does
 // the same for CyberArk audit events and the stream
 // Custom-CyberArk_AuditEvents of Sentinel's CyberArkAudit solution (table
-// CyberArk_AuditEvents_CL). auditrelay sends typed columns for every field
+// CyberArk_AuditEvents_CL), okta_v2 for Okta System Log events and the
+// stream Custom-OktaSSO_CL of the "Okta Single Sign-On" solution (table
+// OktaV2_CL). auditrelay sends typed columns for every field
 // of an activity, the canonical fields and the raw event as dynamic.
 // `auditrelay sentinel template` prints the ARM template of each format's
 // table and DCR.

@@ -9,12 +9,13 @@ import (
 
 // TemplateOptions select what Template creates.
 type TemplateOptions struct {
-	// Format is pingone_v2, auditrelay or cyberark_audit.
+	// Format is pingone_v2, auditrelay, cyberark_audit or okta_v2.
 	Format string
 	// Table is the custom table, ending in _CL; empty means the format's
 	// default: PingOne_AuditActivitiesV2_CL (the PingOne connector's),
-	// PingOne_AuditActivities_CL or CyberArk_AuditEvents_CL (the
-	// CyberArkAudit solution's).
+	// PingOne_AuditActivities_CL, CyberArk_AuditEvents_CL (the
+	// CyberArkAudit solution's) or OktaV2_CL (the Okta Single Sign-On
+	// solution's).
 	Table string
 	// Workspace is the default of the workspaceName parameter; empty
 	// leaves the parameter without a default.
@@ -29,6 +30,7 @@ const (
 	DefaultTablePingOneV2     = "PingOne_AuditActivitiesV2_CL"
 	DefaultTableAuditRelay    = "PingOne_AuditActivities_CL"
 	DefaultTableCyberArkAudit = "CyberArk_AuditEvents_CL"
+	DefaultTableOktaV2        = "OktaV2_CL"
 )
 
 // DefaultTable returns the table a format's template creates when none is
@@ -41,6 +43,8 @@ func DefaultTable(format string) string {
 		return DefaultTableAuditRelay
 	case FormatCyberArkAudit:
 		return DefaultTableCyberArkAudit
+	case FormatOktaV2:
+		return DefaultTableOktaV2
 	}
 	return ""
 }
@@ -111,6 +115,8 @@ func TableColumns(format string) []Column {
 		return auditRelayColumns()
 	case FormatCyberArkAudit:
 		return cyberArkAuditTableColumns()
+	case FormatOktaV2:
+		return oktaV2TableColumns()
 	}
 	return nil
 }
@@ -138,9 +144,73 @@ func Transform(format string) string {
 		return "source | extend TimeGenerated = coalesce(TimeGenerated, RecordedAt, CreatedAt)"
 	case FormatCyberArkAudit:
 		return cyberArkAuditTransform()
+	case FormatOktaV2:
+		return oktaV2Transform
 	}
 	return ""
 }
+
+// oktaV2Transform is the transformKql of the Okta Single Sign-On
+// solution's DCR (see oktaSolution), character for character, so that
+// OktaV2_CL gets the rows the solution's connector would write and its
+// analytics rules, hunting queries and workbook work unchanged:
+// TimeGenerated from published, the ASIM-style columns from the LogEvent's
+// fields, and its lookups of severity, outcome.result and actor.type.
+const oktaV2Transform = "let OktaASIMSev = parse_json('{\"DEBUG\": \"Informational\",\"INFO\": \"Informational\"," +
+	"\"WARN\": \"Medium\", \"ERROR\": \"High\"}');\n" +
+	"let OktaASIMEventResult = parse_json('{\"SUCCESS\": \"Success\",\"ALLOW\": \"Success\"," +
+	"\"DENY\": \"Failure\", \"SKIPPED\": \"Failure\",\"FAILURE\": \"Failure\",\"CHALLENGE\": \"Partial\"," +
+	" \"UNKNOWN\": \"NA\"}');\n" +
+	"let OktaDvcAction = parse_json('{\"SUCCESS\": \"\",\"ALLOW\": \"Allow\",\"DENY\": \"Deny\"," +
+	" \"SKIPPED\": \"Drop\",\"FAILURE\": \"\",\"CHALLENGE\": \"\", \"UNKNOWN\": \"\"}');\n" +
+	"let OktaActorUserType = parse_json('{\"SystemPrincipal\": \"System Principal\"," +
+	"\"PublicClientApp\": \"Application\",\"User\": \"Regular\"}');\n" +
+	"source | extend userId = iff((tostring(actor.id) == \"unknown\"), \"\", tostring(actor.id))," +
+	"username = iff((tostring(actor.alternateId) contains \"@\"),tostring(actor.alternateId)," +
+	"\"\") | project TimeGenerated = todatetime(published), DomainName," +
+	" ActorDetailEntry = actor.detailEntry,ActorDisplayName = tostring(actor.displayName)," +
+	"OriginalUserId = tostring(actor.id)," +
+	"OriginalActorAlternateId = tostring(actor.alternateId),ActorUserId = userId," +
+	"ActorUserIdType = iff(isempty(userId),\"\", \"OktaId\"),ActorUsername = username," +
+	"ActorUsernameType = iff(isempty(username), \"\", \"UPN\")," +
+	"ActorUserType = tostring(OktaActorUserType[tostring(actor.type)])," +
+	"OriginalUserType = tostring(actor.type)," +
+	"AuthenticationContextAuthenticationProvider = tostring(authenticationContext.authenticationProvider)," +
+	"AuthenticationContextAuthenticationStep = toint(authenticationContext.authenticationStep)," +
+	"AuthenticationContextCredentialProvider = tostring(authenticationContext.credentialProvider)," +
+	"LogonMethod = tostring(authenticationContext.credentialType)," +
+	"ActorSessionId = tostring(authenticationContext.externalSessionId)," +
+	"AuthenticationContextInterface = tostring(authenticationContext.interface)," +
+	"AuthenticationContextIssuerId = tostring(authenticationContext.issuer.id)," +
+	"AuthenticationContextIssuerType = tostring(authenticationContext.issuer.type)," +
+	"OriginalClientDevice = tostring(client.device)," +
+	"SrcDeviceType = iff(tostring(client.device) == \"Computer\", \"Computer\", \"\")," +
+	"SrcGeoCity = tostring(client.geographicalContext.city)," +
+	"SrcGeoCountry = tostring(client.geographicalContext.country)," +
+	"SrcGeoLatitude = toreal(client.geographicalContext.geolocation.lat)," +
+	" SrcGeoLongtitude = toreal(client.geographicalContext.geolocation.lon)," +
+	"  SrcGeoPostalCode = tostring(client.geographicalContext.postalCode)," +
+	" SrcGeoRegion = tostring(client.geographicalContext.state)," +
+	"  SrcDvcIdType = iff(isempty(client.id),\"\", \"OktaId\"),SrcDvcId = tostring(client.id)," +
+	"SrcIpAddr = tostring(client.ipAddress)," +
+	" ActingAppName = tostring(client.userAgent.browser),ActingAppType = \"Browser\"," +
+	"SrcDvcOs = tostring(client.userAgent.os)," +
+	" HttpUserAgent = tostring(client.userAgent.rawUserAgent)," +
+	"  SrcZone = tostring(client.zone), DebugData = debugContext.debugData," +
+	" EventMessage = displayMessage,EventOriginalType = eventType," +
+	"LegacyEventType = legacyEventType,EventOriginalUid = uuid," +
+	"EventOriginalResultDetails = tostring(outcome.reason)," +
+	" EventResult = tostring(OktaASIMEventResult[tostring(outcome.result)])," +
+	"  OriginalOutcomeResult = tostring(outcome.result),Request = request," +
+	"SecurityContextAsNumber = toint(securityContext.asNumber)," +
+	" SecurityContextAsOrg = tostring(securityContext.asOrg)," +
+	"SecurityContextDomain = tostring(securityContext.domain)," +
+	"SrcIsp = tostring(securityContext.isp)," +
+	"  SecurityContextIsProxy = tobool(securityContext.isProxy)," +
+	"EventSeverity = tostring(OktaASIMSev[severity]),OriginalSeverity = severity," +
+	"OriginalTarget = target,Version = version,TransactionType = tostring(transaction.type)," +
+	" TransactionId = tostring(transaction.id), TransactionDetail = transaction.detail," +
+	"DvcAction = tostring(OktaDvcAction[tostring(outcome.result)]) \n"
 
 // cyberArkAuditTransform is the CyberArkAudit solution's transform, written
 // from the column lists: TimeGenerated is epoch + timestamp milliseconds,
@@ -197,18 +267,25 @@ func Template(o TemplateOptions) ([]byte, error) {
 	}
 	dcrID := "[resourceId('Microsoft.Insights/dataCollectionRules', parameters('dataCollectionRule'))]"
 	tableID := "[resourceId('Microsoft.OperationalInsights/workspaces/tables', parameters('workspaceName'), parameters('tableName'))]"
-	resources := []any{
-		obj{
-			"type":       "Microsoft.OperationalInsights/workspaces/tables",
-			"apiVersion": "2022-10-01",
-			"name":       "[concat(parameters('workspaceName'), '/', parameters('tableName'))]",
-			"properties": obj{
-				"plan":            "Analytics",
-				"retentionInDays": "[parameters('retentionInDays')]",
-				"schema":          obj{"name": "[parameters('tableName')]", "columns": TableColumns(o.Format)},
-			},
+	table := obj{
+		"type":       "Microsoft.OperationalInsights/workspaces/tables",
+		"apiVersion": "2022-10-01",
+		"name":       "[concat(parameters('workspaceName'), '/', parameters('tableName'))]",
+		"properties": obj{
+			"plan":            "Analytics",
+			"retentionInDays": "[parameters('retentionInDays')]",
+			"schema":          obj{"name": "[parameters('tableName')]", "columns": TableColumns(o.Format)},
 		},
 	}
+	if o.Format == FormatOktaV2 {
+		// The solution may have created the table already: deploying it
+		// again is harmless (same columns) but resets its retention, so
+		// it can be left alone.
+		params["createTable"] = obj{"type": "bool", "defaultValue": true,
+			"metadata": obj{"description": "Create the table (or update it to the solution's columns); false when the Okta Single Sign-On solution's table is there already, keeping its retention"}}
+		table["condition"] = "[parameters('createTable')]"
+	}
+	resources := []any{table}
 	dcrProps := obj{
 		"streamDeclarations": obj{stream: obj{"columns": stripDescriptions(StreamColumns(o.Format))}},
 		"destinations": obj{"logAnalytics": []any{obj{

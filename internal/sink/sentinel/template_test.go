@@ -1,7 +1,10 @@
 package sentinel
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -15,6 +18,7 @@ type armTemplate struct {
 	Resources  []struct {
 		Type       string          `json:"type"`
 		Kind       string          `json:"kind"`
+		Condition  string          `json:"condition"`
 		APIVersion string          `json:"apiVersion"`
 		Properties json.RawMessage `json:"properties"`
 	} `json:"resources"`
@@ -51,6 +55,8 @@ func TestTemplate(t *testing.T) {
 		{FormatAuditRelay, "Acme_Audit_CL", DefaultStreamAuditRelay, false},
 		{FormatCyberArkAudit, DefaultTableCyberArkAudit, DefaultStreamCyberArkAudit, false},
 		{FormatCyberArkAudit, DefaultTableCyberArkAudit, DefaultStreamCyberArkAudit, true},
+		{FormatOktaV2, DefaultTableOktaV2, DefaultStreamOktaV2, false},
+		{FormatOktaV2, DefaultTableOktaV2, DefaultStreamOktaV2, true},
 	} {
 		t.Run(tc.format+"/"+tc.table, func(t *testing.T) {
 			table := tc.table
@@ -82,6 +88,10 @@ func TestTemplate(t *testing.T) {
 				switch r.Type {
 				case "Microsoft.OperationalInsights/workspaces/tables":
 					json.Unmarshal(r.Properties, &tp)
+					// Only okta_v2 may leave the solution's table alone.
+					if want := map[bool]string{true: "[parameters('createTable')]"}[tc.format == FormatOktaV2]; r.Condition != want {
+						t.Errorf("table condition %q, want %q", r.Condition, want)
+					}
 				case "Microsoft.Insights/dataCollectionRules":
 					json.Unmarshal(r.Properties, &dp)
 					if wantKind := map[bool]string{false: "Direct", true: ""}[tc.dce]; r.Kind != wantKind {
@@ -136,8 +146,19 @@ func TestTemplate(t *testing.T) {
 			}
 			kql := dp.DataFlows[0].TransformKql
 			wantTime := "TimeGenerated = coalesce("
-			if tc.format == FormatCyberArkAudit {
+			switch tc.format {
+			case FormatCyberArkAudit:
 				wantTime = "TimeGenerated = datetime(1970-01-01) + totimespan(timestamp * 1ms)"
+			case FormatOktaV2:
+				wantTime = "TimeGenerated = todatetime(published)"
+				var p struct {
+					Type         string
+					DefaultValue any
+				}
+				json.Unmarshal(tpl.Parameters["createTable"], &p)
+				if p.Type != "bool" || p.DefaultValue != true {
+					t.Errorf("createTable parameter %+v, want a bool defaulting to true", p)
+				}
 			}
 			if !strings.Contains(kql, wantTime) || strings.Contains(kql, "now()") {
 				t.Errorf("transform does not take TimeGenerated from the event: %s", kql)
@@ -155,7 +176,11 @@ func TestTemplate(t *testing.T) {
 				}
 				cols[c.Name] = c.Type
 			}
-			if tc.format == FormatCyberArkAudit {
+			if tc.format == FormatOktaV2 {
+				if cols["TimeGenerated"] != "datetime" || cols["EventOriginalUid"] != "string" || cols["DomainName"] != "string" {
+					t.Errorf("table lacks TimeGenerated/EventOriginalUid/DomainName: %v", cols)
+				}
+			} else if tc.format == FormatCyberArkAudit {
 				if cols["TimeGenerated"] != "datetime" || cols["CyberArkTenantId"] != "string" || cols["uuid"] != "string" || cols["timestamp"] != "int" {
 					t.Errorf("table lacks TimeGenerated/CyberArkTenantId/uuid/timestamp: %v", cols)
 				}
@@ -165,6 +190,8 @@ func TestTemplate(t *testing.T) {
 			switch tc.format {
 			case FormatCyberArkAudit:
 				checkCyberArkAuditTemplate(t, decl.Columns, tp.Schema.Columns, kql)
+			case FormatOktaV2:
+				checkOktaV2Template(t, decl.Columns, tp.Schema.Columns, kql)
 			case FormatPingOneV2:
 				if len(cols) != 21 {
 					t.Errorf("%d columns, want the connector's 21", len(cols))
@@ -266,6 +293,139 @@ func checkCyberArkAuditTemplate(t *testing.T, stream, table []Column, kql string
 	if _, ok := got["accountId"]; ok {
 		t.Error("transform writes accountId, which the solution's table does not have")
 	}
+}
+
+// checkOktaV2Template checks the okta_v2 template against the Okta Single
+// Sign-On solution (version 3.1.11): its stream Custom-OktaSSO_CL, its
+// table OktaV2_CL and its transform, so that the template's DCR and table
+// are the ones the solution's analytics rules, hunting queries and
+// workbook read.
+func checkOktaV2Template(t *testing.T, stream, table []Column, kql string) {
+	t.Helper()
+	wantStream := "uuid:string DomainName:string published:datetime eventType:string version:string severity:string " +
+		"legacyEventType:string displayMessage:string actor:dynamic client:dynamic outcome:dynamic target:dynamic " +
+		"transaction:dynamic debugContext:dynamic authenticationContext:dynamic securityContext:dynamic request:dynamic"
+	wantTable := "ActingAppName:string ActingAppType:string ActorDetailEntry:dynamic ActorDisplayName:string " +
+		"ActorSessionId:string ActorUserId:string ActorUserIdType:string ActorUsername:string ActorUsernameType:string " +
+		"ActorUserType:string AuthenticationContextAuthenticationProvider:string AuthenticationContextAuthenticationStep:int " +
+		"AuthenticationContextCredentialProvider:string AuthenticationContextInterface:string AuthenticationContextIssuerId:string " +
+		"AuthenticationContextIssuerType:string DebugData:dynamic DomainName:string DvcAction:string EventMessage:string " +
+		"EventOriginalResultDetails:string EventOriginalType:string EventOriginalUid:string EventResult:string " +
+		"EventSeverity:string HttpUserAgent:string LegacyEventType:string LogonMethod:string OriginalActorAlternateId:string " +
+		"OriginalClientDevice:string OriginalOutcomeResult:string OriginalSeverity:string OriginalTarget:dynamic " +
+		"OriginalUserId:string OriginalUserType:string Request:dynamic SecurityContextAsNumber:int SecurityContextAsOrg:string " +
+		"SecurityContextDomain:string SecurityContextIsProxy:boolean SrcDeviceType:string SrcDvcId:string SrcDvcOs:string " +
+		"SrcGeoCity:string SrcGeoCountry:string SrcGeoLatitude:real SrcGeoLongtitude:real SrcGeoPostalCode:string " +
+		"SrcGeoRegion:string SrcIpAddr:string SrcIsp:string SrcZone:string TimeGenerated:datetime TransactionDetail:dynamic " +
+		"TransactionId:string TransactionType:string Version:string SrcDvcIdType:string"
+	flat := func(cols []Column) string {
+		var parts []string
+		for _, c := range cols {
+			parts = append(parts, c.Name+":"+c.Type)
+		}
+		return strings.Join(parts, " ")
+	}
+	if got := flat(stream); got != wantStream {
+		t.Errorf("stream columns\n got %s\nwant %s", got, wantStream)
+	}
+	if got := flat(table); got != wantTable {
+		t.Errorf("table columns\n got %s\nwant %s", got, wantTable)
+	}
+	for _, c := range table {
+		if c.Description != "" {
+			t.Errorf("table column %s has a description; the solution's have none", c.Name)
+		}
+	}
+	// The transform is the solution's, character for character: the
+	// digest of its transformKql (mainTemplate.json of 3.1.11).
+	sum := sha256.Sum256([]byte(kql))
+	if got := hex.EncodeToString(sum[:]); got != "d030502a88fc7c18c05debd34cf2eabf14f8947d4cf31d35744640080e65464a" || len(kql) != 3655 {
+		t.Errorf("transform of %d bytes, sha256 %s: not the solution's", len(kql), got)
+	}
+	// It projects exactly the table's columns, converting to each
+	// column's type, and reads every stream column.
+	_, proj, ok := strings.Cut(kql, "| project ")
+	if !ok {
+		t.Fatalf("transform %q has no projection", kql)
+	}
+	types := map[string]string{}
+	for _, c := range table {
+		types[c.Name] = c.Type
+	}
+	got := map[string]string{}
+	for _, part := range splitTopLevel(proj) {
+		name, expr, _ := strings.Cut(part, "=")
+		name, expr = strings.TrimSpace(name), strings.TrimSpace(expr)
+		if expr == "" {
+			expr = name
+		}
+		if _, dup := got[name]; dup {
+			t.Errorf("transform writes %s twice", name)
+		}
+		got[name] = expr
+		typ, ok := types[name]
+		if !ok {
+			t.Errorf("transform writes %q, not a table column", name)
+			continue
+		}
+		for conv, want := range map[string]string{"toint(": "int", "toreal(": "real", "tobool(": "boolean", "todatetime(": "datetime", "tostring(": "string"} {
+			if strings.HasPrefix(expr, conv) && typ != want {
+				t.Errorf("%s = %s goes into a %s column", name, expr, typ)
+			}
+		}
+	}
+	if len(got) != len(table) {
+		t.Errorf("transform writes %d columns, the table has %d", len(got), len(table))
+	}
+	for name, want := range map[string]string{
+		"TimeGenerated":     "todatetime(published)",
+		"DomainName":        "DomainName",
+		"EventOriginalUid":  "uuid",
+		"EventOriginalType": "eventType",
+		"SrcIpAddr":         "tostring(client.ipAddress)",
+		"SrcGeoLongtitude":  "toreal(client.geographicalContext.geolocation.lon)",
+		"OriginalTarget":    "target",
+		"DebugData":         "debugContext.debugData",
+		"Request":           "request",
+		"ActorSessionId":    "tostring(authenticationContext.externalSessionId)",
+		"EventSeverity":     "tostring(OktaASIMSev[severity])",
+	} {
+		if got[name] != want {
+			t.Errorf("transform writes %s = %s, want %s", name, got[name], want)
+		}
+	}
+	for _, c := range stream {
+		if !regexp.MustCompile(`\b` + c.Name + `\b`).MatchString(proj) {
+			t.Errorf("transform never reads stream column %s", c.Name)
+		}
+	}
+}
+
+// splitTopLevel splits a KQL projection at the commas outside parentheses,
+// brackets and string literals.
+func splitTopLevel(s string) []string {
+	var parts []string
+	depth, start := 0, 0
+	var quote byte
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case quote != 0:
+			if c == quote {
+				quote = 0
+			}
+		case c == '"' || c == '\'':
+			quote = c
+		case c == '(' || c == '[':
+			depth++
+		case c == ')' || c == ']':
+			depth--
+		case c == ',' && depth == 0:
+			parts = append(parts, s[start:i])
+			start = i + 1
+		}
+	}
+	return append(parts, s[start:])
 }
 
 func TestTemplateRejects(t *testing.T) {

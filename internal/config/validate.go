@@ -378,8 +378,8 @@ func checkOneProvider(c *Config, sources map[string]int, k *Sink, sp string, is 
 }
 
 // checkFormatProvider reports a sentinel sink whose format carries the
-// events of one provider (pingone_v2, cyberark_audit) routing a source of
-// another: every event of that source would be parked.
+// events of one provider (pingone_v2, cyberark_audit, okta_v2) routing a
+// source of another: every event of that source would be parked.
 func checkFormatProvider(c *Config, sources map[string]int, k *Sink, sp string, is *issues) {
 	want := sentinel.FormatProvider(k.Sentinel.Format)
 	if want == "" {
@@ -391,11 +391,20 @@ func checkFormatProvider(c *Config, sources map[string]int, k *Sink, sp string, 
 			continue
 		}
 		if kind := c.Sources[i].Kind(); kind != "" && kind != want {
-			is.add(sp+".sources", "%q is a %s source, but format %s carries %s events only: route it to a sentinel sink of format %s (or of its provider's format)",
-				name, kind, k.Sentinel.Format, want, sentinel.FormatAuditRelay)
+			is.add(sp+".sources", "%q is %s %s source, but format %s carries %s events only: route it to a sentinel sink of format %s (or of its provider's format)",
+				name, article(kind), kind, k.Sentinel.Format, want, sentinel.FormatAuditRelay)
 			return
 		}
 	}
+}
+
+// article returns the indefinite article of a provider name: "an okta",
+// "a pingone".
+func article(word string) string {
+	if word != "" && strings.ContainsRune("aeiou", rune(word[0])) {
+		return "an"
+	}
+	return "a"
 }
 
 // collide says how the file a sink writes collides with another sink's, or

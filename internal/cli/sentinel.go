@@ -17,14 +17,14 @@ import (
 
 // cmdSentinel runs `auditrelay sentinel template`.
 func cmdSentinel(args []string, env Env) int {
-	const use = "usage: auditrelay sentinel template --format pingone_v2|auditrelay|cyberark_audit [--table NAME] [--workspace NAME] [--dce]"
+	const use = "usage: auditrelay sentinel template --format pingone_v2|auditrelay|cyberark_audit|okta_v2 [--table NAME] [--workspace NAME] [--dce]"
 	if len(args) == 0 || args[0] != "template" {
 		fmt.Fprintln(env.Stderr, use)
 		return exitUsage
 	}
 	fs := newFlags("sentinel template", env)
-	format := fs.String("format", sentinel.FormatPingOneV2, "row `FORMAT`: pingone_v2 (the Sentinel PingOne connector's stream and table), auditrelay (every field, typed) or cyberark_audit (the Sentinel CyberArkAudit solution's stream and table)")
-	table := fs.String("table", "", "custom table `NAME` ending in _CL (default PingOne_AuditActivitiesV2_CL for pingone_v2, PingOne_AuditActivities_CL for auditrelay, CyberArk_AuditEvents_CL for cyberark_audit)")
+	format := fs.String("format", sentinel.FormatPingOneV2, "row `FORMAT`: pingone_v2 (the Sentinel PingOne connector's stream and table), auditrelay (every field, typed), cyberark_audit (the Sentinel CyberArkAudit solution's stream and table) or okta_v2 (the Sentinel Okta Single Sign-On solution's stream and table)")
+	table := fs.String("table", "", "custom table `NAME` ending in _CL (default PingOne_AuditActivitiesV2_CL for pingone_v2, PingOne_AuditActivities_CL for auditrelay, CyberArk_AuditEvents_CL for cyberark_audit, OktaV2_CL for okta_v2)")
 	workspace := fs.String("workspace", "", "default of the template's workspaceName parameter: the Sentinel Log Analytics workspace `NAME`")
 	dce := fs.Bool("dce", false, "also create a data collection endpoint (needed for private link); without it the DCR has its own ingestion endpoint")
 	if fs.Parse(args[1:]) != nil {
@@ -101,8 +101,8 @@ func emulateSentinel(ctx context.Context, args []string, env Env) int {
 	d := setUpSentinel(emu)
 	fmt.Fprintf(env.Stdout, "Sentinel emulator (Entra ID token endpoint and Logs Ingestion API) on %s; stats at %s/emulator/stats\n", base, base)
 	fmt.Fprintf(env.Stdout, "sink configuration (any of the streams; format must match it):\n")
-	fmt.Fprintf(env.Stdout, "    sentinel:\n      endpoint: %s\n      authority_url: %s\n      dcr_immutable_id: %s\n      stream: %s   # format: pingone_v2\n      #stream: %s  # format: auditrelay\n      #stream: %s        # format: cyberark_audit\n      tenant_id: %s\n      client_id: %s\n      client_secret: %s\n",
-		base, base, d.DCR, sentinel.DefaultStreamPingOneV2, sentinel.DefaultStreamAuditRelay, sentinel.DefaultStreamCyberArkAudit, d.TenantID, d.ClientID, d.ClientSecret)
+	fmt.Fprintf(env.Stdout, "    sentinel:\n      endpoint: %s\n      authority_url: %s\n      dcr_immutable_id: %s\n      stream: %s   # format: pingone_v2\n      #stream: %s  # format: auditrelay\n      #stream: %s        # format: cyberark_audit\n      #stream: %s                  # format: okta_v2\n      tenant_id: %s\n      client_id: %s\n      client_secret: %s\n",
+		base, base, d.DCR, sentinel.DefaultStreamPingOneV2, sentinel.DefaultStreamAuditRelay, sentinel.DefaultStreamCyberArkAudit, sentinel.DefaultStreamOktaV2, d.TenantID, d.ClientID, d.ClientSecret)
 	srv := &http.Server{Handler: emu, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		<-ctx.Done()

@@ -87,6 +87,67 @@ func TestSentinelTemplateCyberArk(t *testing.T) {
 	}
 }
 
+// TestSentinelTemplateOkta: `auditrelay sentinel template --format
+// okta_v2` prints the Okta Single Sign-On solution's table, its stream
+// Custom-OktaSSO_CL and transform, and the outputs a sink needs.
+func TestSentinelTemplateOkta(t *testing.T) {
+	out, errs, code := runMain(t, "sentinel", "template", "--format", "okta_v2", "--workspace", "ws")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var tpl struct {
+		Outputs map[string]struct {
+			Value string `json:"value"`
+		} `json:"outputs"`
+		Parameters map[string]struct {
+			DefaultValue any `json:"defaultValue"`
+		} `json:"parameters"`
+		Resources []struct {
+			Type       string `json:"type"`
+			Condition  string `json:"condition"`
+			Properties struct {
+				Schema struct {
+					Columns []sentinel.Column `json:"columns"`
+				} `json:"schema"`
+				StreamDeclarations map[string]struct {
+					Columns []sentinel.Column `json:"columns"`
+				} `json:"streamDeclarations"`
+				DataFlows []struct {
+					TransformKql string `json:"transformKql"`
+				} `json:"dataFlows"`
+			} `json:"properties"`
+		} `json:"resources"`
+	}
+	if err := json.Unmarshal([]byte(out), &tpl); err != nil {
+		t.Fatalf("not JSON: %v", err)
+	}
+	if tpl.Parameters["tableName"].DefaultValue != "OktaV2_CL" || tpl.Parameters["createTable"].DefaultValue != true ||
+		tpl.Outputs["stream"].Value != "Custom-OktaSSO_CL" || tpl.Outputs["format"].Value != "okta_v2" ||
+		!strings.Contains(tpl.Outputs["endpoint"].Value, "logsIngestion") || !strings.Contains(tpl.Outputs["dcr_immutable_id"].Value, "immutableId") {
+		t.Errorf("parameters %+v, outputs %+v", tpl.Parameters, tpl.Outputs)
+	}
+	var dcr, table int
+	for _, r := range tpl.Resources {
+		switch r.Type {
+		case "Microsoft.OperationalInsights/workspaces/tables":
+			table++
+			if r.Condition != "[parameters('createTable')]" || len(r.Properties.Schema.Columns) != 58 {
+				t.Errorf("table: condition %q, %d columns, want the solution's 58", r.Condition, len(r.Properties.Schema.Columns))
+			}
+		case "Microsoft.Insights/dataCollectionRules":
+			dcr++
+			decl, ok := r.Properties.StreamDeclarations["Custom-OktaSSO_CL"]
+			if !ok || len(decl.Columns) != 17 || decl.Columns[1].Name != "DomainName" || len(r.Properties.DataFlows) != 1 ||
+				!strings.Contains(r.Properties.DataFlows[0].TransformKql, "| project TimeGenerated = todatetime(published), DomainName,") {
+				t.Errorf("DCR %+v", r.Properties)
+			}
+		}
+	}
+	if dcr != 1 || table != 1 {
+		t.Errorf("%d DCRs and %d tables, want one of each", dcr, table)
+	}
+}
+
 // TestCheckSentinel: `auditrelay check` proves a sentinel sink's
 // credentials and role, and names the fix when the role is missing.
 func TestCheckSentinel(t *testing.T) {

@@ -32,17 +32,13 @@ type Source struct {
 // BuildSources constructs every configured source. Sources naming the same
 // licence share one rate limiter. It does no I/O.
 func BuildSources(cfg *config.Config, log *slog.Logger) ([]Source, error) {
-	limiters := map[string]*rate.Limiter{}
+	lims := limiters{}
 	var out []Source
 	for _, sc := range cfg.Sources {
 		switch {
 		case sc.PingOne != nil:
 			pc := *sc.PingOne
-			lim := limiters[pc.Licence]
-			if lim == nil {
-				lim = rate.NewLimiter(rate.Limit(pc.RateLimit), 1)
-				limiters[pc.Licence] = lim
-			}
+			lim := lims.get("pingone|"+pc.Licence, pc.RateLimit)
 			s, err := pingone.New(sc.Name, pc, pingone.Options{
 				HTTPClient: httpx.NewClient(pc.RequestTimeout.D()),
 				Limiter:    lim,
@@ -57,19 +53,19 @@ func BuildSources(cfg *config.Config, log *slog.Logger) ([]Source, error) {
 				Describe: func(c source.Cursor) (any, error) { return s.Describe(c) },
 			})
 		case sc.CyberArk != nil:
-			s, err := buildCyberArk(sc.Name, *sc.CyberArk, log, limiters)
+			s, err := buildCyberArk(sc.Name, *sc.CyberArk, log, lims)
 			if err != nil {
 				return nil, err
 			}
 			out = append(out, s)
 		case sc.Okta != nil:
-			s, err := buildOkta(sc.Name, *sc.Okta, log, limiters)
+			s, err := buildOkta(sc.Name, *sc.Okta, log, lims)
 			if err != nil {
 				return nil, err
 			}
 			out = append(out, s)
 		case sc.Entra != nil:
-			ss, err := buildEntra(sc.Name, *sc.Entra, log, limiters)
+			ss, err := buildEntra(sc.Name, *sc.Entra, log, lims)
 			if err != nil {
 				return nil, err
 			}
@@ -84,13 +80,9 @@ func BuildSources(cfg *config.Config, log *slog.Logger) ([]Source, error) {
 // buildCyberArk builds a CyberArk source. Sources reading the same audit
 // API share one limiter, like PingOne sources of one licence: rate_limit
 // applies to the tenant's API, whatever reads it.
-func buildCyberArk(name string, c cyberark.Config, log *slog.Logger, limiters map[string]*rate.Limiter) (Source, error) {
+func buildCyberArk(name string, c cyberark.Config, log *slog.Logger, lims limiters) (Source, error) {
 	key := "cyberark|" + c.AuditURL
-	lim := limiters[key]
-	if lim == nil {
-		lim = rate.NewLimiter(rate.Limit(c.RateLimit), 1)
-		limiters[key] = lim
-	}
+	lim := lims.get(key, c.RateLimit)
 	s, err := cyberark.New(name, c, cyberark.Options{
 		HTTPClient: httpx.NewClient(c.RequestTimeout.D()),
 		Limiter:    lim,
@@ -108,13 +100,9 @@ func buildCyberArk(name string, c cyberark.Config, log *slog.Logger, limiters ma
 
 // buildOkta builds an Okta source. Sources reading one org share one
 // limiter: the org's rate limits are per org and per token, whatever reads.
-func buildOkta(name string, c okta.Config, log *slog.Logger, limiters map[string]*rate.Limiter) (Source, error) {
+func buildOkta(name string, c okta.Config, log *slog.Logger, lims limiters) (Source, error) {
 	key := "okta|" + strings.ToLower(c.OrgURL)
-	lim := limiters[key]
-	if lim == nil {
-		lim = rate.NewLimiter(rate.Limit(c.RateLimit), 1)
-		limiters[key] = lim
-	}
+	lim := lims.get(key, c.RateLimit)
 	s, err := okta.New(name, c, okta.Options{
 		HTTPClient: httpx.NewClient(c.RequestTimeout.D()),
 		Limiter:    lim,
@@ -134,13 +122,9 @@ func buildOkta(name string, c okta.Config, log *slog.Logger, limiters map[string
 // <name>/<stream> (and logging under that name). Graph limits the reports
 // per app and tenant, so every stream of every block with the same app in
 // the same tenant shares one limiter.
-func buildEntra(name string, c entra.Config, log *slog.Logger, limiters map[string]*rate.Limiter) ([]Source, error) {
+func buildEntra(name string, c entra.Config, log *slog.Logger, lims limiters) ([]Source, error) {
 	key := "entra|" + c.AuthorityURL + "|" + strings.ToLower(c.TenantID) + "|" + c.ClientID
-	lim := limiters[key]
-	if lim == nil {
-		lim = rate.NewLimiter(rate.Limit(c.RateLimit), 1)
-		limiters[key] = lim
-	}
+	lim := lims.get(key, c.RateLimit)
 	ss, err := entra.New(name, c, entra.Options{HTTPClient: httpx.NewClient(c.RequestTimeout.D()), Limiter: lim, Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("source %s: %w", name, err)
@@ -151,4 +135,20 @@ func buildEntra(name string, c entra.Config, log *slog.Logger, limiters map[stri
 			Describe: func(cur source.Cursor) (any, error) { return s.Describe(cur) }})
 	}
 	return out, nil
+}
+
+// limiters are the rate limiters of a configuration, one per API budget
+// (a PingOne licence, a CyberArk audit URL, an Okta org, an Entra app in a
+// tenant), shared by every source that spends it.
+type limiters map[string]*rate.Limiter
+
+// get returns the limiter of key, made at rate requests/s (burst 1) by the
+// first source that asks: config checks that the others agree on rate.
+func (l limiters) get(key string, rps float64) *rate.Limiter {
+	lim := l[key]
+	if lim == nil {
+		lim = rate.NewLimiter(rate.Limit(rps), 1)
+		l[key] = lim
+	}
+	return lim
 }

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -104,29 +103,19 @@ func (w *caWorld) want() map[string]bool {
 func caFileIDs(t *testing.T, path string) map[string]int {
 	t.Helper()
 	counts := map[string]int{}
-	files, _ := filepath.Glob(path + "*")
-	for _, f := range files {
-		fh, err := os.Open(f)
-		if err != nil {
-			t.Fatal(err)
+	eachLine(t, path, func(f string, line []byte) {
+		var l struct {
+			Provider, Tenant, ID string
+			Raw                  struct{ UUID, TenantID string } `json:"raw"`
 		}
-		sc := bufio.NewScanner(fh)
-		sc.Buffer(make([]byte, 1<<20), 16<<20)
-		for sc.Scan() {
-			var l struct {
-				Provider, Tenant, ID string
-				Raw                  struct{ UUID, TenantID string } `json:"raw"`
-			}
-			if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
-				t.Fatalf("%s: malformed line: %v", f, err)
-			}
-			if l.Provider != "cyberark" || l.ID != l.Raw.TenantID+"/"+l.Raw.UUID || l.Tenant != l.Raw.TenantID {
-				t.Fatalf("%s: envelope %s/%s/%s does not match the raw event %s/%s", f, l.Provider, l.Tenant, l.ID, l.Raw.TenantID, l.Raw.UUID)
-			}
-			counts[l.ID]++
+		if err := json.Unmarshal(line, &l); err != nil {
+			t.Fatalf("%s: malformed line: %v", f, err)
 		}
-		fh.Close()
-	}
+		if l.Provider != "cyberark" || l.ID != l.Raw.TenantID+"/"+l.Raw.UUID || l.Tenant != l.Raw.TenantID {
+			t.Fatalf("%s: envelope %s/%s/%s does not match the raw event %s/%s", f, l.Provider, l.Tenant, l.ID, l.Raw.TenantID, l.Raw.UUID)
+		}
+		counts[l.ID]++
+	})
 	return counts
 }
 

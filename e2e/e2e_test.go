@@ -164,35 +164,47 @@ func (p *proc) stop(t *testing.T) {
 	}
 }
 
-// sinkIDs counts the ids in a file sink's files, by tenant.
-func sinkIDs(t *testing.T, path string) map[string]int {
+// eachLine calls f with every line of a file sink's files (rotated ones
+// included), and the file it comes from.
+func eachLine(t *testing.T, path string, f func(file string, line []byte)) {
 	t.Helper()
-	counts := map[string]int{}
 	files, _ := filepath.Glob(path + "*")
-	for _, f := range files {
-		fh, err := os.Open(f)
+	for _, name := range files {
+		fh, err := os.Open(name)
 		if err != nil {
 			t.Fatal(err)
 		}
 		sc := bufio.NewScanner(fh)
 		sc.Buffer(make([]byte, 1<<20), 16<<20)
 		for sc.Scan() {
-			var l struct {
-				Tenant, ID string
-				Raw        struct {
-					ID string `json:"id"`
-				} `json:"raw"`
-			}
-			if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
-				t.Fatalf("%s: malformed line %q: %v", f, sc.Text(), err)
-			}
-			if l.Raw.ID != l.ID {
-				t.Fatalf("%s: envelope id %q but raw id %q", f, l.ID, l.Raw.ID)
-			}
-			counts[l.Tenant+"/"+l.ID]++
+			f(name, sc.Bytes())
 		}
 		fh.Close()
+		if err := sc.Err(); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
 	}
+}
+
+// sinkIDs counts the ids in a file sink's files, by tenant.
+func sinkIDs(t *testing.T, path string) map[string]int {
+	t.Helper()
+	counts := map[string]int{}
+	eachLine(t, path, func(f string, line []byte) {
+		var l struct {
+			Tenant, ID string
+			Raw        struct {
+				ID string `json:"id"`
+			} `json:"raw"`
+		}
+		if err := json.Unmarshal(line, &l); err != nil {
+			t.Fatalf("%s: malformed line %q: %v", f, string(line), err)
+		}
+		if l.Raw.ID != l.ID {
+			t.Fatalf("%s: envelope id %q but raw id %q", f, l.ID, l.Raw.ID)
+		}
+		counts[l.Tenant+"/"+l.ID]++
+	})
 	return counts
 }
 

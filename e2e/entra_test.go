@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -35,32 +34,22 @@ var entraStreams = map[string]string{
 func entraFileIDs(t *testing.T, path string) map[string]int {
 	t.Helper()
 	counts := map[string]int{}
-	files, _ := filepath.Glob(path + "*")
-	for _, f := range files {
-		fh, err := os.Open(f)
-		if err != nil {
-			t.Fatal(err)
+	eachLine(t, path, func(f string, line []byte) {
+		var l struct {
+			Source, ID string
+			Raw        struct {
+				ID string `json:"id"`
+			} `json:"raw"`
 		}
-		sc := bufio.NewScanner(fh)
-		sc.Buffer(make([]byte, 1<<20), 16<<20)
-		for sc.Scan() {
-			var l struct {
-				Source, ID string
-				Raw        struct {
-					ID string `json:"id"`
-				} `json:"raw"`
-			}
-			if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
-				t.Fatalf("%s: malformed line: %v", f, err)
-			}
-			stream, ok := strings.CutPrefix(l.Source, "entra-contoso/")
-			if !ok || l.ID != l.Raw.ID {
-				t.Fatalf("%s: envelope %s/%s does not match the raw event %s", f, l.Source, l.ID, l.Raw.ID)
-			}
-			counts[stream+"/"+l.ID]++
+		if err := json.Unmarshal(line, &l); err != nil {
+			t.Fatalf("%s: malformed line: %v", f, err)
 		}
-		fh.Close()
-	}
+		stream, ok := strings.CutPrefix(l.Source, "entra-contoso/")
+		if !ok || l.ID != l.Raw.ID {
+			t.Fatalf("%s: envelope %s/%s does not match the raw event %s", f, l.Source, l.ID, l.Raw.ID)
+		}
+		counts[stream+"/"+l.ID]++
+	})
 	return counts
 }
 

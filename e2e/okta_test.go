@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -70,33 +69,23 @@ func (w *oktaWorld) want() map[string]bool {
 func oktaFileIDs(t *testing.T, path string) map[string]int {
 	t.Helper()
 	counts := map[string]int{}
-	files, _ := filepath.Glob(path + "*")
-	for _, f := range files {
-		fh, err := os.Open(f)
-		if err != nil {
-			t.Fatal(err)
+	eachLine(t, path, func(f string, line []byte) {
+		var l struct {
+			Provider, Source, ID string
+			Time                 time.Time
+			Raw                  struct {
+				UUID      string    `json:"uuid"`
+				Published time.Time `json:"published"`
+			} `json:"raw"`
 		}
-		sc := bufio.NewScanner(fh)
-		sc.Buffer(make([]byte, 1<<20), 16<<20)
-		for sc.Scan() {
-			var l struct {
-				Provider, Source, ID string
-				Time                 time.Time
-				Raw                  struct {
-					UUID      string    `json:"uuid"`
-					Published time.Time `json:"published"`
-				} `json:"raw"`
-			}
-			if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
-				t.Fatalf("%s: malformed line: %v", f, err)
-			}
-			if l.Provider != "okta" || l.Source != "okta-prod" || l.ID != l.Raw.UUID || !l.Time.Equal(l.Raw.Published) {
-				t.Fatalf("%s: envelope %s/%s/%s %v does not match the raw event %s %v", f, l.Provider, l.Source, l.ID, l.Time, l.Raw.UUID, l.Raw.Published)
-			}
-			counts[l.ID]++
+		if err := json.Unmarshal(line, &l); err != nil {
+			t.Fatalf("%s: malformed line: %v", f, err)
 		}
-		fh.Close()
-	}
+		if l.Provider != "okta" || l.Source != "okta-prod" || l.ID != l.Raw.UUID || !l.Time.Equal(l.Raw.Published) {
+			t.Fatalf("%s: envelope %s/%s/%s %v does not match the raw event %s %v", f, l.Provider, l.Source, l.ID, l.Time, l.Raw.UUID, l.Raw.Published)
+		}
+		counts[l.ID]++
+	})
 	return counts
 }
 

@@ -14,8 +14,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
 
+	"github.com/auditrelay/auditrelay/internal/delivery"
 	"github.com/auditrelay/auditrelay/internal/emulator"
-	"github.com/auditrelay/auditrelay/internal/httpx"
 	"github.com/auditrelay/auditrelay/internal/pipeline"
 	"github.com/auditrelay/auditrelay/internal/secret"
 	"github.com/auditrelay/auditrelay/internal/sink/sekoia"
@@ -71,7 +71,7 @@ func TestCyberArkToSekoiaHourOutage(t *testing.T) {
 		}
 		log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 		m, health := pipeline.NewMetrics(prometheus.NewRegistry()), pipeline.NewHealth()
-		backoff := httpx.Backoff{Base: time.Second, Max: time.Minute}
+		backoff := delivery.Backoff{Base: time.Second, Max: time.Minute}
 		sr := &pipeline.SourceRunner{Name: "ca", Source: src, Store: st, PollInterval: time.Second, Backoff: backoff,
 			Logger: log, Metrics: m, Health: health}
 		kr := &pipeline.SinkRunner{Name: "sekoia", Sink: snk, Store: st, Routes: map[string]bool{"ca": true}, BatchSize: 1000,

@@ -21,7 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/auditrelay/auditrelay/internal/config"
-	"github.com/auditrelay/auditrelay/internal/httpx"
+	"github.com/auditrelay/auditrelay/internal/delivery"
 	"github.com/auditrelay/auditrelay/internal/pipeline"
 	"github.com/auditrelay/auditrelay/internal/store"
 )
@@ -172,7 +172,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 
 	var wg sync.WaitGroup
 	errc := make(chan error, len(d.sources)+len(d.sinks))
-	backoff := httpx.Backoff{Base: time.Second, Max: time.Minute}
+	backoff := delivery.Backoff{Base: time.Second, Max: time.Minute}
 	for _, s := range d.sinks {
 		r := &pipeline.SinkRunner{Name: s.Name, Sink: s.Sink, Store: st, Routes: s.Routes, BatchSize: s.Batch,
 			Backoff: backoff, Logger: d.log, Metrics: d.metrics, Health: d.health,

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/auditrelay/auditrelay/internal/delivery"
 )
 
 // How a ClientCredentials authenticates the client to the token endpoint.
@@ -90,11 +92,11 @@ func (c *ClientCredentials) Fetch(ctx context.Context) (string, time.Duration, e
 		form.Set("client_secret", c.ClientSecret)
 	case PrivateKeyJWT:
 		if c.Assertion == nil {
-			return "", 0, &Error{Class: Permanent, Op: c.Op, Msg: "no client assertion signer"}
+			return "", 0, &delivery.Error{Class: delivery.Permanent, Op: c.Op, Msg: "no client assertion signer"}
 		}
 		a, err := c.Assertion()
 		if err != nil {
-			return "", 0, &Error{Class: Permanent, Op: c.Op, Msg: "sign the client assertion", Err: err}
+			return "", 0, &delivery.Error{Class: delivery.Permanent, Op: c.Op, Msg: "sign the client assertion", Err: err}
 		}
 		form.Set("client_id", c.ClientID)
 		form.Set("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
@@ -102,7 +104,7 @@ func (c *ClientCredentials) Fetch(ctx context.Context) (string, time.Duration, e
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.TokenURL, strings.NewReader(form.Encode()))
 	if err != nil {
-		return "", 0, &Error{Class: Permanent, Op: c.Op, Err: err}
+		return "", 0, &delivery.Error{Class: delivery.Permanent, Op: c.Op, Err: err}
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
@@ -127,7 +129,7 @@ func (c *ClientCredentials) Fetch(ctx context.Context) (string, time.Duration, e
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxTokenBody))
 	if err != nil {
-		return "", 0, &Error{Class: Transient, Op: c.Op, Msg: "reading the answer", Err: err}
+		return "", 0, &delivery.Error{Class: delivery.Transient, Op: c.Op, Msg: "reading the answer", Err: err}
 	}
 	if resp.StatusCode != http.StatusOK {
 		return "", 0, c.refusal(resp, body)
@@ -137,7 +139,7 @@ func (c *ClientCredentials) Fetch(ctx context.Context) (string, time.Duration, e
 		ExpiresIn   json.RawMessage `json:"expires_in"`
 	}
 	if err := json.Unmarshal(body, &t); err != nil || t.AccessToken == "" {
-		return "", 0, &Error{Class: Transient, Op: c.Op, Msg: "the token answer has no access_token"}
+		return "", 0, &delivery.Error{Class: delivery.Transient, Op: c.Op, Msg: "the token answer has no access_token"}
 	}
 	return t.AccessToken, expiresIn(t.ExpiresIn), nil
 }
@@ -166,16 +168,16 @@ func (c *ClientCredentials) refusal(resp *http.Response, body []byte) error {
 	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500 || resp.StatusCode == http.StatusRequestTimeout:
 		// Throttled or transient, as StatusError classified it.
 	case oe.Error == "invalid_client" || resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
-		e.Class, e.Fix = Permanent, c.Fixes.Credentials
+		e.Class, e.Fix = delivery.Permanent, c.Fixes.Credentials
 	case oe.Error == "invalid_scope":
-		e.Class, e.Fix = Permanent, c.Fixes.Scope
+		e.Class, e.Fix = delivery.Permanent, c.Fixes.Scope
 	case oe.Error == "unauthorized_client" || oe.Error == "unsupported_grant_type":
-		e.Class, e.Fix = Permanent, c.Fixes.Grant
+		e.Class, e.Fix = delivery.Permanent, c.Fixes.Grant
 	case resp.StatusCode == http.StatusNotFound:
-		e.Class, e.Fix = Permanent, c.Fixes.NotFound
+		e.Class, e.Fix = delivery.Permanent, c.Fixes.NotFound
 	case resp.StatusCode < 400:
 		// A redirect or an odd success code: the server misbehaves.
-		e.Class = Transient
+		e.Class = delivery.Transient
 	}
 	return e
 }

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/auditrelay/auditrelay/internal/delivery"
 )
 
 func TestClientCredentialsAuthMethods(t *testing.T) {
@@ -64,7 +66,7 @@ func TestClientCredentialsAuthMethods(t *testing.T) {
 		t.Error("private_key_jwt sent an Authorization header")
 	}
 	c.Assertion = func() (string, error) { return "", errors.New("no key") }
-	if _, _, err := c.Fetch(context.Background()); !IsPermanent(err) || !strings.Contains(err.Error(), "no key") {
+	if _, _, err := c.Fetch(context.Background()); !delivery.IsPermanent(err) || !strings.Contains(err.Error(), "no key") {
 		t.Errorf("a failing signer gives %v, want a permanent error saying why", err)
 	}
 }
@@ -75,22 +77,22 @@ func TestClientCredentialsRefusals(t *testing.T) {
 		status int
 		body   string
 		header string
-		class  Class
+		class  delivery.Class
 		fix    string
 		retry  time.Duration
 	}{
-		{401, `{"error":"invalid_client","error_description":"bad secret"}`, "", Permanent, "fix-creds", 0},
-		{400, `{"error":"invalid_client"}`, "", Permanent, "fix-creds", 0},
-		{403, `forbidden`, "", Permanent, "fix-creds", 0},
-		{400, `{"error":"invalid_scope","error_description":"The following scopes were not granted: okta.logs.read"}`, "", Permanent, "fix-scope", 0},
-		{400, `{"error":"unauthorized_client"}`, "", Permanent, "fix-grant", 0},
-		{400, `{"error":"unsupported_grant_type"}`, "", Permanent, "fix-grant", 0},
-		{404, `<html>not found</html>`, "", Permanent, "fix-url", 0},
-		{429, `{"error":"slow_down"}`, "7", Throttled, "", 7 * time.Second},
-		{503, `down`, "", Transient, "", 0},
-		{408, ``, "", Transient, "", 0},
-		{200, `{"token_type":"Bearer"}`, "", Transient, "", 0},
-		{200, `not json`, "", Transient, "", 0},
+		{401, `{"error":"invalid_client","error_description":"bad secret"}`, "", delivery.Permanent, "fix-creds", 0},
+		{400, `{"error":"invalid_client"}`, "", delivery.Permanent, "fix-creds", 0},
+		{403, `forbidden`, "", delivery.Permanent, "fix-creds", 0},
+		{400, `{"error":"invalid_scope","error_description":"The following scopes were not granted: okta.logs.read"}`, "", delivery.Permanent, "fix-scope", 0},
+		{400, `{"error":"unauthorized_client"}`, "", delivery.Permanent, "fix-grant", 0},
+		{400, `{"error":"unsupported_grant_type"}`, "", delivery.Permanent, "fix-grant", 0},
+		{404, `<html>not found</html>`, "", delivery.Permanent, "fix-url", 0},
+		{429, `{"error":"slow_down"}`, "7", delivery.Throttled, "", 7 * time.Second},
+		{503, `down`, "", delivery.Transient, "", 0},
+		{408, ``, "", delivery.Transient, "", 0},
+		{200, `{"token_type":"Bearer"}`, "", delivery.Transient, "", 0},
+		{200, `not json`, "", delivery.Transient, "", 0},
 	} {
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if tc.header != "" {
@@ -102,7 +104,7 @@ func TestClientCredentialsRefusals(t *testing.T) {
 		c := &ClientCredentials{Op: "t: token", TokenURL: srv.URL, ClientID: "id", ClientSecret: "secret-v4lue", Fixes: fixes, HTTP: srv.Client()}
 		_, _, err := c.Fetch(context.Background())
 		srv.Close()
-		var e *Error
+		var e *delivery.Error
 		if !errors.As(err, &e) || e.Class != tc.class || e.Fix != tc.fix || e.RetryAfter != tc.retry {
 			t.Errorf("%d %s: %#v, want class %v fix %q retry %v", tc.status, tc.body, err, tc.class, tc.fix, tc.retry)
 			continue
@@ -119,8 +121,8 @@ func TestClientCredentialsRefusals(t *testing.T) {
 func TestClientCredentialsNetworkError(t *testing.T) {
 	c := &ClientCredentials{Op: "t: token", TokenURL: "http://127.0.0.1:1/token", Field: "org_url", HTTP: NewClient(time.Second)}
 	_, _, err := c.Fetch(context.Background())
-	var e *Error
-	if !errors.As(err, &e) || e.Class != Transient || !strings.Contains(e.Fix, "org_url") {
+	var e *delivery.Error
+	if !errors.As(err, &e) || e.Class != delivery.Transient || !strings.Contains(e.Fix, "org_url") {
 		t.Fatalf("unreachable token URL: %v, want a transient error naming org_url", err)
 	}
 }
@@ -159,8 +161,8 @@ func TestClientCredentialsMessage(t *testing.T) {
 	c := &ClientCredentials{Op: "t: token", TokenURL: srv.URL, ClientID: "id", ClientSecret: "s", HTTP: srv.Client(),
 		Message: func(body []byte) string { return "from the hook: " + OneLine(string(body), 20) }}
 	_, _, err := c.Fetch(context.Background())
-	var e *Error
-	if !errors.As(err, &e) || e.Class != Permanent || !strings.HasPrefix(e.Msg, "from the hook: ") {
+	var e *delivery.Error
+	if !errors.As(err, &e) || e.Class != delivery.Permanent || !strings.HasPrefix(e.Msg, "from the hook: ") {
 		t.Fatalf("Fetch = %v, want a permanent error with the hook's message", err)
 	}
 }

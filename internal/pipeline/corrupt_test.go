@@ -19,8 +19,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/auditrelay/auditrelay/internal/delivery"
 	"github.com/auditrelay/auditrelay/internal/event"
-	"github.com/auditrelay/auditrelay/internal/httpx"
 	"github.com/auditrelay/auditrelay/internal/park"
 	"github.com/auditrelay/auditrelay/internal/sink/file"
 	"github.com/auditrelay/auditrelay/internal/source"
@@ -86,7 +86,7 @@ func TestCorruptRecordIsParkedAndSkipped(t *testing.T) {
 		metrics := NewMetrics(prometheus.NewRegistry())
 		pf := park.New(park.Path(dir, "archive"))
 		r := &SinkRunner{Name: "archive", Sink: snk, Store: st, Routes: map[string]bool{"clock": true}, Park: pf, BatchSize: 100,
-			Backoff: httpx.Backoff{Base: time.Second, Max: time.Minute}, Logger: log, Metrics: metrics, Health: NewHealth()}
+			Backoff: delivery.Backoff{Base: time.Second, Max: time.Minute}, Logger: log, Metrics: metrics, Health: NewHealth()}
 		ctx, cancel := context.WithCancel(context.Background())
 		var wg sync.WaitGroup
 		wg.Go(func() { r.Run(ctx) })

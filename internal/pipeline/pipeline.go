@@ -18,8 +18,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/auditrelay/auditrelay/internal/delivery"
 	"github.com/auditrelay/auditrelay/internal/event"
-	"github.com/auditrelay/auditrelay/internal/httpx"
 	"github.com/auditrelay/auditrelay/internal/park"
 	"github.com/auditrelay/auditrelay/internal/sink"
 	"github.com/auditrelay/auditrelay/internal/source"
@@ -76,7 +76,7 @@ type SourceRunner struct {
 	// SpoolMax pauses polling while the spool holds at least this many
 	// bytes; 0 means no bound.
 	SpoolMax       int64
-	Backoff        httpx.Backoff
+	Backoff        delivery.Backoff
 	PermanentRetry time.Duration
 	Logger         *slog.Logger
 	Metrics        *Metrics
@@ -129,7 +129,7 @@ func (r *SourceRunner) Run(ctx context.Context) error {
 				paused.Set(1)
 				log.Warn("spool full: polling paused until sinks catch up", "spool_bytes", r.Store.SpoolBytes(), "limit", r.SpoolMax)
 			}
-			httpx.Sleep(ctx, time.Second)
+			delivery.Sleep(ctx, time.Second)
 			continue
 		}
 		if isPaused {
@@ -199,7 +199,7 @@ func (r *SourceRunner) Run(ctx context.Context) error {
 		}
 		log.Debug("poll", "events", res.Added, "duplicates", res.Duplicates, "watermark", page.Watermark, "more", page.More)
 		if !page.More {
-			httpx.Sleep(ctx, r.PollInterval)
+			delivery.Sleep(ctx, r.PollInterval)
 		}
 	}
 	return nil
@@ -225,20 +225,20 @@ func (r *SourceRunner) store(ctx context.Context, log *slog.Logger, page source.
 		r.Metrics.retries.WithLabelValues("source", r.Name, "store").Inc()
 		d := r.Backoff.Delay(attempt)
 		log.Error("cannot store polled events; polling paused, nothing is lost (free disk space or fix the data_dir)", "err", err, "attempt", attempt, "delay", d)
-		if !httpx.Sleep(ctx, d) {
+		if !delivery.Sleep(ctx, d) {
 			return res, ctx.Err()
 		}
 	}
 }
 
 func (r *SourceRunner) fail(ctx context.Context, log *slog.Logger, key string, err error, attempt int) {
-	class, _ := httpx.ClassOf(err)
+	class, _ := delivery.ClassOf(err)
 	r.Metrics.retries.WithLabelValues("source", r.Name, class.String()).Inc()
 	if rerr := r.Store.RecordSourceError(r.Name, err.Error(), r.now()); rerr != nil {
 		log.Warn("cannot record source error", "err", rerr)
 	}
 	d := r.Backoff.Wait(err, attempt)
-	if class == httpx.Permanent {
+	if class == delivery.Permanent {
 		d = r.PermanentRetry
 		if d <= 0 {
 			d = DefaultPermanentRetry
@@ -251,7 +251,7 @@ func (r *SourceRunner) fail(ctx context.Context, log *slog.Logger, key string, e
 	} else {
 		log.Debug("poll failed; retrying", "err", err, "class", class.String(), "attempt", attempt, "delay", d)
 	}
-	httpx.Sleep(ctx, d)
+	delivery.Sleep(ctx, d)
 }
 
 // SinkRunner delivers the spool to one sink.
@@ -266,7 +266,7 @@ type SinkRunner struct {
 	Park           *park.File
 	BatchSize      int
 	BatchBytes     int
-	Backoff        httpx.Backoff
+	Backoff        delivery.Backoff
 	PermanentRetry time.Duration
 	Logger         *slog.Logger
 	Metrics        *Metrics
@@ -315,7 +315,7 @@ func (r *SinkRunner) Run(ctx context.Context) error {
 		if err != nil {
 			m.retries.WithLabelValues("sink", r.Name, "store").Inc()
 			log.Error("cannot read the spool; retrying", "err", err)
-			httpx.Sleep(ctx, time.Second)
+			delivery.Sleep(ctx, time.Second)
 			continue
 		}
 		if last == off {
@@ -359,14 +359,14 @@ func (r *SinkRunner) send(ctx context.Context, log *slog.Logger, batch []event.R
 		if ctx.Err() != nil {
 			return false
 		}
-		class, _ := httpx.ClassOf(err)
+		class, _ := delivery.ClassOf(err)
 		r.Metrics.retries.WithLabelValues("sink", r.Name, class.String()).Inc()
 		if rerr := r.Store.RecordSinkError(r.Name, err.Error(), r.now()); rerr != nil {
 			log.Warn("cannot record sink error", "err", rerr)
 		}
 		d := r.Backoff.Wait(err, attempt)
 		switch {
-		case class == httpx.Permanent:
+		case class == delivery.Permanent:
 			d = r.PermanentRetry
 			if d <= 0 {
 				d = DefaultPermanentRetry
@@ -379,7 +379,7 @@ func (r *SinkRunner) send(ctx context.Context, log *slog.Logger, batch []event.R
 		default:
 			log.Debug("send failed; retrying", "err", err, "class", class.String(), "attempt", attempt, "delay", d)
 		}
-		if !httpx.Sleep(ctx, d) {
+		if !delivery.Sleep(ctx, d) {
 			return false
 		}
 	}
@@ -400,7 +400,7 @@ func (r *SinkRunner) skipCorrupt(ctx context.Context, log *slog.Logger, ce *stor
 		r.Metrics.retries.WithLabelValues("sink", r.Name, "park").Inc()
 		d := r.Backoff.Delay(attempt)
 		log.Error("cannot keep an unreadable spool record in the park file; retrying (free disk space or fix the data_dir)", "err", err, "attempt", attempt, "delay", d)
-		if !httpx.Sleep(ctx, d) {
+		if !delivery.Sleep(ctx, d) {
 			return false
 		}
 	}
@@ -412,7 +412,7 @@ func (r *SinkRunner) skipCorrupt(ctx context.Context, log *slog.Logger, ce *stor
 		r.Metrics.retries.WithLabelValues("sink", r.Name, "store").Inc()
 		d := r.Backoff.Delay(attempt)
 		log.Error("cannot store the sink offset; retrying (free disk space or fix the data_dir)", "err", err, "attempt", attempt, "delay", d)
-		if !httpx.Sleep(ctx, d) {
+		if !delivery.Sleep(ctx, d) {
 			return false
 		}
 	}
@@ -433,7 +433,7 @@ func (r *SinkRunner) ack(ctx context.Context, log *slog.Logger, last uint64, n i
 		r.Metrics.retries.WithLabelValues("sink", r.Name, "store").Inc()
 		d := r.Backoff.Delay(attempt)
 		log.Error("cannot store the sink offset; retrying (free disk space or fix the data_dir)", "err", err, "attempt", attempt, "delay", d)
-		if !httpx.Sleep(ctx, d) {
+		if !delivery.Sleep(ctx, d) {
 			return false
 		}
 	}

@@ -16,8 +16,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/auditrelay/auditrelay/internal/delivery"
 	"github.com/auditrelay/auditrelay/internal/event"
-	"github.com/auditrelay/auditrelay/internal/httpx"
 	"github.com/auditrelay/auditrelay/internal/source"
 	"github.com/auditrelay/auditrelay/internal/store"
 )
@@ -116,12 +116,12 @@ func newRig(t *testing.T, sinks ...string) *rig {
 
 func (r *rig) source(src source.Source, spoolMax int64) *SourceRunner {
 	return &SourceRunner{Name: "clock", Source: src, Store: r.st, PollInterval: time.Second, SpoolMax: spoolMax,
-		Backoff: httpx.Backoff{Base: time.Second, Max: time.Minute}, Logger: r.log, Metrics: r.metrics, Health: r.health}
+		Backoff: delivery.Backoff{Base: time.Second, Max: time.Minute}, Logger: r.log, Metrics: r.metrics, Health: r.health}
 }
 
 func (r *rig) sink(name string, s *memSink) *SinkRunner {
 	return &SinkRunner{Name: name, Sink: s, Store: r.st, Routes: map[string]bool{"clock": true}, BatchSize: 100,
-		Backoff: httpx.Backoff{Base: time.Second, Max: time.Minute}, PermanentRetry: 5 * time.Minute,
+		Backoff: delivery.Backoff{Base: time.Second, Max: time.Minute}, PermanentRetry: 5 * time.Minute,
 		Logger: r.log, Metrics: r.metrics, Health: r.health}
 }
 
@@ -146,7 +146,7 @@ func TestTenMinuteSinkOutageBlocksNoOther(t *testing.T) {
 		src := &clockSource{tick: 100 * time.Millisecond, start: start}
 		outage := func() error {
 			if e := time.Since(start); e > 2*time.Minute && e < 12*time.Minute {
-				return &httpx.Error{Class: httpx.Transient, Op: "test: send", Status: 503}
+				return &delivery.Error{Class: delivery.Transient, Op: "test: send", Status: 503}
 			}
 			return nil
 		}
@@ -249,7 +249,7 @@ func TestPermanentErrorHaltsAndHeals(t *testing.T) {
 			mu.Lock()
 			defer mu.Unlock()
 			if !fixed {
-				return &httpx.Error{Class: httpx.Permanent, Op: "test: send", Status: 403, Fix: "grant the role"}
+				return &delivery.Error{Class: delivery.Permanent, Op: "test: send", Status: 403, Fix: "grant the role"}
 			}
 			return nil
 		}}

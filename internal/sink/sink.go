@@ -13,7 +13,7 @@ import (
 type Sink interface {
 	// Send delivers batch and returns nil only once the destination has
 	// durably accepted every event in it. Errors are classified with
-	// httpx.Error; an unclassified error is treated as transient.
+	// delivery.Error; an unclassified error is treated as transient.
 	Send(ctx context.Context, batch []event.Raw) error
 	// Close releases the sink's resources.
 	Close(ctx context.Context) error

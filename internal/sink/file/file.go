@@ -21,8 +21,8 @@ import (
 	"path/filepath"
 	"sync"
 
+	"github.com/auditrelay/auditrelay/internal/delivery"
 	"github.com/auditrelay/auditrelay/internal/event"
-	"github.com/auditrelay/auditrelay/internal/httpx"
 	"github.com/auditrelay/auditrelay/internal/rotate"
 )
 
@@ -69,7 +69,7 @@ func (s *Sink) Send(ctx context.Context, batch []event.Raw) error {
 		}
 		var err error
 		if b, err = event.AppendLine(b, &batch[i]); err != nil {
-			return &httpx.Error{Class: httpx.Permanent, Op: "file: encode", Err: err}
+			return &delivery.Error{Class: delivery.Permanent, Op: "file: encode", Err: err}
 		}
 	}
 	if skipped > 0 {
@@ -95,7 +95,7 @@ func (s *Sink) Send(ctx context.Context, batch []event.Raw) error {
 			s.f.Close()
 			s.f = nil
 		}
-		return &httpx.Error{Class: httpx.Transient, Op: "file: write " + s.cfg.Path, Err: err,
+		return &delivery.Error{Class: delivery.Transient, Op: "file: write " + s.cfg.Path, Err: err,
 			Fix: "free disk space or fix the file system; events stay in the spool and are written when it works again"}
 	}
 	s.size += int64(n)
@@ -105,20 +105,20 @@ func (s *Sink) Send(ctx context.Context, batch []event.Raw) error {
 
 func (s *Sink) open() error {
 	if err := os.MkdirAll(filepath.Dir(s.cfg.Path), 0o750); err != nil {
-		return &httpx.Error{Class: httpx.Transient, Op: "file: create directory", Err: err, Fix: "make the directory writable or change file.path"}
+		return &delivery.Error{Class: delivery.Transient, Op: "file: create directory", Err: err, Fix: "make the directory writable or change file.path"}
 	}
 	f, err := os.OpenFile(s.cfg.Path, os.O_RDWR|os.O_CREATE, 0o640)
 	if err != nil {
-		return &httpx.Error{Class: httpx.Transient, Op: "file: open", Err: err, Fix: "make the file writable or change file.path"}
+		return &delivery.Error{Class: delivery.Transient, Op: "file: open", Err: err, Fix: "make the file writable or change file.path"}
 	}
 	size, err := repairTail(f)
 	if err != nil {
 		f.Close()
-		return &httpx.Error{Class: httpx.Transient, Op: "file: check " + s.cfg.Path, Err: err}
+		return &delivery.Error{Class: delivery.Transient, Op: "file: check " + s.cfg.Path, Err: err}
 	}
 	if _, err := f.Seek(size, io.SeekStart); err != nil {
 		f.Close()
-		return &httpx.Error{Class: httpx.Transient, Op: "file: seek", Err: err}
+		return &delivery.Error{Class: delivery.Transient, Op: "file: seek", Err: err}
 	}
 	s.recent = map[string]bool{}
 	// The unacknowledged batch may have been written with a larger
@@ -223,11 +223,11 @@ func (s *Sink) rotate() error {
 	s.f = nil
 	p := s.cfg.Path
 	if err := rotate.Shift(p, s.cfg.MaxFiles); err != nil {
-		return &httpx.Error{Class: httpx.Transient, Op: "file", Err: err}
+		return &delivery.Error{Class: delivery.Transient, Op: "file", Err: err}
 	}
 	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o640)
 	if err != nil {
-		return &httpx.Error{Class: httpx.Transient, Op: "file: open after rotation", Err: err}
+		return &delivery.Error{Class: delivery.Transient, Op: "file: open after rotation", Err: err}
 	}
 	s.f, s.size = f, 0
 	return nil

@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/auditrelay/auditrelay/internal/delivery"
 	"github.com/auditrelay/auditrelay/internal/event"
-	"github.com/auditrelay/auditrelay/internal/httpx"
 	"github.com/auditrelay/auditrelay/internal/units"
 )
 
@@ -148,7 +148,7 @@ func TestDiskFullIsTransient(t *testing.T) {
 	if err == nil {
 		t.Fatal("write to a full device succeeded")
 	}
-	if c, _ := httpx.ClassOf(err); c != httpx.Transient {
+	if c, _ := delivery.ClassOf(err); c != delivery.Transient {
 		t.Fatalf("class = %v, want transient", c)
 	}
 	if !strings.Contains(err.Error(), "no space left on device") || !strings.Contains(err.Error(), "free disk space") {

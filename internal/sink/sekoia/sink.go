@@ -35,6 +35,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/auditrelay/auditrelay/internal/delivery"
 	"github.com/auditrelay/auditrelay/internal/event"
 	"github.com/auditrelay/auditrelay/internal/httpx"
 	"github.com/auditrelay/auditrelay/internal/park"
@@ -229,11 +230,11 @@ func (s *Sink) post(ctx context.Context, items []item) error {
 	zip := s.cfg.Compression == CompressionGzip
 	body, err := s.enc.batchBody(s.key.Reveal(), quoted, zip)
 	if err != nil {
-		return &httpx.Error{Class: httpx.Permanent, Op: opSend, Msg: "encode", Err: err}
+		return &delivery.Error{Class: delivery.Permanent, Op: opSend, Msg: "encode", Err: err}
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url, bytes.NewReader(body))
 	if err != nil {
-		return &httpx.Error{Class: httpx.Permanent, Op: opSend, Err: err}
+		return &delivery.Error{Class: delivery.Permanent, Op: opSend, Err: err}
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
@@ -247,7 +248,7 @@ func (s *Sink) post(ctx context.Context, items []item) error {
 		if ctx.Err() != nil {
 			return fmt.Errorf("%s: %w", opSend, ctx.Err())
 		}
-		return &httpx.Error{Class: httpx.Transient, Op: opSend, Err: s.redactErr(err)}
+		return &delivery.Error{Class: delivery.Transient, Op: opSend, Err: s.redactErr(err)}
 	}
 	defer resp.Body.Close()
 	b, rerr := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
@@ -259,21 +260,21 @@ func (s *Sink) post(ctx context.Context, items []item) error {
 		e := httpx.StatusError(opSend, resp, msg)
 		switch resp.StatusCode {
 		case http.StatusUnauthorized, http.StatusForbidden:
-			e.Class, e.Fix = httpx.Permanent, fixKey
+			e.Class, e.Fix = delivery.Permanent, fixKey
 		case http.StatusNotFound:
-			e.Class, e.Fix = httpx.Permanent, fixURL
+			e.Class, e.Fix = delivery.Permanent, fixURL
 		}
 		return e
 	}
 	if rerr != nil {
 		// Accepted or not, we cannot tell: sending again is the safe side.
-		return &httpx.Error{Class: httpx.Transient, Op: opSend, Msg: "reading the answer", Err: rerr}
+		return &delivery.Error{Class: delivery.Transient, Op: opSend, Msg: "reading the answer", Err: rerr}
 	}
 	var ans struct {
 		EventIDs []json.RawMessage `json:"event_ids"`
 	}
 	if err := json.Unmarshal(b, &ans); err != nil {
-		return &httpx.Error{Class: httpx.Transient, Op: opSend, Msg: "answer is not JSON: " + s.redact(message(b))}
+		return &delivery.Error{Class: delivery.Transient, Op: opSend, Msg: "answer is not JSON: " + s.redact(message(b))}
 	}
 	if len(ans.EventIDs) != len(items) {
 		return &errSplit{reason: fmt.Sprintf("%d event ids for %d events: %s", len(ans.EventIDs), len(items), s.redact(message(b)))}
@@ -287,7 +288,7 @@ func (s *Sink) park(ev *event.Raw, size int, reason string) error {
 	kept := "(not kept: no park file)"
 	if s.parkFile != nil {
 		if err := s.parkFile.Keep(ev, reason); err != nil {
-			return &httpx.Error{Class: httpx.Transient, Op: "sekoia: park event " + ev.ID, Err: err,
+			return &delivery.Error{Class: delivery.Transient, Op: "sekoia: park event " + ev.ID, Err: err,
 				Fix: "free disk space or fix the permissions of " + filepath.Dir(s.parkFile.Path())}
 		}
 		kept = s.parkFile.Path()

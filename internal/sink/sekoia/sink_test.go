@@ -8,7 +8,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/auditrelay/auditrelay/internal/park"
 	"io"
 	"log/slog"
 	"net/http"
@@ -22,6 +21,9 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/auditrelay/auditrelay/internal/delivery"
+	"github.com/auditrelay/auditrelay/internal/park"
 
 	"github.com/auditrelay/auditrelay/internal/emulator"
 	"github.com/auditrelay/auditrelay/internal/event"
@@ -250,7 +252,7 @@ func TestBatchBoundsAndRetryWithoutDuplicates(t *testing.T) {
 	s := newTestSink(t, serve(t, h), func(c *Config) { c.BatchSize = 1000 }, nil)
 	batch := smallEvents(3000)
 	err := s.Send(context.Background(), batch)
-	if c, _ := httpx.ClassOf(err); err == nil || c != httpx.Transient {
+	if c, _ := delivery.ClassOf(err); err == nil || c != delivery.Transient {
 		t.Fatalf("err = %v, want transient", err)
 	}
 	if err := s.Send(context.Background(), batch); err != nil {
@@ -296,16 +298,16 @@ func TestErrorClassesAndKeyNeverShown(t *testing.T) {
 		name  string
 		base  string
 		edit  func(*Config)
-		class httpx.Class
+		class delivery.Class
 		fix   string
 	}{
-		{"bad key", base, nil, httpx.Permanent, fixKey},
-		{"wrong url", base + "/nothing", nil, httpx.Permanent, fixURL},
-		{"echo", echo, func(c *Config) { c.Compression = CompressionNone }, httpx.Permanent, ""},
+		{"bad key", base, nil, delivery.Permanent, fixKey},
+		{"wrong url", base + "/nothing", nil, delivery.Permanent, fixURL},
+		{"echo", echo, func(c *Config) { c.Compression = CompressionNone }, delivery.Permanent, ""},
 	} {
 		s := newTestSink(t, tc.base, tc.edit, log)
 		err := s.Send(context.Background(), smallEvents(3))
-		var e *httpx.Error
+		var e *delivery.Error
 		if !errors.As(err, &e) || e.Class != tc.class || e.Fix != tc.fix {
 			t.Errorf("%s: err = %v, want %v %q", tc.name, err, tc.class, tc.fix)
 		}
@@ -334,11 +336,11 @@ func TestErrorClassesAndKeyNeverShown(t *testing.T) {
 		t.Error("Check passed while throttled")
 	}
 	err := s.Send(context.Background(), smallEvents(1))
-	if c, ra := httpx.ClassOf(err); c != httpx.Throttled || ra != 2*time.Second {
+	if c, ra := delivery.ClassOf(err); c != delivery.Throttled || ra != 2*time.Second {
 		t.Errorf("429: %v %v %v", err, c, ra)
 	}
 	emu.SetFaults(emulator.SekoiaFaults{ServerError: 1})
-	if c, _ := httpx.ClassOf(s.Send(context.Background(), smallEvents(1))); c != httpx.Transient {
+	if c, _ := delivery.ClassOf(s.Send(context.Background(), smallEvents(1))); c != delivery.Transient {
 		t.Errorf("5xx: %v", c)
 	}
 	emu.SetFaults(emulator.SekoiaFaults{})
@@ -374,7 +376,7 @@ func TestOneHourOutage(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		backoff := httpx.Backoff{Base: time.Second, Max: time.Minute}
+		backoff := delivery.Backoff{Base: time.Second, Max: time.Minute}
 		all := smallEvents(5000)
 		failures := 0
 		for i := 0; i < len(all); i += 1000 {
@@ -384,7 +386,7 @@ func TestOneHourOutage(t *testing.T) {
 				if err == nil {
 					break
 				}
-				if httpx.IsPermanent(err) {
+				if delivery.IsPermanent(err) {
 					t.Fatalf("permanent error during the outage: %v", err)
 				}
 				failures++

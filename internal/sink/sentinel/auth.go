@@ -15,6 +15,7 @@ import (
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
+	"github.com/auditrelay/auditrelay/internal/delivery"
 	"github.com/auditrelay/auditrelay/internal/httpx"
 )
 
@@ -117,7 +118,7 @@ func newTokens(cred TokenCredential, scope string, now func() time.Time) *httpx.
 			return "", 0, classifyTokenError(ctx, err)
 		}
 		if at.Token == "" {
-			return "", 0, &httpx.Error{Class: httpx.Transient, Op: opToken, Msg: "token response has no access_token"}
+			return "", 0, &delivery.Error{Class: delivery.Transient, Op: opToken, Msg: "token response has no access_token"}
 		}
 		var ttl time.Duration
 		if !at.ExpiresOn.IsZero() {
@@ -135,7 +136,7 @@ func classifyTokenError(ctx context.Context, err error) error {
 	if ctx.Err() != nil {
 		return fmt.Errorf("%s: %w", opToken, ctx.Err())
 	}
-	e := &httpx.Error{Class: httpx.Permanent, Op: opToken}
+	e := &delivery.Error{Class: delivery.Permanent, Op: opToken}
 	var re *oauth2.RetrieveError
 	var af *azidentity.AuthenticationFailedError
 	var nonRetriable interface{ NonRetriable() }
@@ -170,17 +171,17 @@ func classifyTokenError(ctx context.Context, err error) error {
 		e.Err, e.Fix = err, fixIdentity
 	default:
 		// No answer from the authority: the network, DNS, a timeout.
-		return &httpx.Error{Class: httpx.Transient, Op: opToken, Err: err, Fix: fixAuthority}
+		return &delivery.Error{Class: delivery.Transient, Op: opToken, Err: err, Fix: fixAuthority}
 	}
 	e.Status = status
 	switch {
 	case status == http.StatusTooManyRequests:
-		e.Class = httpx.Throttled
-		if d, ok := httpx.ParseRetryAfter(header.Get("Retry-After"), time.Now()); ok {
+		e.Class = delivery.Throttled
+		if d, ok := delivery.ParseRetryAfter(header.Get("Retry-After"), time.Now()); ok {
 			e.RetryAfter = d
 		}
 	case status == http.StatusRequestTimeout || status >= 500:
-		e.Class = httpx.Transient
+		e.Class = delivery.Transient
 	case status == http.StatusNotFound:
 		e.Fix = fixTenant
 	case status == http.StatusUnauthorized && e.Fix == "":

@@ -3,12 +3,13 @@ package sentinel
 import (
 	"context"
 	"encoding/json"
-	"github.com/auditrelay/auditrelay/internal/park"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/auditrelay/auditrelay/internal/park"
 
 	"github.com/auditrelay/auditrelay/internal/emulator"
 	"github.com/auditrelay/auditrelay/internal/event"

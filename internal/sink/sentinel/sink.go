@@ -44,6 +44,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/auditrelay/auditrelay/internal/delivery"
 	"github.com/auditrelay/auditrelay/internal/event"
 	"github.com/auditrelay/auditrelay/internal/httpx"
 	"github.com/auditrelay/auditrelay/internal/park"
@@ -150,7 +151,7 @@ func New(cfg Config, opts Options) *Sink {
 	if cred == nil {
 		var err error
 		if cred, err = newCredential(&cfg, opts.HTTPClient); err != nil {
-			s.credErr = &httpx.Error{Class: httpx.Permanent, Op: opToken, Err: err, Fix: fixIdentity}
+			s.credErr = &delivery.Error{Class: delivery.Permanent, Op: opToken, Err: err, Fix: fixIdentity}
 		}
 	}
 	s.tokens = newTokens(cred, cfg.cloud().Audience+"/.default", opts.Now)
@@ -241,7 +242,7 @@ func (s *Sink) park(ev *event.Raw, reason string) error {
 	kept := "(not kept: no park file)"
 	if s.parkFile != nil {
 		if err := s.parkFile.Keep(ev, reason); err != nil {
-			return &httpx.Error{Class: httpx.Transient, Op: "sentinel: park event " + ev.ID, Err: err,
+			return &delivery.Error{Class: delivery.Transient, Op: "sentinel: park event " + ev.ID, Err: err,
 				Fix: "free disk space or fix the permissions of " + filepath.Dir(s.parkFile.Path())}
 		}
 		kept = s.parkFile.Path()
@@ -257,7 +258,7 @@ func (s *Sink) park(ev *event.Raw, reason string) error {
 func (s *Sink) sendCall(ctx context.Context, rows []row) error {
 	n, body, err := s.enc.body(rows)
 	if err != nil {
-		return &httpx.Error{Class: httpx.Transient, Op: "sentinel: compress", Err: err}
+		return &delivery.Error{Class: delivery.Transient, Op: "sentinel: compress", Err: err}
 	}
 	tooLarge := len(body) > int(s.cfg.MaxRequestBytes) || n > int(s.cfg.MaxRequestBytes)
 	if !tooLarge {
@@ -272,7 +273,7 @@ func (s *Sink) sendCall(ctx context.Context, rows []row) error {
 			s.bytes.Add(int64(size))
 			return nil
 		}
-		var he *httpx.Error
+		var he *delivery.Error
 		if !errors.As(err, &he) || he.Status != http.StatusRequestEntityTooLarge {
 			return err
 		}
@@ -319,7 +320,7 @@ func (s *Sink) post(ctx context.Context, body []byte, gzipped bool) error {
 func (s *Sink) postOnce(ctx context.Context, tok string, body []byte, gzipped bool) (int, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url, bytes.NewReader(body))
 	if err != nil {
-		return 0, &httpx.Error{Class: httpx.Permanent, Op: opUpload, Err: err}
+		return 0, &delivery.Error{Class: delivery.Permanent, Op: opUpload, Err: err}
 	}
 	reqID := requestID()
 	req.Header.Set("Authorization", "Bearer "+tok)
@@ -334,7 +335,7 @@ func (s *Sink) postOnce(ctx context.Context, tok string, body []byte, gzipped bo
 		if ctx.Err() != nil {
 			return 0, fmt.Errorf("%s: %w", opUpload, ctx.Err())
 		}
-		e := &httpx.Error{Class: httpx.Transient, Op: opUpload, Err: err}
+		e := &delivery.Error{Class: delivery.Transient, Op: opUpload, Err: err}
 		var dns *net.DNSError
 		if errors.As(err, &dns) && dns.IsNotFound {
 			e.Fix = "check endpoint: its host name does not resolve"
@@ -350,14 +351,14 @@ func (s *Sink) postOnce(ctx context.Context, tok string, body []byte, gzipped bo
 	e := httpx.StatusError(opUpload, resp, apiMessage(msg)+" (request id "+reqID+")")
 	switch resp.StatusCode {
 	case http.StatusUnauthorized:
-		e.Class, e.Fix = httpx.Permanent, fixAudience
+		e.Class, e.Fix = delivery.Permanent, fixAudience
 	case http.StatusForbidden:
 		e.Fix = FixForbidden
 	case http.StatusNotFound:
 		e.Fix = fmt.Sprintf("no data collection rule %s with stream %s at %s: check dcr_immutable_id, stream and endpoint (a DCE must be in the DCR's region)",
 			s.cfg.DCRImmutableID, s.cfg.Stream, s.cfg.Endpoint)
 	case http.StatusRequestEntityTooLarge:
-		e.Class = httpx.Permanent // split by the caller
+		e.Class = delivery.Permanent // split by the caller
 	case http.StatusBadRequest:
 		e.Fix = fixBadRequest
 	}

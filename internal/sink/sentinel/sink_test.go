@@ -19,9 +19,9 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/auditrelay/auditrelay/internal/delivery"
 	"github.com/auditrelay/auditrelay/internal/emulator"
 	"github.com/auditrelay/auditrelay/internal/event"
-	"github.com/auditrelay/auditrelay/internal/httpx"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
@@ -314,23 +314,23 @@ func TestErrors(t *testing.T) {
 		name  string
 		setup func(*rig)
 		mut   func(*Config)
-		class httpx.Class
+		class delivery.Class
 		want  []string
 	}{
-		{"no role", func(r *rig) { r.emu.Revoke(testDCR, testClient) }, nil, httpx.Permanent,
+		{"no role", func(r *rig) { r.emu.Revoke(testDCR, testClient) }, nil, delivery.Permanent,
 			[]string{"HTTP 403", "grant the app Monitoring Metrics Publisher on the DCR; new role assignments can take up to 30 minutes"}},
-		{"unknown dcr", nil, func(c *Config) { c.DCRImmutableID = "dcr-ffffffffffffffffffffffffffffffff" }, httpx.Permanent,
+		{"unknown dcr", nil, func(c *Config) { c.DCRImmutableID = "dcr-ffffffffffffffffffffffffffffffff" }, delivery.Permanent,
 			[]string{"HTTP 404", "dcr-ffffffffffffffffffffffffffffffff", DefaultStreamPingOneV2}},
-		{"unknown stream", nil, func(c *Config) { c.Stream = "Custom-Nope_CL" }, httpx.Permanent,
+		{"unknown stream", nil, func(c *Config) { c.Stream = "Custom-Nope_CL" }, delivery.Permanent,
 			[]string{"HTTP 404", testDCR, "Custom-Nope_CL"}},
-		{"throttled", func(r *rig) { r.emu.SetFaults(emulator.SentinelFaults{Throttle: 1, RetryAfter: 7e9}) }, nil, httpx.Throttled,
+		{"throttled", func(r *rig) { r.emu.SetFaults(emulator.SentinelFaults{Throttle: 1, RetryAfter: 7e9}) }, nil, delivery.Throttled,
 			[]string{"HTTP 429"}},
-		{"unavailable", func(r *rig) { r.emu.SetDown(503) }, nil, httpx.Transient, []string{"HTTP 503"}},
-		{"wrong secret", nil, func(c *Config) { c.ClientSecret = secretOf("wrong") }, httpx.Permanent,
+		{"unavailable", func(r *rig) { r.emu.SetDown(503) }, nil, delivery.Transient, []string{"HTTP 503"}},
+		{"wrong secret", nil, func(c *Config) { c.ClientSecret = secretOf("wrong") }, delivery.Permanent,
 			[]string{"invalid_client", "client_secret"}},
-		{"wrong tenant", nil, func(c *Config) { c.TenantID = "00000000-0000-0000-0000-000000000000" }, httpx.Permanent,
+		{"wrong tenant", nil, func(c *Config) { c.TenantID = "00000000-0000-0000-0000-000000000000" }, delivery.Permanent,
 			[]string{"AADSTS90002", "tenant_id"}},
-		{"wrong cloud", nil, func(c *Config) { c.Cloud = "usgov" }, httpx.Permanent,
+		{"wrong cloud", nil, func(c *Config) { c.Cloud = "usgov" }, delivery.Permanent,
 			[]string{"HTTP 401", "cloud"}},
 	}
 	for _, tt := range tests {
@@ -343,11 +343,11 @@ func TestErrors(t *testing.T) {
 			if err == nil {
 				t.Fatal("Send succeeded")
 			}
-			class, ra := httpx.ClassOf(err)
+			class, ra := delivery.ClassOf(err)
 			if class != tt.class {
 				t.Errorf("class %v, want %v: %v", class, tt.class, err)
 			}
-			if tt.class == httpx.Throttled && ra.Seconds() != 7 {
+			if tt.class == delivery.Throttled && ra.Seconds() != 7 {
 				t.Errorf("Retry-After %v, want 7s", ra)
 			}
 			for _, w := range tt.want {
@@ -413,7 +413,7 @@ func TestRetrySkipsAcknowledgedCalls(t *testing.T) {
 		r.emu.ServeHTTP(w, req)
 	})
 	err := r.sink.Send(context.Background(), batch)
-	if c, _ := httpx.ClassOf(err); err == nil || c != httpx.Transient {
+	if c, _ := delivery.ClassOf(err); err == nil || c != delivery.Transient {
 		t.Fatalf("first send: %v, want a transient error", err)
 	}
 	failAfter = -1

@@ -7,9 +7,9 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/auditrelay/auditrelay/internal/delivery"
 	"github.com/auditrelay/auditrelay/internal/emulator"
 	"github.com/auditrelay/auditrelay/internal/event"
-	"github.com/auditrelay/auditrelay/internal/httpx"
 )
 
 // deliver sends batch until the sink accepts it, waiting as the pipeline
@@ -17,13 +17,13 @@ import (
 // the attempts made.
 func deliver(t *testing.T, s *Sink, batch []event.Raw) int {
 	t.Helper()
-	b := httpx.Backoff{Base: time.Second, Max: time.Minute}
+	b := delivery.Backoff{Base: time.Second, Max: time.Minute}
 	for attempt := 1; ; attempt++ {
 		err := s.Send(context.Background(), batch)
 		if err == nil {
 			return attempt
 		}
-		if httpx.IsPermanent(err) {
+		if delivery.IsPermanent(err) {
 			t.Fatalf("permanent error: %v", err)
 		}
 		time.Sleep(b.Wait(err, attempt))

@@ -5,8 +5,8 @@ import (
 	"io"
 	"sync"
 
+	"github.com/auditrelay/auditrelay/internal/delivery"
 	"github.com/auditrelay/auditrelay/internal/event"
-	"github.com/auditrelay/auditrelay/internal/httpx"
 )
 
 // Sink writes NDJSON lines to a writer, normally os.Stdout. A batch is
@@ -28,12 +28,12 @@ func (s *Sink) Send(_ context.Context, batch []event.Raw) error {
 	for i := range batch {
 		var err error
 		if b, err = event.AppendLine(b, &batch[i]); err != nil {
-			return &httpx.Error{Class: httpx.Permanent, Op: "stdout: encode", Err: err}
+			return &delivery.Error{Class: delivery.Permanent, Op: "stdout: encode", Err: err}
 		}
 	}
 	s.buf = b[:0]
 	if _, err := s.w.Write(b); err != nil {
-		return &httpx.Error{Class: httpx.Transient, Op: "stdout: write", Err: err}
+		return &delivery.Error{Class: delivery.Transient, Op: "stdout: write", Err: err}
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/auditrelay/auditrelay/internal/delivery"
 	"github.com/auditrelay/auditrelay/internal/httpx"
 )
 
@@ -62,7 +63,7 @@ func (s *Source) call(ctx context.Context, op, path string, reqBody []byte) ([]b
 			if rejected != "" && msg != rejected {
 				msg = rejected + "; then: " + msg
 			}
-			return nil, &httpx.Error{Class: httpx.Permanent, Op: op, Status: status,
+			return nil, &delivery.Error{Class: delivery.Permanent, Op: op, Status: status,
 				Msg: "token refused twice: " + msg, Fix: fixTwice401}
 		}
 		rejected = msg
@@ -76,7 +77,7 @@ func (s *Source) post(ctx context.Context, op, path, tok string, reqBody []byte)
 	u := s.cfg.AuditURL + path
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(reqBody))
 	if err != nil {
-		return nil, 0, "", &httpx.Error{Class: httpx.Permanent, Op: op, Err: err}
+		return nil, 0, "", &delivery.Error{Class: delivery.Permanent, Op: op, Err: err}
 	}
 	req.Header.Set("Authorization", "Bearer "+tok)
 	req.Header.Set("x-api-key", s.cfg.APIKey.Reveal())
@@ -115,17 +116,17 @@ func (s *Source) post(ctx context.Context, op, path, tok string, reqBody []byte)
 		return nil, resp.StatusCode, msg, e
 	}
 	if resp.ContentLength > maxBody {
-		return nil, resp.StatusCode, "", &httpx.Error{Class: httpx.Transient, Op: op, Msg: "answer larger than 64 MiB", Fix: "lower page_size"}
+		return nil, resp.StatusCode, "", &delivery.Error{Class: delivery.Transient, Op: op, Msg: "answer larger than 64 MiB", Fix: "lower page_size"}
 	}
 	b, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, 0, "", fmt.Errorf("%s: %w", op, ctx.Err())
 		}
-		return nil, resp.StatusCode, "", &httpx.Error{Class: httpx.Transient, Op: op, Msg: "reading the answer", Err: err}
+		return nil, resp.StatusCode, "", &delivery.Error{Class: delivery.Transient, Op: op, Msg: "reading the answer", Err: err}
 	}
 	if len(b) > maxBody {
-		return nil, resp.StatusCode, "", &httpx.Error{Class: httpx.Transient, Op: op, Msg: "answer larger than 64 MiB", Fix: "lower page_size"}
+		return nil, resp.StatusCode, "", &delivery.Error{Class: delivery.Transient, Op: op, Msg: "answer larger than 64 MiB", Fix: "lower page_size"}
 	}
 	return b, resp.StatusCode, "", nil
 }

@@ -10,8 +10,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/auditrelay/auditrelay/internal/delivery"
 	"github.com/auditrelay/auditrelay/internal/emulator"
-	"github.com/auditrelay/auditrelay/internal/httpx"
 	"github.com/auditrelay/auditrelay/internal/source"
 	"github.com/auditrelay/auditrelay/internal/source/window"
 )
@@ -161,7 +161,7 @@ func TestDecodeCursorErrors(t *testing.T) {
 		if c, err := s.Describe(source.Cursor(in)); err == nil {
 			t.Errorf("Describe(%s) = %+v, want an error", in, c)
 		}
-		if _, err := s.Poll(context.Background(), source.Cursor(in)); !httpx.IsPermanent(err) || !strings.Contains(err.Error(), "checkpoint reset --source ca") {
+		if _, err := s.Poll(context.Background(), source.Cursor(in)); !delivery.IsPermanent(err) || !strings.Contains(err.Error(), "checkpoint reset --source ca") {
 			t.Errorf("Poll(%s) = %v, want a permanent error with the reset fix", in, err)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/auditrelay/auditrelay/internal/delivery"
 	"github.com/auditrelay/auditrelay/internal/event"
 	"github.com/auditrelay/auditrelay/internal/httpx"
 	"github.com/auditrelay/auditrelay/internal/source"
@@ -212,7 +213,7 @@ func (s *Source) createQuery(ctx context.Context, from, to time.Time, pageSize i
 	}
 	ref, err := decodeQuery(body)
 	if err != nil {
-		return "", &httpx.Error{Class: httpx.Transient, Op: opQuery, Err: err}
+		return "", &delivery.Error{Class: delivery.Transient, Op: opQuery, Err: err}
 	}
 	return ref, nil
 }
@@ -238,7 +239,7 @@ func (s *Source) Check(ctx context.Context) error {
 		return err
 	}
 	if _, err := decodeResults(body); err != nil {
-		return &httpx.Error{Class: httpx.Transient, Op: opResults, Err: err}
+		return &delivery.Error{Class: delivery.Transient, Op: opResults, Err: err}
 	}
 	return nil
 }
@@ -246,7 +247,7 @@ func (s *Source) Check(ctx context.Context) error {
 // isCursorRejected reports whether err is the API refusing a results
 // cursor (400 or 404 on results: expired or unknown).
 func isCursorRejected(err error) bool {
-	var e *httpx.Error
+	var e *delivery.Error
 	return errors.As(err, &e) && e.Op == opResults &&
 		(e.Status == http.StatusBadRequest || e.Status == http.StatusNotFound)
 }
@@ -270,7 +271,7 @@ func (f *fetcher) Fetch(ctx context.Context, _ window.Window, pos string) (windo
 	}
 	r, err := decodeResults(body)
 	if err != nil {
-		return window.Result{}, &httpx.Error{Class: httpx.Transient, Op: opResults, Err: err}
+		return window.Result{}, &delivery.Error{Class: delivery.Transient, Op: opResults, Err: err}
 	}
 	res := window.Result{Events: make([]event.Raw, 0, len(r.Events))}
 	for _, e := range r.Events {

@@ -17,8 +17,8 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/auditrelay/auditrelay/internal/delivery"
 	"github.com/auditrelay/auditrelay/internal/emulator"
-	"github.com/auditrelay/auditrelay/internal/httpx"
 	"github.com/auditrelay/auditrelay/internal/secret"
 	"github.com/auditrelay/auditrelay/internal/source"
 	"github.com/auditrelay/auditrelay/internal/units"
@@ -297,21 +297,21 @@ func TestErrors(t *testing.T) {
 	cases := []struct {
 		name  string
 		edit  func(*Config)
-		class httpx.Class
+		class delivery.Class
 		fix   string
 	}{
-		{"bad secret", func(c *Config) { c.ClientSecret = secret.New("wrong-secret-6c1e07") }, httpx.Permanent, fixCredentials},
-		{"post to a basic app", func(c *Config) { c.TokenAuthMethod = AuthPost }, httpx.Permanent, fixCredentials},
-		{"unknown app", func(c *Config) { c.AppID = "nope" }, httpx.Permanent, fixApp},
-		{"scope", func(c *Config) { c.Scope = "openid" }, httpx.Permanent, fixScope},
-		{"api key", func(c *Config) { c.APIKey = secret.New("other-key-93fa5d") }, httpx.Permanent, fixAPIKey},
-		{"audit url", func(c *Config) { c.AuditURL = h.base + "/wrong" }, httpx.Permanent, fixAuditURL},
+		{"bad secret", func(c *Config) { c.ClientSecret = secret.New("wrong-secret-6c1e07") }, delivery.Permanent, fixCredentials},
+		{"post to a basic app", func(c *Config) { c.TokenAuthMethod = AuthPost }, delivery.Permanent, fixCredentials},
+		{"unknown app", func(c *Config) { c.AppID = "nope" }, delivery.Permanent, fixApp},
+		{"scope", func(c *Config) { c.Scope = "openid" }, delivery.Permanent, fixScope},
+		{"api key", func(c *Config) { c.APIKey = secret.New("other-key-93fa5d") }, delivery.Permanent, fixAPIKey},
+		{"audit url", func(c *Config) { c.AuditURL = h.base + "/wrong" }, delivery.Permanent, fixAuditURL},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			s := h.source(t, tc.edit)
 			_, err := s.Poll(context.Background(), nil)
-			var e *httpx.Error
+			var e *delivery.Error
 			if !errors.As(err, &e) || e.Class != tc.class || e.Fix != tc.fix {
 				t.Fatalf("err = %v, want %v with fix %q", err, tc.class, tc.fix)
 			}
@@ -338,21 +338,21 @@ func TestTransientFaults(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		f     emulator.CyberArkFaults
-		class httpx.Class
+		class delivery.Class
 	}{
-		{"429", emulator.CyberArkFaults{Throttle: 1}, httpx.Throttled},
-		{"5xx", emulator.CyberArkFaults{ServerError: 1}, httpx.Transient},
-		{"truncated", emulator.CyberArkFaults{Truncate: 1}, httpx.Transient},
+		{"429", emulator.CyberArkFaults{Throttle: 1}, delivery.Throttled},
+		{"5xx", emulator.CyberArkFaults{ServerError: 1}, delivery.Transient},
+		{"truncated", emulator.CyberArkFaults{Truncate: 1}, delivery.Transient},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t, emulator.CyberArkOptions{}, "")
 			h.emu.SetFaults(tc.f)
 			_, err := h.source(t, nil).Poll(context.Background(), nil)
-			c, ra := httpx.ClassOf(err)
+			c, ra := delivery.ClassOf(err)
 			if err == nil || c != tc.class {
 				t.Fatalf("err = %v (%v), want %v", err, c, tc.class)
 			}
-			if tc.class == httpx.Throttled && ra != time.Second {
+			if tc.class == delivery.Throttled && ra != time.Second {
 				t.Errorf("Retry-After = %v, want 1s", ra)
 			}
 		})
@@ -368,8 +368,8 @@ func TestEarly401RefreshesOnce(t *testing.T) {
 	h.clock.Add(2 * time.Minute)
 	h.emu.SetFaults(emulator.CyberArkFaults{Early401: 1})
 	_, err := s.Poll(context.Background(), cur)
-	var e *httpx.Error
-	if !errors.As(err, &e) || e.Class != httpx.Permanent || e.Fix != fixTwice401 {
+	var e *delivery.Error
+	if !errors.As(err, &e) || e.Class != delivery.Permanent || e.Fix != fixTwice401 {
 		t.Fatalf("err = %v, want permanent after two 401s", err)
 	}
 	if n := h.emu.Stats().TokenRequests; n != 2 {
@@ -421,7 +421,7 @@ func TestSimulation(t *testing.T) {
 		p, err := s.Poll(context.Background(), cur)
 		switch {
 		case err != nil:
-			if httpx.IsPermanent(err) {
+			if delivery.IsPermanent(err) {
 				t.Fatalf("permanent error: %v", err)
 			}
 		case rng.IntN(10) == 0:

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/auditrelay/auditrelay/internal/delivery"
 	"github.com/auditrelay/auditrelay/internal/httpx"
 	"github.com/auditrelay/auditrelay/internal/source/window"
 )
@@ -41,7 +42,7 @@ const (
 // instant the tenant keeps ("Minimum allowed time for activityDateTime is
 // 2/5/2023 12:00:00 AM").
 type minTimeError struct {
-	err  *httpx.Error
+	err  *delivery.Error
 	min  time.Time // the minimum Graph named
 	from time.Time // the refused window's start
 }
@@ -83,9 +84,9 @@ func (s *Source) read(ctx context.Context, link string) (window.Result, error) {
 		}
 		s.app.tokens.Drop(tok)
 		if attempt >= 2 {
-			var e *httpx.Error
+			var e *delivery.Error
 			if errors.As(err, &e) {
-				e.Class, e.Fix = httpx.Permanent, fixFresh401
+				e.Class, e.Fix = delivery.Permanent, fixFresh401
 			}
 			return window.Result{}, err
 		}
@@ -101,7 +102,7 @@ func (a *app) pace(ctx context.Context, s *Source) error {
 	a.mu.Unlock()
 	if d := time.Until(until); d > 0 {
 		s.log.Debug("entra: waiting for Graph's Retry-After", "delay", d)
-		if !httpx.Sleep(ctx, d) {
+		if !delivery.Sleep(ctx, d) {
 			return fmt.Errorf("%s: wait for Retry-After: %w", s.op, ctx.Err())
 		}
 	}
@@ -124,7 +125,7 @@ func (a *app) pause(d time.Duration) {
 func (s *Source) get(ctx context.Context, link, tok string) (window.Result, int, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, link, nil)
 	if err != nil {
-		return window.Result{}, 0, &httpx.Error{Class: httpx.Permanent, Op: s.op, Err: err}
+		return window.Result{}, 0, &delivery.Error{Class: delivery.Permanent, Op: s.op, Err: err}
 	}
 	req.Header.Set("Authorization", "Bearer "+tok)
 	req.Header.Set("Accept", "application/json")
@@ -143,19 +144,19 @@ func (s *Source) get(ctx context.Context, link, tok string) (window.Result, int,
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxPageBytes+1))
 	if err != nil {
-		return window.Result{}, resp.StatusCode, &httpx.Error{Class: httpx.Transient, Op: s.op, Msg: "reading the page", Err: err}
+		return window.Result{}, resp.StatusCode, &delivery.Error{Class: delivery.Transient, Op: s.op, Msg: "reading the page", Err: err}
 	}
 	if len(body) > maxPageBytes {
-		return window.Result{}, resp.StatusCode, &httpx.Error{Class: httpx.Transient, Op: s.op,
+		return window.Result{}, resp.StatusCode, &delivery.Error{Class: delivery.Transient, Op: s.op,
 			Msg: fmt.Sprintf("page larger than %d MiB", maxPageBytes>>20), Fix: "lower page_size"}
 	}
 	events, next, err := decodePage(body, s.st, s.name, s.app.cfg.TenantID)
 	if err != nil {
-		return window.Result{}, resp.StatusCode, &httpx.Error{Class: httpx.Transient, Op: s.op, Err: err}
+		return window.Result{}, resp.StatusCode, &delivery.Error{Class: delivery.Transient, Op: s.op, Err: err}
 	}
 	if next != "" {
 		if err := s.checkLink(next); err != nil {
-			return window.Result{}, resp.StatusCode, &httpx.Error{Class: httpx.Permanent, Op: s.op,
+			return window.Result{}, resp.StatusCode, &delivery.Error{Class: delivery.Permanent, Op: s.op,
 				Msg: "the nextLink leaves graph_url: " + err.Error(),
 				Fix: "set graph_url to the host Graph answers from (a proxy must rewrite @odata.nextLink to itself)"}
 		}
@@ -195,7 +196,7 @@ func (s *Source) refusal(resp *http.Response, body []byte) error {
 			s.app.pause(e.RetryAfter)
 		}
 	case http.StatusUnauthorized:
-		e.Class = httpx.Permanent
+		e.Class = delivery.Permanent
 	case http.StatusForbidden:
 		e.Fix = fixPermissions
 		if code == "Authentication_RequestFromNonPremiumTenantOrB2CTenant" {
@@ -211,7 +212,7 @@ func (s *Source) refusal(resp *http.Response, body []byte) error {
 	// Graph's status for a start older than retention is not documented:
 	// the message is recognised on any refusal.
 	if resp.StatusCode >= 400 && resp.StatusCode < 500 && strings.Contains(strings.ToLower(msg), "minimum allowed time") {
-		e.Class, e.Fix = httpx.Permanent, fixRetention
+		e.Class, e.Fix = delivery.Permanent, fixRetention
 		if at, ok := parseMinTime(msg); ok {
 			return &minTimeError{err: e, min: at}
 		}
@@ -221,7 +222,7 @@ func (s *Source) refusal(resp *http.Response, body []byte) error {
 
 // tokenFix adds the fixes of token refusals httpx does not know.
 func tokenFix(err error) error {
-	var e *httpx.Error
+	var e *delivery.Error
 	if !errors.As(err, &e) || e.Fix != "" {
 		return err
 	}

@@ -47,6 +47,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/auditrelay/auditrelay/internal/delivery"
 	"github.com/auditrelay/auditrelay/internal/httpx"
 	"github.com/auditrelay/auditrelay/internal/jwt"
 	"github.com/auditrelay/auditrelay/internal/source"
@@ -246,7 +247,7 @@ func (s *Source) pastRetention(cur source.Cursor, mt *minTimeError) (source.Page
 	}
 	next, err := s.engine.CursorAt(resume)
 	if err != nil {
-		return source.Page{}, &httpx.Error{Class: httpx.Permanent, Op: s.op, Msg: "move past the tenant's retention", Err: err,
+		return source.Page{}, &delivery.Error{Class: delivery.Permanent, Op: s.op, Msg: "move past the tenant's retention", Err: err,
 			Fix: "set retention to what the tenant keeps (7d for Free, 30d for P1/P2) and check this host's clock"}
 	}
 	from := mt.from
@@ -326,7 +327,7 @@ func (f *fetcher) Fetch(ctx context.Context, w window.Window, pos string) (windo
 // stored links; a refusal of a window's first page stays permanent.
 func (f *fetcher) Refused(err error) bool {
 	var mt *minTimeError
-	var e *httpx.Error
+	var e *delivery.Error
 	return !errors.As(err, &mt) && errors.As(err, &e) && e.Op == f.op &&
 		(e.Status == http.StatusBadRequest || e.Status == http.StatusNotFound)
 }

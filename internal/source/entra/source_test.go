@@ -21,8 +21,8 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/auditrelay/auditrelay/internal/delivery"
 	"github.com/auditrelay/auditrelay/internal/emulator"
-	"github.com/auditrelay/auditrelay/internal/httpx"
 	"github.com/auditrelay/auditrelay/internal/secret"
 	"github.com/auditrelay/auditrelay/internal/source"
 )
@@ -140,11 +140,11 @@ func (r *relay) drain(sleep bool) {
 	for attempt := 1; attempt < 5000; attempt++ {
 		p, err := r.poll()
 		if err != nil {
-			if httpx.IsPermanent(err) {
+			if delivery.IsPermanent(err) {
 				r.t.Fatalf("%s: permanent error: %v", r.s.Name(), err)
 			}
 			if sleep {
-				time.Sleep(httpx.Backoff{Base: time.Second, Max: 30 * time.Second}.Wait(err, 1))
+				time.Sleep(delivery.Backoff{Base: time.Second, Max: 30 * time.Second}.Wait(err, 1))
 			}
 			continue
 		}
@@ -335,11 +335,11 @@ func TestEntraLicenceStopsSignInsOnly(t *testing.T) {
 	}
 	ss := newSources(t, testConfig(te.url, StreamDirectoryAudits, StreamSignIns, StreamProvisioning), te.hc, nil)
 	_, err := ss[StreamSignIns].Poll(context.Background(), nil)
-	if !httpx.IsPermanent(err) || !strings.Contains(err.Error(), "Authentication_RequestFromNonPremiumTenantOrB2CTenant") ||
+	if !delivery.IsPermanent(err) || !strings.Contains(err.Error(), "Authentication_RequestFromNonPremiumTenantOrB2CTenant") ||
 		!strings.Contains(err.Error(), "P1 or P2") || !strings.Contains(err.Error(), "remove sign_ins") {
 		t.Fatalf("sign-ins of a Free tenant: %v, want a permanent error explaining the licence", err)
 	}
-	if err := ss[StreamSignIns].Check(context.Background()); !httpx.IsPermanent(err) {
+	if err := ss[StreamSignIns].Check(context.Background()); !delivery.IsPermanent(err) {
 		t.Errorf("Check of sign-ins: %v", err)
 	}
 	for _, key := range []string{StreamDirectoryAudits, StreamProvisioning} {
@@ -354,7 +354,7 @@ func TestEntraMissingPermissionsNameTheFix(t *testing.T) {
 	ss := newSources(t, testConfig(te.url, StreamDirectoryAudits, StreamProvisioning), te.hc, nil)
 	err := ss[StreamDirectoryAudits].Check(context.Background())
 	for _, want := range []string{"Authorization_RequestDenied", "AuditLog.Read.All", "Directory.Read.All", "Application permissions", "admin consent"} {
-		if !httpx.IsPermanent(err) || !strings.Contains(err.Error(), want) {
+		if !delivery.IsPermanent(err) || !strings.Contains(err.Error(), want) {
 			t.Fatalf("directory audits without Directory.Read.All: %v, want a permanent error naming %q", err, want)
 		}
 	}
@@ -487,7 +487,7 @@ func TestEntraRefusedCredentials(t *testing.T) {
 			cfg := testConfig(te.url, StreamDirectoryAudits)
 			tc.edit(&cfg)
 			_, err := newSources(t, cfg, te.hc, nil)[StreamDirectoryAudits].Poll(context.Background(), nil)
-			if !httpx.IsPermanent(err) || !strings.Contains(err.Error(), tc.fix) {
+			if !delivery.IsPermanent(err) || !strings.Contains(err.Error(), tc.fix) {
 				t.Fatalf("Poll = %v, want a permanent error with the fix %q", err, tc.fix)
 			}
 			for _, leak := range []string{clientSecret, "not-the-secret-77", "PRIVATE KEY"} {
@@ -510,7 +510,7 @@ func TestEntraNextLinkMustStayOnGraph(t *testing.T) {
 	}))
 	defer srv.Close()
 	_, err := newSources(t, testConfig(srv.URL, StreamDirectoryAudits), srv.Client(), nil)[StreamDirectoryAudits].Poll(context.Background(), nil)
-	if !httpx.IsPermanent(err) || !strings.Contains(err.Error(), "leaves graph_url") {
+	if !delivery.IsPermanent(err) || !strings.Contains(err.Error(), "leaves graph_url") {
 		t.Fatalf("a nextLink to another host gives %v, want a permanent refusal", err)
 	}
 }

@@ -7,8 +7,8 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/auditrelay/auditrelay/internal/delivery"
 	"github.com/auditrelay/auditrelay/internal/emulator"
-	"github.com/auditrelay/auditrelay/internal/httpx"
 	"github.com/auditrelay/auditrelay/internal/httpx/httpxtest"
 )
 
@@ -26,10 +26,10 @@ func drainAll(t *testing.T, rs []*relay) {
 			left++
 			p, err := r.poll()
 			switch {
-			case err != nil && httpx.IsPermanent(err):
+			case err != nil && delivery.IsPermanent(err):
 				t.Fatalf("%s: permanent error: %v", r.s.Name(), err)
 			case err != nil:
-				time.Sleep(httpx.Backoff{Base: time.Second, Max: 30 * time.Second}.Wait(err, 1))
+				time.Sleep(delivery.Backoff{Base: time.Second, Max: 30 * time.Second}.Wait(err, 1))
 			case !p.More:
 				done[i] = true
 			}

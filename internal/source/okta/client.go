@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/auditrelay/auditrelay/internal/delivery"
 	"github.com/auditrelay/auditrelay/internal/httpx"
 	"github.com/auditrelay/auditrelay/internal/source/window"
 )
@@ -54,19 +55,19 @@ func (s *Source) read(ctx context.Context, link string) (window.Result, error) {
 			return res, err
 		}
 		if s.tokens == nil {
-			return window.Result{}, withFix(err, httpx.Permanent, fixAPIToken)
+			return window.Result{}, withFix(err, delivery.Permanent, fixAPIToken)
 		}
 		s.tokens.Drop(tok)
 		if attempt >= 2 {
-			return window.Result{}, withFix(err, httpx.Permanent, fixFresh401)
+			return window.Result{}, withFix(err, delivery.Permanent, fixFresh401)
 		}
 		s.log.Debug("okta: access token refused; getting a new one")
 	}
 }
 
-// withFix sets the class and fix of an *httpx.Error.
-func withFix(err error, class httpx.Class, fix string) error {
-	var e *httpx.Error
+// withFix sets the class and fix of an *delivery.Error.
+func withFix(err error, class delivery.Class, fix string) error {
+	var e *delivery.Error
 	if errors.As(err, &e) {
 		e.Class, e.Fix = class, fix
 	}
@@ -81,7 +82,7 @@ func (s *Source) pace(ctx context.Context) error {
 	s.mu.Unlock()
 	if d := time.Until(until); d > 0 {
 		s.log.Debug("okta: waiting for the rate limit reset", "delay", d)
-		if !httpx.Sleep(ctx, d) {
+		if !delivery.Sleep(ctx, d) {
 			return fmt.Errorf("%s: wait for the rate limit reset: %w", opLogs, ctx.Err())
 		}
 	}
@@ -108,7 +109,7 @@ func (s *Source) authorization(ctx context.Context) (string, string, error) {
 func (s *Source) get(ctx context.Context, link, auth string) (window.Result, int, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, link, nil)
 	if err != nil {
-		return window.Result{}, 0, &httpx.Error{Class: httpx.Permanent, Op: opLogs, Err: err}
+		return window.Result{}, 0, &delivery.Error{Class: delivery.Permanent, Op: opLogs, Err: err}
 	}
 	req.Header.Set("Authorization", auth)
 	req.Header.Set("Accept", "application/json")
@@ -128,15 +129,15 @@ func (s *Source) get(ctx context.Context, link, auth string) (window.Result, int
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxPageBytes+1))
 	if err != nil {
-		return window.Result{}, resp.StatusCode, &httpx.Error{Class: httpx.Transient, Op: opLogs, Msg: "reading the page", Err: err}
+		return window.Result{}, resp.StatusCode, &delivery.Error{Class: delivery.Transient, Op: opLogs, Msg: "reading the page", Err: err}
 	}
 	if len(body) > maxPageBytes {
-		return window.Result{}, resp.StatusCode, &httpx.Error{Class: httpx.Transient, Op: opLogs,
+		return window.Result{}, resp.StatusCode, &delivery.Error{Class: delivery.Transient, Op: opLogs,
 			Msg: fmt.Sprintf("page larger than %d MiB", maxPageBytes>>20), Fix: "lower page_size"}
 	}
 	events, err := decodePage(body, s.name, s.org.Host)
 	if err != nil {
-		return window.Result{}, resp.StatusCode, &httpx.Error{Class: httpx.Transient, Op: opLogs, Err: err}
+		return window.Result{}, resp.StatusCode, &delivery.Error{Class: delivery.Transient, Op: opLogs, Err: err}
 	}
 	next, err := s.nextLink(resp.Header)
 	if err != nil {
@@ -191,7 +192,7 @@ func (s *Source) refusal(resp *http.Response, body []byte, reset time.Duration) 
 			e.RetryAfter = max(reset, minResetWait)
 		}
 	case http.StatusUnauthorized:
-		e.Class = httpx.Permanent
+		e.Class = delivery.Permanent
 	case http.StatusForbidden:
 		e.Fix = fixScopeRole
 		if s.tokens == nil {
@@ -223,10 +224,10 @@ func (s *Source) nextLink(h http.Header) (string, error) {
 			}
 			u, err := s.org.Parse(target[1 : len(target)-1])
 			if err != nil {
-				return "", &httpx.Error{Class: httpx.Transient, Op: opLogs, Msg: "the next link does not parse"}
+				return "", &delivery.Error{Class: delivery.Transient, Op: opLogs, Msg: "the next link does not parse"}
 			}
 			if err := s.checkLink(u.String()); err != nil {
-				return "", &httpx.Error{Class: httpx.Permanent, Op: opLogs, Msg: "the next link leaves the org: " + err.Error(),
+				return "", &delivery.Error{Class: delivery.Permanent, Op: opLogs, Msg: "the next link leaves the org: " + err.Error(),
 					Fix: "set org_url to the host the API answers from (a custom domain is served on its own host), or fix the proxy that rewrites links"}
 			}
 			return u.String(), nil

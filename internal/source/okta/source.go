@@ -32,6 +32,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/auditrelay/auditrelay/internal/delivery"
 	"github.com/auditrelay/auditrelay/internal/httpx"
 	"github.com/auditrelay/auditrelay/internal/jwt"
 	"github.com/auditrelay/auditrelay/internal/source"
@@ -213,7 +214,7 @@ func (f *fetcher) Fetch(ctx context.Context, pos string) (window.Result, error) 
 // Refused reports whether err is the org refusing a stored next link: a
 // 400 or 404 of the System Log.
 func (f *fetcher) Refused(err error) bool {
-	var e *httpx.Error
+	var e *delivery.Error
 	return errors.As(err, &e) && e.Op == opLogs && (e.Status == http.StatusBadRequest || e.Status == http.StatusNotFound)
 }
 

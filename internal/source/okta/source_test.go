@@ -21,8 +21,8 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/auditrelay/auditrelay/internal/delivery"
 	"github.com/auditrelay/auditrelay/internal/emulator"
-	"github.com/auditrelay/auditrelay/internal/httpx"
 	"github.com/auditrelay/auditrelay/internal/httpx/httpxtest"
 	"github.com/auditrelay/auditrelay/internal/secret"
 	"github.com/auditrelay/auditrelay/internal/source"
@@ -114,7 +114,7 @@ func (r *relay) drain() {
 	for range 1000 {
 		p, err := r.poll()
 		if err != nil {
-			if httpx.IsPermanent(err) {
+			if delivery.IsPermanent(err) {
 				r.t.Fatalf("permanent error: %v", err)
 			}
 			continue
@@ -234,8 +234,8 @@ func TestRefusals(t *testing.T) {
 			}
 			s := newSource(t, tc.cfg(o.url), o.hc)
 			_, err := s.Poll(context.Background(), nil)
-			var e *httpx.Error
-			if !errors.As(err, &e) || e.Class != httpx.Permanent || !strings.Contains(err.Error(), tc.fix) {
+			var e *delivery.Error
+			if !errors.As(err, &e) || e.Class != delivery.Permanent || !strings.Contains(err.Error(), tc.fix) {
 				t.Fatalf("Poll = %v, want a permanent error with the fix %q", err, tc.fix)
 			}
 			for _, leak := range []string{apiToken, "revoked-token-77", "PRIVATE KEY"} {
@@ -336,8 +336,8 @@ func TestThrottledWaitsForTheReset(t *testing.T) {
 		base, hc := httpxtest.ServePipe(t, emu, time.Minute)
 		s := newSource(t, tokenConfig(base), hc)
 		_, err := s.Poll(context.Background(), nil)
-		class, wait := httpx.ClassOf(err)
-		if class != httpx.Throttled || wait < 55*time.Second || wait > 61*time.Second {
+		class, wait := delivery.ClassOf(err)
+		if class != delivery.Throttled || wait < 55*time.Second || wait > 61*time.Second {
 			t.Fatalf("a 429 gives %v (%v, wait %v), want throttled until the minute's reset", err, class, wait)
 		}
 	})
@@ -351,7 +351,7 @@ func TestNextLinkMustStayOnTheOrg(t *testing.T) {
 	defer srv.Close()
 	s := newSource(t, tokenConfig(srv.URL), srv.Client())
 	_, err := s.Poll(context.Background(), nil)
-	if !httpx.IsPermanent(err) || !strings.Contains(err.Error(), "leaves the org") {
+	if !delivery.IsPermanent(err) || !strings.Contains(err.Error(), "leaves the org") {
 		t.Fatalf("a next link to another host gives %v, want a permanent refusal", err)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/auditrelay/auditrelay/internal/delivery"
 	"github.com/auditrelay/auditrelay/internal/httpx"
 )
 
@@ -81,8 +82,8 @@ func (s *Source) fetch(ctx context.Context, rawURL string) (page, error) {
 			if rejected != "" && msg != rejected {
 				msg = rejected + "; then: " + msg
 			}
-			return page{}, &httpx.Error{
-				Class:  httpx.Permanent,
+			return page{}, &delivery.Error{
+				Class:  delivery.Permanent,
 				Op:     opList,
 				Status: http.StatusUnauthorized,
 				Msg:    "token rejected by the activities API twice: " + msg,
@@ -99,7 +100,7 @@ func (s *Source) fetch(ctx context.Context, rawURL string) (page, error) {
 func (s *Source) get(ctx context.Context, rawURL, tok string) (page, int, string, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
 	if err != nil {
-		return page{}, 0, "", &httpx.Error{Class: httpx.Permanent, Op: opList, Err: err}
+		return page{}, 0, "", &delivery.Error{Class: delivery.Permanent, Op: opList, Err: err}
 	}
 	req.Header.Set("Authorization", "Bearer "+tok)
 	req.Header.Set("Accept", "application/json")
@@ -140,22 +141,22 @@ func (s *Source) get(ctx context.Context, rawURL, tok string) (page, int, string
 		if ctx.Err() != nil {
 			return page{}, 0, "", fmt.Errorf("%s: %w", opList, ctx.Err())
 		}
-		return page{}, resp.StatusCode, "", &httpx.Error{Class: httpx.Transient, Op: opList, Msg: "reading the page", Err: err}
+		return page{}, resp.StatusCode, "", &delivery.Error{Class: delivery.Transient, Op: opList, Msg: "reading the page", Err: err}
 	}
 	if int64(len(body)) > s.maxBody {
 		return page{}, resp.StatusCode, "", s.tooLarge()
 	}
 	p, err := decodePage(body)
 	if err != nil {
-		return page{}, resp.StatusCode, "", &httpx.Error{Class: httpx.Transient, Op: opList, Err: err}
+		return page{}, resp.StatusCode, "", &delivery.Error{Class: delivery.Transient, Op: opList, Err: err}
 	}
 	return p, resp.StatusCode, "", nil
 }
 
 // tooLarge is the error of a page body over the limit.
 func (s *Source) tooLarge() error {
-	return &httpx.Error{
-		Class: httpx.Transient,
+	return &delivery.Error{
+		Class: delivery.Transient,
 		Op:    opList,
 		Msg:   fmt.Sprintf("page is larger than %d MiB", s.maxBody>>20),
 		Fix:   "lower page_size",

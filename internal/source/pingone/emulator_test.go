@@ -14,8 +14,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/auditrelay/auditrelay/internal/delivery"
 	"github.com/auditrelay/auditrelay/internal/emulator"
-	"github.com/auditrelay/auditrelay/internal/httpx"
 	"github.com/auditrelay/auditrelay/internal/secret"
 	"github.com/auditrelay/auditrelay/internal/source"
 )
@@ -177,8 +177,8 @@ func TestEmulatorTokenAuthMethods(t *testing.T) {
 				}
 				continue
 			}
-			var he *httpx.Error
-			if !errors.As(err, &he) || he.Class != httpx.Permanent || he.Status != 401 || he.Fix != fixCredentials ||
+			var he *delivery.Error
+			if !errors.As(err, &he) || he.Class != delivery.Permanent || he.Status != 401 || he.Fix != fixCredentials ||
 				!strings.Contains(he.Msg, "invalid_client") {
 				t.Errorf("application %s, configured %s: err = %v, want Permanent invalid_client with the fix", method, configured, err)
 			}
@@ -341,8 +341,8 @@ func TestEmulatorPersistent401(t *testing.T) {
 	e.emu.SetFaults(emulator.Faults{Early401: 1})
 	s := e.source(t, nil)
 	_, err := s.Poll(t.Context(), nil)
-	var he *httpx.Error
-	if !errors.As(err, &he) || he.Class != httpx.Permanent || he.Status != 401 ||
+	var he *delivery.Error
+	if !errors.As(err, &he) || he.Class != delivery.Permanent || he.Status != 401 ||
 		!strings.Contains(err.Error(), "token rejected by the activities API twice: The request could not be completed. The access token has been revoked.") {
 		t.Errorf("err = %v", err)
 	}
@@ -358,7 +358,7 @@ func TestEmulatorErrorClasses(t *testing.T) {
 		name    string
 		wrap    func(http.Handler) http.Handler
 		api     string // path appended to api_url
-		class   httpx.Class
+		class   delivery.Class
 		status  int
 		message string
 		fix     string
@@ -371,13 +371,13 @@ func TestEmulatorErrorClasses(t *testing.T) {
 					h.ServeHTTP(w, r)
 				})
 			},
-			class: httpx.Permanent, status: 403,
+			class: delivery.Permanent, status: 403,
 			message: "The request could not be completed. You do not have access to this resource.",
 			fix:     fixRole,
 		},
 		{
 			name: "404 wrong API path", api: "/eu",
-			class: httpx.Permanent, status: 404, message: "The requested resource was not found.", fix: fixEnvironment,
+			class: delivery.Permanent, status: 404, message: "The requested resource was not found.", fix: fixEnvironment,
 		},
 		{
 			name: "400 with details",
@@ -391,7 +391,7 @@ func TestEmulatorErrorClasses(t *testing.T) {
 					h.ServeHTTP(w, r)
 				})
 			},
-			class: httpx.Permanent, status: 400,
+			class: delivery.Permanent, status: 400,
 			message: "The request could not be completed. One or more validation errors were in the request.; limit: limit 5000 is out of range (1 to 1000)",
 		},
 	}
@@ -401,9 +401,9 @@ func TestEmulatorErrorClasses(t *testing.T) {
 			e.emu.AddEnvironment(emulator.Environment{ID: other, ClientID: "worker-1", ClientSecret: "pa55+word/=", AuthMethod: AuthBasic})
 			s := e.source(t, func(c *Config) { c.APIURL = e.base + tt.api })
 			_, err := s.Poll(t.Context(), nil)
-			var he *httpx.Error
+			var he *delivery.Error
 			if !errors.As(err, &he) {
-				t.Fatalf("err = %v, want *httpx.Error", err)
+				t.Fatalf("err = %v, want *delivery.Error", err)
 			}
 			if he.Class != tt.class || he.Status != tt.status || he.Msg != tt.message || he.Fix != tt.fix || he.Op != "pingone: list activities" {
 				t.Errorf("got %v %d %q fix %q\nwant %v %d %q fix %q", he.Class, he.Status, he.Msg, he.Fix, tt.class, tt.status, tt.message, tt.fix)
@@ -417,7 +417,7 @@ func TestEmulatorThrottled(t *testing.T) {
 		e := newEmuTest(t, AuthBasic, nil)
 		e.emu.SetFaults(emulator.Faults{Throttle: 1})
 		_, err := e.source(t, nil).Poll(t.Context(), nil)
-		if c, ra := httpx.ClassOf(err); c != httpx.Throttled || ra != time.Second {
+		if c, ra := delivery.ClassOf(err); c != delivery.Throttled || ra != time.Second {
 			t.Errorf("err = %v: class %v retry-after %v, want throttled 1s", err, c, ra)
 		}
 	})
@@ -433,7 +433,7 @@ func TestEmulatorThrottled(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, err := s.Poll(t.Context(), nil)
-		if c, ra := httpx.ClassOf(err); c != httpx.Throttled || ra != 2*time.Second || !strings.Contains(fmt.Sprint(err), "HTTP 429") {
+		if c, ra := delivery.ClassOf(err); c != delivery.Throttled || ra != 2*time.Second || !strings.Contains(fmt.Sprint(err), "HTTP 429") {
 			t.Errorf("err = %v: class %v retry-after %v, want throttled 2s", err, c, ra)
 		}
 	})
@@ -455,7 +455,7 @@ func TestEmulatorTransientFaults(t *testing.T) {
 			start := cursor{Until: testNow.Add(-time.Hour).Truncate(time.Millisecond)}.encode()
 			e.emu.SetFaults(tt.fault)
 			_, err := s.Poll(t.Context(), start)
-			if c, _ := httpx.ClassOf(err); err == nil || c != httpx.Transient || !strings.HasPrefix(err.Error(), tt.want) {
+			if c, _ := delivery.ClassOf(err); err == nil || c != delivery.Transient || !strings.HasPrefix(err.Error(), tt.want) {
 				t.Fatalf("err = %v (class %v), want transient %q", err, c, tt.want)
 			}
 			// The pipeline retries from the same cursor: nothing is lost.
@@ -485,8 +485,8 @@ func TestEmulatorNextLinkToAnotherHost(t *testing.T) {
 	e.backlog(30, testNow.Add(-time.Hour), testNow.Add(-5*time.Minute))
 	s := e.source(t, func(c *Config) { c.PageSize = 10 })
 	_, err := s.Poll(t.Context(), cursor{Until: testNow.Add(-time.Hour)}.encode())
-	var he *httpx.Error
-	if !errors.As(err, &he) || he.Class != httpx.Permanent ||
+	var he *delivery.Error
+	if !errors.As(err, &he) || he.Class != delivery.Permanent ||
 		!strings.Contains(he.Msg, "next page link leaves the configured API (https://collector.example, want http://127.0.0.1:") {
 		t.Errorf("err = %v, want Permanent naming the foreign host", err)
 	}
@@ -567,8 +567,8 @@ func TestEmulatorUnknownEnvironment(t *testing.T) {
 	e := newEmuTest(t, AuthBasic, nil)
 	s := e.source(t, func(c *Config) { c.EnvironmentID = "00000000-0000-4000-8000-000000000000" })
 	_, err := s.Poll(t.Context(), nil)
-	var he *httpx.Error
-	if !errors.As(err, &he) || he.Class != httpx.Permanent || he.Status != 401 {
+	var he *delivery.Error
+	if !errors.As(err, &he) || he.Class != delivery.Permanent || he.Status != 401 {
 		t.Fatalf("err = %v, want a Permanent 401", err)
 	}
 	for _, want := range []string{"environment_id", "client_id", "client_secret"} {

@@ -10,8 +10,8 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/auditrelay/auditrelay/internal/delivery"
 	"github.com/auditrelay/auditrelay/internal/emulator"
-	"github.com/auditrelay/auditrelay/internal/httpx"
 	"github.com/auditrelay/auditrelay/internal/secret"
 	"github.com/auditrelay/auditrelay/internal/units"
 )
@@ -71,12 +71,12 @@ func TestSimulatedRunNoGapNoDuplicate(t *testing.T) {
 			p, err := s.Poll(t.Context(), cur)
 			if err != nil {
 				retries++
-				var he *httpx.Error
-				switch c, ra := httpx.ClassOf(err); {
-				case c == httpx.Permanent && errors.As(err, &he) && he.Status == 401:
+				var he *delivery.Error
+				switch c, ra := delivery.ClassOf(err); {
+				case c == delivery.Permanent && errors.As(err, &he) && he.Status == 401:
 					halts++ // two early 401s in a row: the runner halts, then retries
 					time.Sleep(5 * time.Minute)
-				case c == httpx.Permanent:
+				case c == delivery.Permanent:
 					t.Fatalf("permanent error: %v", err)
 				case ra > 0:
 					time.Sleep(ra)

@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/auditrelay/auditrelay/internal/delivery"
 	"github.com/auditrelay/auditrelay/internal/event"
 	"github.com/auditrelay/auditrelay/internal/httpx"
 	"github.com/auditrelay/auditrelay/internal/source"
@@ -221,8 +222,8 @@ func (s *Source) checkNext(href string) (string, error) {
 	if err == nil {
 		got = u.Scheme + "://" + u.Host
 	}
-	return "", &httpx.Error{
-		Class: httpx.Permanent,
+	return "", &delivery.Error{
+		Class: delivery.Permanent,
 		Op:    opList,
 		Msg:   fmt.Sprintf("next page link leaves the configured API (%s, want %s://%s)", httpx.OneLine(got, 200), s.apiBase.Scheme, s.apiBase.Host),
 		Fix:   "set api_url to the host the API answers from (or fix the proxy that rewrites its links)",
@@ -232,7 +233,7 @@ func (s *Source) checkNext(href string) (string, error) {
 // isCursorRejected reports whether err is the API refusing a next-page link
 // (an expired or unknown paging cursor).
 func isCursorRejected(err error) bool {
-	var e *httpx.Error
+	var e *delivery.Error
 	return errors.As(err, &e) && e.Op == opList &&
 		(e.Status == http.StatusBadRequest || e.Status == http.StatusNotFound)
 }

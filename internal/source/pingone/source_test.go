@@ -17,6 +17,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"golang.org/x/time/rate"
 
+	"github.com/auditrelay/auditrelay/internal/delivery"
 	"github.com/auditrelay/auditrelay/internal/httpx"
 	"github.com/auditrelay/auditrelay/internal/source"
 	"github.com/auditrelay/auditrelay/internal/units"
@@ -388,8 +389,8 @@ func TestPollNextLinkOffHost(t *testing.T) {
 		srv := serveFake(t, f)
 		s := newTestSource(t, srv.URL, nil, func() time.Time { return testNow }, nil)
 		_, err := s.Poll(t.Context(), nil)
-		var he *httpx.Error
-		if !errors.As(err, &he) || he.Class != httpx.Permanent || !strings.Contains(err.Error(), "next page link leaves the configured API") {
+		var he *delivery.Error
+		if !errors.As(err, &he) || he.Class != delivery.Permanent || !strings.Contains(err.Error(), "next page link leaves the configured API") {
 			t.Errorf("next %q: err = %v, want Permanent leaving the API", href, err)
 		}
 	}
@@ -477,8 +478,8 @@ func TestPollStoredWindowTooOld(t *testing.T) {
 func TestPollBadCursor(t *testing.T) {
 	s := newTestSource(t, "http://127.0.0.1:1", nil, func() time.Time { return testNow }, nil)
 	_, err := s.Poll(t.Context(), source.Cursor(`{"v":7}`))
-	var he *httpx.Error
-	if !errors.As(err, &he) || he.Class != httpx.Permanent || !strings.Contains(he.Fix, "auditrelay checkpoint reset --source p1 --config FILE") {
+	var he *delivery.Error
+	if !errors.As(err, &he) || he.Class != delivery.Permanent || !strings.Contains(he.Fix, "auditrelay checkpoint reset --source p1 --config FILE") {
 		t.Errorf("err = %v, want Permanent asking for a reset", err)
 	}
 }
@@ -489,24 +490,24 @@ func TestPollErrors(t *testing.T) {
 		status     int
 		header     map[string]string
 		body       string
-		class      httpx.Class
+		class      delivery.Class
 		retryAfter time.Duration
 		contains   []string
 	}{
 		{name: "400", status: 400, body: `{"id":"x","code":"INVALID_DATA","message":"The request could not be completed. One or more validation errors were in the request.","details":[{"code":"INVALID_VALUE","target":"filter","message":"recordedAt must be within the last 14 days"}]}`,
-			class: httpx.Permanent, contains: []string{"pingone: list activities: HTTP 400: The request could not be completed. One or more validation errors were in the request.; filter: recordedAt must be within the last 14 days"}},
+			class: delivery.Permanent, contains: []string{"pingone: list activities: HTTP 400: The request could not be completed. One or more validation errors were in the request.; filter: recordedAt must be within the last 14 days"}},
 		{name: "403", status: 403, body: `{"code":"ACCESS_FAILED","message":"The request could not be completed. You do not have access to this resource."}`,
-			class: httpx.Permanent, contains: []string{"HTTP 403", "You do not have access", "(grant the worker application a role that can read audit activities, e.g. Environment Admin (or Identity Data Read Only) on this environment)"}},
+			class: delivery.Permanent, contains: []string{"HTTP 403", "You do not have access", "(grant the worker application a role that can read audit activities, e.g. Environment Admin (or Identity Data Read Only) on this environment)"}},
 		{name: "404", status: 404, body: `{"code":"NOT_FOUND","message":"Unable to find environment"}`,
-			class: httpx.Permanent, contains: []string{"HTTP 404", "(environment not found: check environment_id and region/api_url)"}},
+			class: delivery.Permanent, contains: []string{"HTTP 404", "(environment not found: check environment_id and region/api_url)"}},
 		{name: "429", status: 429, header: map[string]string{"Retry-After": "7"}, body: `{"code":"REQUEST_LIMITED","message":"Too many requests"}`,
-			class: httpx.Throttled, retryAfter: 7 * time.Second, contains: []string{"HTTP 429"}},
-		{name: "408", status: 408, class: httpx.Transient, contains: []string{"HTTP 408"}},
-		{name: "500", status: 500, body: "<html>oops</html>", class: httpx.Transient, contains: []string{"HTTP 500: <html>oops</html>"}},
-		{name: "503", status: 503, class: httpx.Transient},
-		{name: "bad json", status: 200, body: `{"_embedded":{"activities":[{"id":"a","recordedAt":"2026-`, class: httpx.Transient, contains: []string{"malformed page"}},
-		{name: "no embedded", status: 200, body: `{"_links":{}}`, class: httpx.Transient, contains: []string{"malformed page: no _embedded"}},
-		{name: "short body", status: 200, header: map[string]string{"Content-Length": "500"}, body: `{"_embedded":{"activities":[`, class: httpx.Transient, contains: []string{"reading the page", "unexpected EOF"}},
+			class: delivery.Throttled, retryAfter: 7 * time.Second, contains: []string{"HTTP 429"}},
+		{name: "408", status: 408, class: delivery.Transient, contains: []string{"HTTP 408"}},
+		{name: "500", status: 500, body: "<html>oops</html>", class: delivery.Transient, contains: []string{"HTTP 500: <html>oops</html>"}},
+		{name: "503", status: 503, class: delivery.Transient},
+		{name: "bad json", status: 200, body: `{"_embedded":{"activities":[{"id":"a","recordedAt":"2026-`, class: delivery.Transient, contains: []string{"malformed page"}},
+		{name: "no embedded", status: 200, body: `{"_links":{}}`, class: delivery.Transient, contains: []string{"malformed page: no _embedded"}},
+		{name: "short body", status: 200, header: map[string]string{"Content-Length": "500"}, body: `{"_embedded":{"activities":[`, class: delivery.Transient, contains: []string{"reading the page", "unexpected EOF"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -522,9 +523,9 @@ func TestPollErrors(t *testing.T) {
 			srv := serveFake(t, f)
 			s := newTestSource(t, srv.URL, nil, func() time.Time { return testNow }, nil)
 			_, err := s.Poll(t.Context(), nil)
-			var he *httpx.Error
+			var he *delivery.Error
 			if !errors.As(err, &he) {
-				t.Fatalf("err = %v, want *httpx.Error", err)
+				t.Fatalf("err = %v, want *delivery.Error", err)
 			}
 			if he.Class != tt.class || he.RetryAfter != tt.retryAfter {
 				t.Errorf("class %v retry-after %v, want %v %v (%v)", he.Class, he.RetryAfter, tt.class, tt.retryAfter, err)
@@ -556,7 +557,7 @@ func TestPollBodyTooLarge(t *testing.T) {
 		s := newTestSource(t, srv.URL, nil, func() time.Time { return testNow }, nil)
 		s.maxBody = 1000
 		_, err := s.Poll(t.Context(), nil)
-		if c, _ := httpx.ClassOf(err); c != httpx.Transient || !strings.Contains(fmt.Sprint(err), "page is larger than") {
+		if c, _ := delivery.ClassOf(err); c != delivery.Transient || !strings.Contains(fmt.Sprint(err), "page is larger than") {
 			t.Errorf("chunked %v: err = %v, want Transient too large", chunked, err)
 		}
 	}
@@ -595,8 +596,8 @@ func TestPoll401Twice(t *testing.T) {
 	srv := serveFake(t, f)
 	s := newTestSource(t, srv.URL, nil, func() time.Time { return testNow }, nil)
 	_, err := s.Poll(t.Context(), nil)
-	var he *httpx.Error
-	if !errors.As(err, &he) || he.Class != httpx.Permanent || he.Status != 401 ||
+	var he *delivery.Error
+	if !errors.As(err, &he) || he.Class != delivery.Permanent || he.Status != 401 ||
 		!strings.Contains(err.Error(), "token rejected by the activities API twice: The access token is invalid") {
 		t.Errorf("err = %v", err)
 	}
@@ -627,8 +628,8 @@ func TestTokenAuthMethods(t *testing.T) {
 			}
 			continue
 		}
-		var he *httpx.Error
-		if !errors.As(err, &he) || he.Class != httpx.Permanent || he.Op != "pingone: get token" || he.Fix != fixCredentials ||
+		var he *delivery.Error
+		if !errors.As(err, &he) || he.Class != delivery.Permanent || he.Op != "pingone: get token" || he.Fix != fixCredentials ||
 			!strings.Contains(err.Error(), "invalid_client") {
 			t.Errorf("server %s client %s: err = %v, want Permanent invalid_client with the fix", tt.server, tt.client, err)
 		}
@@ -665,14 +666,14 @@ func TestTokenErrors(t *testing.T) {
 		name     string
 		status   int
 		body     string
-		class    httpx.Class
+		class    delivery.Class
 		contains string
 	}{
-		{"500", 500, `upstream error`, httpx.Transient, "HTTP 500"},
-		{"429", 429, `{"error":"rate_limited"}`, httpx.Throttled, "HTTP 429"},
-		{"404", 404, `{"code":"NOT_FOUND","message":"The requested resource was not found"}`, httpx.Permanent, "(environment not found: check environment_id and region/auth_url)"},
-		{"grant", 400, `{"error":"unauthorized_client","error_description":"grant type not allowed"}`, httpx.Permanent, "(enable the Client Credentials grant type on the worker application)"},
-		{"401", 401, `{}`, httpx.Permanent, fixCredentials},
+		{"500", 500, `upstream error`, delivery.Transient, "HTTP 500"},
+		{"429", 429, `{"error":"rate_limited"}`, delivery.Throttled, "HTTP 429"},
+		{"404", 404, `{"code":"NOT_FOUND","message":"The requested resource was not found"}`, delivery.Permanent, "(environment not found: check environment_id and region/auth_url)"},
+		{"grant", 400, `{"error":"unauthorized_client","error_description":"grant type not allowed"}`, delivery.Permanent, "(enable the Client Credentials grant type on the worker application)"},
+		{"401", 401, `{}`, delivery.Permanent, fixCredentials},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := serveFake(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -682,7 +683,7 @@ func TestTokenErrors(t *testing.T) {
 			}))
 			s := newTestSource(t, srv.URL, nil, func() time.Time { return testNow }, nil)
 			_, err := s.Poll(t.Context(), nil)
-			var he *httpx.Error
+			var he *delivery.Error
 			if !errors.As(err, &he) || he.Class != tt.class || he.Op != "pingone: get token" || !strings.Contains(err.Error(), tt.contains) {
 				t.Errorf("err = %v (class %v), want %v containing %q", err, he, tt.class, tt.contains)
 			}
@@ -714,8 +715,8 @@ func TestTokenUnreachable(t *testing.T) {
 	} {
 		s := newTestSource(t, tt.base, tt.client, func() time.Time { return testNow }, nil)
 		_, err := s.Poll(t.Context(), nil)
-		var he *httpx.Error
-		if !errors.As(err, &he) || he.Class != httpx.Transient || !strings.HasPrefix(he.Fix, tt.fix) {
+		var he *delivery.Error
+		if !errors.As(err, &he) || he.Class != delivery.Transient || !strings.HasPrefix(he.Fix, tt.fix) {
 			t.Errorf("%s: err = %v, want Transient with fix %q", tt.name, err, tt.fix)
 		}
 	}
@@ -740,7 +741,7 @@ func TestCheck(t *testing.T) {
 		return true
 	}
 	err := s.Check(t.Context())
-	if !httpx.IsPermanent(err) || !strings.Contains(err.Error(), fixRole) {
+	if !delivery.IsPermanent(err) || !strings.Contains(err.Error(), fixRole) {
 		t.Errorf("Check = %v, want Permanent with the role fix", err)
 	}
 }

@@ -8,9 +8,8 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/auditrelay/auditrelay/internal/delivery"
 	"golang.org/x/time/rate"
-
-	"github.com/auditrelay/auditrelay/internal/httpx"
 )
 
 // newBubbleSource builds a source on the bubble's clock against h, served
@@ -110,8 +109,8 @@ func TestPollRequestTimeout(t *testing.T) {
 		s := newBubbleSource(t, f, rate.NewLimiter(rate.Inf, 1), time.Minute)
 		start := time.Now()
 		_, err := s.Poll(t.Context(), nil)
-		var he *httpx.Error
-		if !errors.As(err, &he) || he.Class != httpx.Transient || !errors.Is(err, context.DeadlineExceeded) {
+		var he *delivery.Error
+		if !errors.As(err, &he) || he.Class != delivery.Transient || !errors.Is(err, context.DeadlineExceeded) {
 			t.Errorf("err = %v, want Transient deadline exceeded", err)
 		}
 		if got := time.Since(start); got != time.Minute {
@@ -129,7 +128,7 @@ func TestPollCanceled(t *testing.T) {
 		ctx, stop := context.WithTimeout(t.Context(), 10*time.Second)
 		defer stop()
 		_, err := s.Poll(ctx, nil)
-		if err == nil || httpx.IsPermanent(err) {
+		if err == nil || delivery.IsPermanent(err) {
 			t.Errorf("err = %v, want a non-permanent error", err)
 		}
 		if got := len(f.requests()); got != 0 {

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/auditrelay/auditrelay/internal/httpx"
+	"github.com/auditrelay/auditrelay/internal/delivery"
 	"github.com/auditrelay/auditrelay/internal/source"
 )
 
@@ -168,7 +168,7 @@ func (s *Stream) Poll(ctx context.Context, cur source.Cursor) (source.Page, erro
 	} else {
 		var err error
 		if c, err = s.decode(cur); err != nil {
-			return source.Page{}, &httpx.Error{Class: httpx.Permanent, Op: p + ": poll", Err: err,
+			return source.Page{}, &delivery.Error{Class: delivery.Permanent, Op: p + ": poll", Err: err,
 				Fix: "the stored checkpoint is not one this source can resume: run `auditrelay checkpoint reset --source " + s.cfg.Name + " --config FILE`, which starts it over from its lookback"}
 		}
 	}
@@ -235,7 +235,7 @@ func (s *Stream) start(ctx context.Context, since time.Time) (string, error) {
 		return "", err
 	}
 	if pos == "" {
-		return "", &httpx.Error{Class: httpx.Transient, Op: s.cfg.Provider + ": start", Msg: "no position for the stream's first page"}
+		return "", &delivery.Error{Class: delivery.Transient, Op: s.cfg.Provider + ": start", Msg: "no position for the stream's first page"}
 	}
 	s.log.Debug(s.cfg.Provider+": stream started", "since", since)
 	return pos, nil

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/auditrelay/auditrelay/internal/delivery"
 	"github.com/auditrelay/auditrelay/internal/event"
-	"github.com/auditrelay/auditrelay/internal/httpx"
 	"github.com/auditrelay/auditrelay/internal/source"
 )
 
@@ -245,7 +245,7 @@ func TestStreamUnreadableCursor(t *testing.T) {
 	for _, in := range []string{`{}`, `{"v":1}`, `{"v":1,"watermark":"x"}`, `{"v":1,"watermark":"2026-01-01T00:00:00.000Z","next":"a\u0000"}`,
 		`{"v":1,"watermark":"2026-01-01T00:00:00.000Z","next":"at:1","since":"2026-01-01T00:00:00.000Z"}`} {
 		_, err := s.Poll(context.Background(), source.Cursor(in))
-		if class, _ := httpx.ClassOf(err); class != httpx.Permanent {
+		if class, _ := delivery.ClassOf(err); class != delivery.Permanent {
 			t.Errorf("Poll(%s) = %v, want a permanent error", in, err)
 		}
 	}

@@ -27,8 +27,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/auditrelay/auditrelay/internal/delivery"
 	"github.com/auditrelay/auditrelay/internal/event"
-	"github.com/auditrelay/auditrelay/internal/httpx"
 	"github.com/auditrelay/auditrelay/internal/source"
 )
 
@@ -204,7 +204,7 @@ func (e *Engine) Poll(ctx context.Context, cur source.Cursor) (source.Page, erro
 	} else {
 		var err error
 		if c, err = e.codec.decode(cur); err != nil {
-			return source.Page{}, &httpx.Error{Class: httpx.Permanent, Op: p + ": poll", Err: err,
+			return source.Page{}, &delivery.Error{Class: delivery.Permanent, Op: p + ": poll", Err: err,
 				Fix: "the stored checkpoint is not one this source can resume: run `auditrelay checkpoint reset --source " + e.cfg.Name + " --config FILE`, which starts it over from its lookback"}
 		}
 	}
@@ -245,7 +245,7 @@ func (e *Engine) Poll(ctx context.Context, cur source.Cursor) (source.Page, erro
 			return source.Page{}, err
 		}
 		if pos == "" {
-			return source.Page{}, &httpx.Error{Class: httpx.Transient, Op: p + ": open window",
+			return source.Page{}, &delivery.Error{Class: delivery.Transient, Op: p + ": open window",
 				Msg: "the API gave no position for the window's first page"}
 		}
 		c.Pos, fresh = pos, true
@@ -269,9 +269,9 @@ func (e *Engine) Poll(ctx context.Context, cur source.Cursor) (source.Page, erro
 		res, err = e.f.Fetch(ctx, Window{From: c.From, To: c.To}, c.Pos)
 	}
 	if err != nil {
-		var he *httpx.Error
+		var he *delivery.Error
 		if e.cfg.ServerPositions && fresh && e.f.Refused(err) && errors.As(err, &he) {
-			he.Class = httpx.Transient
+			he.Class = delivery.Transient
 		}
 		return source.Page{}, err
 	}

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/auditrelay/auditrelay/internal/delivery"
 	"github.com/auditrelay/auditrelay/internal/event"
-	"github.com/auditrelay/auditrelay/internal/httpx"
 	"github.com/auditrelay/auditrelay/internal/source"
 )
 
@@ -39,7 +39,7 @@ type apiEvent struct {
 	visible time.Time
 }
 
-var errRefused = &httpx.Error{Class: httpx.Permanent, Op: "test: page", Status: http.StatusNotFound, Msg: "position expired"}
+var errRefused = &delivery.Error{Class: delivery.Permanent, Op: "test: page", Status: http.StatusNotFound, Msg: "position expired"}
 
 func (a *api) add(id string, at time.Time, delay time.Duration) {
 	a.events = append(a.events, apiEvent{id: id, at: at, visible: at.Add(delay)})
@@ -94,7 +94,7 @@ func (a *api) Fetch(_ context.Context, w Window, pos string) (Result, error) {
 }
 
 func (a *api) Refused(err error) bool {
-	var e *httpx.Error
+	var e *delivery.Error
 	return errors.As(err, &e) && e.Status == http.StatusNotFound
 }
 
@@ -388,10 +388,10 @@ func TestRefusalOfAFreshPosition(t *testing.T) {
 		cfg.ServerPositions = server
 		e := newEngine(t, a, cfg)
 		_, err := e.Poll(context.Background(), nil)
-		class, _ := httpx.ClassOf(err)
-		want := httpx.Permanent
+		class, _ := delivery.ClassOf(err)
+		want := delivery.Permanent
 		if server {
-			want = httpx.Transient // a cursor refused right after it was made: the API misbehaves
+			want = delivery.Transient // a cursor refused right after it was made: the API misbehaves
 		}
 		if class != want {
 			t.Errorf("server positions %v: a fresh position refused gives class %v, want %v (%v)", server, class, want, err)
@@ -488,10 +488,10 @@ func TestSamePositionAgainEndsTheWindow(t *testing.T) {
 }
 
 func TestOpenErrorsPassThrough(t *testing.T) {
-	a := &api{t: t, now: base(), pageSize: 1, openFailed: &httpx.Error{Class: httpx.Throttled, Op: "test", RetryAfter: time.Second}}
+	a := &api{t: t, now: base(), pageSize: 1, openFailed: &delivery.Error{Class: delivery.Throttled, Op: "test", RetryAfter: time.Second}}
 	e := newEngine(t, a, testConfig(a))
 	_, err := e.Poll(context.Background(), nil)
-	if class, ra := httpx.ClassOf(err); class != httpx.Throttled || ra != time.Second {
+	if class, ra := delivery.ClassOf(err); class != delivery.Throttled || ra != time.Second {
 		t.Fatalf("Poll error %v, want the throttled error of Open", err)
 	}
 }
@@ -500,8 +500,8 @@ func TestUnreadableCursorIsPermanentWithTheFix(t *testing.T) {
 	a := &api{t: t, now: base(), pageSize: 1}
 	e := newEngine(t, a, testConfig(a))
 	_, err := e.Poll(context.Background(), source.Cursor(`{"v":9}`))
-	var he *httpx.Error
-	if !errors.As(err, &he) || he.Class != httpx.Permanent || !strings.Contains(he.Fix, "auditrelay checkpoint reset --source t") {
+	var he *delivery.Error
+	if !errors.As(err, &he) || he.Class != delivery.Permanent || !strings.Contains(he.Fix, "auditrelay checkpoint reset --source t") {
 		t.Fatalf("Poll error %#v, want a permanent error naming checkpoint reset", err)
 	}
 }

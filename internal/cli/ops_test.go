@@ -383,7 +383,7 @@ func TestCheckpointResetSaysItResends(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("checkpoint reset: exit %d: %s", code, errs)
 	}
-	for _, want := range []string{"reads its whole lookback (2h0m0s) again, and every sink receives those events again", "auditrelay checkpoint set --source p1 --at TIME"} {
+	for _, want := range []string{"reads its whole lookback (2h) again, and every sink receives those events again", "auditrelay checkpoint set --source p1 --at TIME"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("checkpoint reset said %q; want it to say %q", out, want)
 		}

@@ -424,21 +424,6 @@ func TestRedacted(t *testing.T) {
 	}
 }
 
-func TestFormatDuration(t *testing.T) {
-	for d, want := range map[time.Duration]string{
-		0: "0s", 30 * time.Second: "30s", 2 * time.Minute: "2m", 90 * time.Second: "1m30s", time.Hour: "1h",
-		24 * time.Hour: "24h", 36 * time.Hour: "36h", 14 * 24 * time.Hour: "14d", 100 * time.Millisecond: "100ms",
-		time.Hour + 30*time.Second: "1h0m30s",
-	} {
-		if got := formatDuration(d); got != want {
-			t.Errorf("formatDuration(%v) = %q, want %q", d, got, want)
-		}
-		if back, err := units.ParseDuration(want); err != nil || back != d {
-			t.Errorf("ParseDuration(%q) = %v, %v", want, back, err)
-		}
-	}
-}
-
 // TestLoad reads a file from disk with references to the real environment
 // and a real file.
 func TestLoad(t *testing.T) {

@@ -35,7 +35,7 @@ sinks:
 	// Output:
 	// sources[0].pingone.client_id: required (the worker application's Client ID)
 	// sources[0].pingone.client_secret (line 7): environment variable PINGONE_CLIENT_SECRET is not set
-	// sources[0].pingone.lookback (line 8): 360h0m0s is over 14 days, the most the PingOne activities API can read directly
+	// sources[0].pingone.lookback (line 8): 15d is over 14 days, the most the PingOne activities API can read directly
 	// sources[0].pingone.pagesize (line 9): unknown key (did you mean page_size?)
 	// sinks[0].sources[1] (line 12): unknown source "pingone-us"; configured: pingone-eu
 }

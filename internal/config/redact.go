@@ -47,7 +47,7 @@ func redactedNode(v reflect.Value) (*yaml.Node, error) {
 		}
 		return scalarNode("!!str", secret.Redacted), nil
 	case reflect.TypeFor[units.Duration]():
-		return scalarNode("!!str", formatDuration(time.Duration(v.Int()))), nil
+		return scalarNode("!!str", units.FormatDuration(time.Duration(v.Int()))), nil
 	case reflect.TypeFor[units.ByteSize]():
 		return scalarNode("!!str", units.ByteSize(v.Int()).String()), nil
 	}
@@ -105,21 +105,4 @@ func redactedNode(v reflect.Value) (*yaml.Node, error) {
 // would otherwise read as another type; an empty tag writes value as is.
 func scalarNode(tag, value string) *yaml.Node {
 	return &yaml.Node{Kind: yaml.ScalarNode, Tag: tag, Value: value}
-}
-
-// formatDuration writes d the way an operator would: "30s", "2m", "24h",
-// "1h30m", "14d".
-func formatDuration(d time.Duration) string {
-	const day = 24 * time.Hour
-	if d >= 2*day && d%day == 0 {
-		return strconv.FormatInt(int64(d/day), 10) + "d"
-	}
-	s := d.String()
-	if t, ok := strings.CutSuffix(s, "m0s"); ok {
-		s = t + "m"
-	}
-	if t, ok := strings.CutSuffix(s, "h0m"); ok {
-		s = t + "h"
-	}
-	return s
 }

@@ -15,8 +15,26 @@ type Duration time.Duration
 // D returns d as a time.Duration.
 func (d Duration) D() time.Duration { return time.Duration(d) }
 
-// String formats d as time.Duration does.
-func (d Duration) String() string { return time.Duration(d).String() }
+// String formats d as an operator writes it, in a form ParseDuration reads
+// back: whole days from 2 days up ("14d"), otherwise a Go duration without
+// its trailing zero units ("24h", "2m", "1m30s", "100ms").
+func (d Duration) String() string { return FormatDuration(time.Duration(d)) }
+
+// FormatDuration formats d as Duration.String does.
+func FormatDuration(d time.Duration) string {
+	const day = 24 * time.Hour
+	if d >= 2*day && d%day == 0 {
+		return strconv.FormatInt(int64(d/day), 10) + "d"
+	}
+	s := d.String()
+	if t, ok := strings.CutSuffix(s, "m0s"); ok {
+		s = t + "m"
+	}
+	if t, ok := strings.CutSuffix(s, "h0m"); ok {
+		s = t + "h"
+	}
+	return s
+}
 
 // MarshalText implements encoding.TextMarshaler.
 func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }

@@ -37,3 +37,18 @@ func TestParseDuration(t *testing.T) {
 		}
 	}
 }
+
+func TestDurationString(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		0: "0s", 30 * time.Second: "30s", 2 * time.Minute: "2m", 90 * time.Second: "1m30s", time.Hour: "1h",
+		24 * time.Hour: "24h", 36 * time.Hour: "36h", 14 * 24 * time.Hour: "14d", 100 * time.Millisecond: "100ms",
+		time.Hour + 30*time.Second: "1h0m30s", 10 * time.Second: "10s",
+	} {
+		if got := Duration(d).String(); got != want {
+			t.Errorf("Duration(%v).String() = %q, want %q", d, got, want)
+		}
+		if back, err := ParseDuration(want); err != nil || back != d {
+			t.Errorf("ParseDuration(%q) = %v, %v: String must read back", want, back, err)
+		}
+	}
+}

@@ -124,7 +124,7 @@ func TestEntraConfigValidate(t *testing.T) {
 		{func(c *Config) { c.Streams = []string{"audits"} }, `streams: "audits" is not a stream`},
 		{func(c *Config) { c.Streams = []string{"sign_ins", "sign_ins"} }, "streams: sign_ins is listed twice"},
 		{func(c *Config) { c.Retention = 7 * 86400e9 }, "streams: sign_ins needs Entra ID P1 or P2"},
-		{func(c *Config) { c.Retention = 90 * 86400e9 }, "retention: 2160h0m0s is out of range"},
+		{func(c *Config) { c.Retention = 90 * 86400e9 }, "retention: 90d is out of range"},
 		{func(c *Config) { c.Overlap = -1 }, "overlap: -1ns is out of range"},
 		{func(c *Config) { c.RateLimit = 1 }, "rate_limit: 1 is out of range"},
 		{func(c *Config) { c.PageSize = 1001 }, "page_size: 1001 is out of range"},

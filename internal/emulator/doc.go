@@ -65,4 +65,15 @@
 //	GET  /msi/token                                           managed identity (IDENTITY_ENDPOINT)
 //	POST /dataCollectionRules/{dcr}/streams/{stream}          ?api-version=2023-01-01
 //	GET  /emulator/stats                                      SentinelStats as JSON
+//
+// Splunk emulates a Splunk HTTP Event Collector: tokens with or without
+// indexer acknowledgment and allowed indexes, channels, ackIds that turn
+// true after a delay or never, every HEC reply code (auth, channel, data
+// format with invalid-event-number, index, busy, unhealthy) by fault
+// injection, a max_content_length, and a record of the events indexed.
+//
+//	POST /services/collector/event            envelopes back to back
+//	POST /services/collector/ack              {"acks":[…]}
+//	GET  /services/collector/health           code 17 healthy, 18 unhealthy
+//	GET  /emulator/stats                      SplunkStats as JSON
 package emulator

@@ -50,6 +50,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/auditrelay/auditrelay/internal/delivery"
 	"github.com/auditrelay/auditrelay/internal/event"
 	"github.com/auditrelay/auditrelay/internal/httpx"
 	"github.com/auditrelay/auditrelay/internal/park"
@@ -338,8 +339,8 @@ func (s *Sink) done(items []item) {
 func (s *Sink) awaitAcks(ctx context.Context, waiting []pending) error {
 	gap := firstPoll
 	for len(waiting) > 0 {
-		if !httpx.Sleep(ctx, gap) {
-			return &httpx.Error{Class: httpx.Transient, Op: opAck, Err: ctx.Err(),
+		if !delivery.Sleep(ctx, gap) {
+			return &delivery.Error{Class: delivery.Transient, Op: opAck, Err: ctx.Err(),
 				Msg: fmt.Sprintf("stopped with %d requests unacknowledged; they are sent again", len(waiting))}
 		}
 		gap = min(2*gap, maxPoll)
@@ -349,8 +350,8 @@ func (s *Sink) awaitAcks(ctx context.Context, waiting []pending) error {
 		}
 		acks, err := s.pollAcks(ctx, ids)
 		if err != nil {
-			class, ra := httpx.ClassOf(err)
-			if class == httpx.Permanent {
+			class, ra := delivery.ClassOf(err)
+			if class == delivery.Permanent {
 				return err
 			}
 			s.log.Debug("splunk: ack poll failed; polling again", "err", err)
@@ -421,7 +422,7 @@ func (s *Sink) post(ctx context.Context, items []item) (verdict, answer, error) 
 	}
 	body, err := s.enc.requestBody(envs)
 	if err != nil {
-		return verdict{}, answer{}, &httpx.Error{Class: httpx.Permanent, Op: opSend, Msg: "gzip", Err: err,
+		return verdict{}, answer{}, &delivery.Error{Class: delivery.Permanent, Op: opSend, Msg: "gzip", Err: err,
 			Fix: "this is a bug in auditrelay, report it"}
 	}
 	s.requests.Add(1)
@@ -434,7 +435,7 @@ func (s *Sink) post(ctx context.Context, items []item) (verdict, answer, error) 
 	switch v.kind {
 	case kindOK:
 		if s.cfg.AckEnabled() && a.AckID == nil {
-			return v, a, &httpx.Error{Class: httpx.Permanent, Op: opSend, Status: status,
+			return v, a, &delivery.Error{Class: delivery.Permanent, Op: opSend, Status: status,
 				Msg: "HEC took the events but gave no ackId", Fix: fixAckDisabled}
 		}
 		return v, a, nil
@@ -450,7 +451,7 @@ func (s *Sink) do(ctx context.Context, op, path string, body []byte, zipped bool
 	u := s.base + path
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
 	if err != nil {
-		return 0, nil, nil, &httpx.Error{Class: httpx.Permanent, Op: op, Err: err, Fix: "check url"}
+		return 0, nil, nil, &delivery.Error{Class: delivery.Permanent, Op: op, Err: err, Fix: "check url"}
 	}
 	req.Header.Set("Authorization", "Splunk "+s.token.Reveal())
 	req.Header.Set("Content-Type", "application/json")
@@ -464,7 +465,7 @@ func (s *Sink) do(ctx context.Context, op, path string, body []byte, zipped bool
 	resp, err := s.http.Do(req)
 	if err != nil {
 		if ctx.Err() != nil {
-			return 0, nil, nil, &httpx.Error{Class: httpx.Transient, Op: op, Err: ctx.Err()}
+			return 0, nil, nil, &delivery.Error{Class: delivery.Transient, Op: op, Err: ctx.Err()}
 		}
 		return 0, nil, nil, httpx.NetworkError(op, s.redactErr(err), s.base, "url")
 	}
@@ -472,27 +473,27 @@ func (s *Sink) do(ctx context.Context, op, path string, body []byte, zipped bool
 	b, rerr := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if rerr != nil && resp.StatusCode/100 == 2 {
 		// Taken or not, we cannot tell: sending again is the safe side.
-		return 0, nil, nil, &httpx.Error{Class: httpx.Transient, Op: op, Msg: "reading the answer", Err: s.redactErr(rerr)}
+		return 0, nil, nil, &delivery.Error{Class: delivery.Transient, Op: op, Msg: "reading the answer", Err: s.redactErr(rerr)}
 	}
 	return resp.StatusCode, b, resp.Header, nil
 }
 
 // hecError builds the classified error of a refused request.
-func (s *Sink) hecError(op string, status int, hdr http.Header, a answer, ok bool, v verdict, b []byte) *httpx.Error {
+func (s *Sink) hecError(op string, status int, hdr http.Header, a answer, ok bool, v verdict, b []byte) *delivery.Error {
 	msg := httpx.OneLine(strings.ToValidUTF8(string(b), "?"), 300)
 	if ok {
 		msg = fmt.Sprintf("HEC code %d: %s", *a.Code, a.Text)
 	}
-	e := &httpx.Error{Op: op, Status: status, Msg: s.redact(msg), Fix: v.fix}
+	e := &delivery.Error{Op: op, Status: status, Msg: s.redact(msg), Fix: v.fix}
 	switch v.kind {
 	case kindPermanent, kindAckDisabled:
-		e.Class = httpx.Permanent
+		e.Class = delivery.Permanent
 	case kindThrottled:
-		e.Class = httpx.Throttled
+		e.Class = delivery.Throttled
 	default:
-		e.Class = httpx.Transient
+		e.Class = delivery.Transient
 	}
-	if d, ok := httpx.ParseRetryAfter(hdr.Get("Retry-After"), time.Now()); ok {
+	if d, ok := delivery.ParseRetryAfter(hdr.Get("Retry-After"), time.Now()); ok {
 		e.RetryAfter = d
 	}
 	return e
@@ -504,7 +505,7 @@ func (s *Sink) park(ev *event.Raw, size int, reason string) error {
 	kept := "(not kept: no park file)"
 	if s.parkFile != nil {
 		if err := s.parkFile.Keep(ev, reason); err != nil {
-			return &httpx.Error{Class: httpx.Transient, Op: opParkEv + ev.ID, Err: err,
+			return &delivery.Error{Class: delivery.Transient, Op: opParkEv + ev.ID, Err: err,
 				Fix: "free disk space or fix the permissions of " + filepath.Dir(s.parkFile.Path())}
 		}
 		kept = s.parkFile.Path()
@@ -540,12 +541,12 @@ func (s *Sink) ensureChannel() error {
 		}
 		s.log.Warn("splunk: channel file holds no GUID; making a new channel", "file", path)
 	} else if !errors.Is(err, os.ErrNotExist) {
-		return &httpx.Error{Class: httpx.Transient, Op: "splunk: read channel", Err: err,
+		return &delivery.Error{Class: delivery.Transient, Op: "splunk: read channel", Err: err,
 			Fix: "fix the permissions of " + s.stateDir}
 	}
 	g := newGUID()
 	if err := writeFileSync(path, []byte(g+"\n")); err != nil {
-		return &httpx.Error{Class: httpx.Transient, Op: "splunk: store channel", Err: err,
+		return &delivery.Error{Class: delivery.Transient, Op: "splunk: store channel", Err: err,
 			Fix: "free disk space or make " + s.stateDir + " writable"}
 	}
 	s.channel = g
@@ -612,7 +613,7 @@ func (s *Sink) Check(ctx context.Context) error {
 	defer s.mu.Unlock()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.base+PathHealth, nil)
 	if err != nil {
-		return &httpx.Error{Class: httpx.Permanent, Op: opCheck, Err: err, Fix: "check url"}
+		return &delivery.Error{Class: delivery.Permanent, Op: opCheck, Err: err, Fix: "check url"}
 	}
 	req.Header.Set("User-Agent", httpx.UserAgent)
 	resp, err := s.http.Do(req)

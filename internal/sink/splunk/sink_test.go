@@ -16,9 +16,9 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/auditrelay/auditrelay/internal/delivery"
 	"github.com/auditrelay/auditrelay/internal/emulator"
 	"github.com/auditrelay/auditrelay/internal/event"
-	"github.com/auditrelay/auditrelay/internal/httpx"
 	"github.com/auditrelay/auditrelay/internal/httpx/httpxtest"
 	"github.com/auditrelay/auditrelay/internal/park"
 	"github.com/auditrelay/auditrelay/internal/secret"
@@ -249,20 +249,20 @@ func TestCodeClasses(t *testing.T) {
 	tests := []struct {
 		name  string
 		fault emulator.SplunkFault
-		class httpx.Class
+		class delivery.Class
 		fix   string
 		ra    time.Duration
 	}{
-		{"disabled", emulator.SplunkFault{Status: 403, Code: 1, Text: "Token disabled"}, httpx.Permanent, fixTokenDisabled, 0},
-		{"invalid", emulator.SplunkFault{Status: 403, Code: 4, Text: "Invalid token " + testToken}, httpx.Permanent, fixToken, 0},
-		{"index", emulator.SplunkFault{Status: 400, Code: 7, Text: "Incorrect index"}, httpx.Permanent, fixIndex, 0},
-		{"internal", emulator.SplunkFault{Status: 500, Code: 8, Text: "Internal server error"}, httpx.Transient, "", 0},
-		{"busy", emulator.SplunkFault{Status: 503, Code: 9, Text: "Server is busy", RetryAfter: 7}, httpx.Throttled, "", 7 * time.Second},
-		{"queues", emulator.SplunkFault{Status: 503, Code: 18, Text: "HEC is unhealthy", RetryAfter: 3}, httpx.Throttled, "", 3 * time.Second},
-		{"429", emulator.SplunkFault{Status: 429, Code: -1, RetryAfter: 11}, httpx.Throttled, "", 11 * time.Second},
-		{"502", emulator.SplunkFault{Status: 502, Code: -1}, httpx.Transient, "", 0},
-		{"channel", emulator.SplunkFault{Status: 400, Code: 10, Text: "Data channel is missing"}, httpx.Permanent, fixChannel, 0},
-		{"query", emulator.SplunkFault{Status: 400, Code: 16, Text: "Query string authorization is not enabled"}, httpx.Permanent, fixQuery, 0},
+		{"disabled", emulator.SplunkFault{Status: 403, Code: 1, Text: "Token disabled"}, delivery.Permanent, fixTokenDisabled, 0},
+		{"invalid", emulator.SplunkFault{Status: 403, Code: 4, Text: "Invalid token " + testToken}, delivery.Permanent, fixToken, 0},
+		{"index", emulator.SplunkFault{Status: 400, Code: 7, Text: "Incorrect index"}, delivery.Permanent, fixIndex, 0},
+		{"internal", emulator.SplunkFault{Status: 500, Code: 8, Text: "Internal server error"}, delivery.Transient, "", 0},
+		{"busy", emulator.SplunkFault{Status: 503, Code: 9, Text: "Server is busy", RetryAfter: 7}, delivery.Throttled, "", 7 * time.Second},
+		{"queues", emulator.SplunkFault{Status: 503, Code: 18, Text: "HEC is unhealthy", RetryAfter: 3}, delivery.Throttled, "", 3 * time.Second},
+		{"429", emulator.SplunkFault{Status: 429, Code: -1, RetryAfter: 11}, delivery.Throttled, "", 11 * time.Second},
+		{"502", emulator.SplunkFault{Status: 502, Code: -1}, delivery.Transient, "", 0},
+		{"channel", emulator.SplunkFault{Status: 400, Code: 10, Text: "Data channel is missing"}, delivery.Permanent, fixChannel, 0},
+		{"query", emulator.SplunkFault{Status: 400, Code: 16, Text: "Query string authorization is not enabled"}, delivery.Permanent, fixQuery, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -270,9 +270,9 @@ func TestCodeClasses(t *testing.T) {
 			h := newHarness(t, false, emulator.SplunkToken{}, func(c *Config) { c.Ack = &off })
 			h.emu.FailNext(tt.fault)
 			err := h.sink.Send(context.Background(), events(2))
-			var he *httpx.Error
+			var he *delivery.Error
 			if !errors.As(err, &he) {
-				t.Fatalf("Send = %v, want an *httpx.Error", err)
+				t.Fatalf("Send = %v, want an *delivery.Error", err)
 			}
 			if he.Class != tt.class || he.Fix != tt.fix || he.RetryAfter != tt.ra {
 				t.Errorf("Send = %v (class %v, fix %q, retry-after %v), want %v, %q, %v", err, he.Class, he.Fix, he.RetryAfter, tt.class, tt.fix, tt.ra)
@@ -306,15 +306,15 @@ func TestTokenErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHarness(t, false, tt.tok, tt.mod)
 			err := h.sink.Send(context.Background(), events(1))
-			var he *httpx.Error
-			if !errors.As(err, &he) || he.Class != httpx.Permanent || he.Fix != tt.fix {
+			var he *delivery.Error
+			if !errors.As(err, &he) || he.Class != delivery.Permanent || he.Fix != tt.fix {
 				t.Fatalf("Send = %v, want permanent with fix %q", err, tt.fix)
 			}
 			if strings.Contains(err.Error(), testToken) {
 				t.Errorf("the token appears in the error: %v", err)
 			}
 			cerr := h.sink.Check(context.Background())
-			if tt.name != "index" && !httpx.IsPermanent(cerr) {
+			if tt.name != "index" && !delivery.IsPermanent(cerr) {
 				t.Errorf("Check = %v, want a permanent error", cerr)
 			}
 		})
@@ -334,7 +334,7 @@ func TestCheck(t *testing.T) {
 	}
 	h := newHarness(t, false, emulator.SplunkToken{Ack: true}, nil)
 	h.emu.SetDown(true)
-	if err := h.sink.Check(context.Background()); err == nil || httpx.IsPermanent(err) {
+	if err := h.sink.Check(context.Background()); err == nil || delivery.IsPermanent(err) {
 		t.Errorf("Check on an unhealthy HEC = %v, want a retryable error", err)
 	}
 }
@@ -373,19 +373,19 @@ func TestLongOutage(t *testing.T) {
 		batch := events(200)
 		done := make(chan int, 1)
 		go func() {
-			b := httpx.Backoff{Base: time.Second, Max: 5 * time.Minute}
+			b := delivery.Backoff{Base: time.Second, Max: 5 * time.Minute}
 			for attempt := 1; ; attempt++ {
 				err := h.sink.Send(t.Context(), batch)
 				if err == nil {
 					done <- attempt
 					return
 				}
-				if httpx.IsPermanent(err) {
+				if delivery.IsPermanent(err) {
 					t.Errorf("permanent error during an outage: %v", err)
 					done <- attempt
 					return
 				}
-				httpx.Sleep(t.Context(), b.Wait(err, attempt))
+				delivery.Sleep(t.Context(), b.Wait(err, attempt))
 			}
 		}()
 		time.Sleep(6 * time.Hour)

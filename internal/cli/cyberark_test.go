@@ -19,6 +19,8 @@ func TestEmulateCyberArkSekoiaOkta(t *testing.T) {
 		{[]string{"emulate", "sekoia", "--listen", "127.0.0.1:0"}, []string{"Sekoia.io intake emulator on http://127.0.0.1:", "intake_key: demo-intake-key", "accepted 0 messages"}},
 		{[]string{"emulate", "okta", "--listen", "127.0.0.1:0", "--backlog", "10", "--key-file", keyFile},
 			[]string{"Okta emulator on http://127.0.0.1:", "api_token: " + demoOktaToken, "client_id: " + demoOktaClientID + "  private_key_file: " + keyFile}},
+		{[]string{"emulate", "splunk", "--listen", "127.0.0.1:0"},
+			[]string{"Splunk HTTP Event Collector emulator on http://127.0.0.1:", "token: " + demoSplunkToken, "indexed 0 events"}},
 		{[]string{"emulate", "entra", "--listen", "127.0.0.1:0", "--backlog", "10"},
 			[]string{"Entra ID + Microsoft Graph emulator on http://127.0.0.1:", "tenant_id: " + demoEntraTenant, "client_secret: " + demoEntraSecret}},
 	} {

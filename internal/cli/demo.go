@@ -311,10 +311,11 @@ const emulateUsage = `usage: auditrelay emulate KIND [flags]; KIND is one of:
   sekoia   [--listen ADDR] [--intake-key KEY]
   okta     [--listen ADDR] [--rate R] [--backlog N] [--max-lag D] [--rate-limit N] [--key-file PATH]
   entra    [--listen ADDR] [--rate R] [--backlog N] [--max-lag D] [--premium=false] [--token-ttl D]
+  splunk   [--listen ADDR] [--token T] [--ack=false] [--ack-delay D]
 `
 
 // emulatorKinds names the kinds `auditrelay emulate` serves, in usage order.
-const emulatorKinds = "pingone, cyberark, sentinel, sekoia, okta, entra"
+const emulatorKinds = "pingone, cyberark, sentinel, sekoia, okta, entra, splunk"
 
 func cmdEmulate(ctx context.Context, args []string, env Env) int {
 	if len(args) == 0 {
@@ -334,6 +335,8 @@ func cmdEmulate(ctx context.Context, args []string, env Env) int {
 		return emulateOkta(ctx, args[1:], env)
 	case "entra":
 		return emulateEntra(ctx, args[1:], env)
+	case "splunk":
+		return emulateSplunk(ctx, args[1:], env)
 	}
 	fmt.Fprintf(env.Stderr, "auditrelay emulate: unknown emulator %q; one of: %s\n\n%s", args[0], emulatorKinds, emulateUsage)
 	return exitUsage

@@ -32,6 +32,7 @@ import (
 	"github.com/auditrelay/auditrelay/internal/sink/file"
 	"github.com/auditrelay/auditrelay/internal/sink/sekoia"
 	"github.com/auditrelay/auditrelay/internal/sink/sentinel"
+	"github.com/auditrelay/auditrelay/internal/sink/splunk"
 	"github.com/auditrelay/auditrelay/internal/sink/stdout"
 	"github.com/auditrelay/auditrelay/internal/source/cyberark"
 	"github.com/auditrelay/auditrelay/internal/source/entra"
@@ -187,6 +188,8 @@ type Sink struct {
 	Sentinel *sentinel.Config `yaml:"sentinel"`
 	// Sekoia is the sekoia: block.
 	Sekoia *sekoia.Config `yaml:"sekoia"`
+	// Splunk is the splunk: block.
+	Splunk *splunk.Config `yaml:"splunk"`
 }
 
 // Kind returns the name of the sink's type block (one of SinkKinds: "file",

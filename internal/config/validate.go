@@ -342,6 +342,10 @@ func validateSinks(c *Config, sources map[string]int, is *issues) {
 			is.addBlock(sp+".sekoia", k.Sekoia.Validate())
 			checkOneProvider(c, sources, k, sp, is)
 		}
+		if k.Splunk != nil {
+			k.Splunk.SetDefaults()
+			is.addBlock(sp+".splunk", k.Splunk.Validate())
+		}
 		if k.Stdout != nil {
 			if stdoutSink >= 0 {
 				is.add(sp+".stdout", "only one stdout sink is allowed: sinks[%d] already writes to standard output", stdoutSink)

@@ -17,6 +17,7 @@ import (
 	"github.com/auditrelay/auditrelay/internal/sink/file"
 	"github.com/auditrelay/auditrelay/internal/sink/sekoia"
 	"github.com/auditrelay/auditrelay/internal/sink/sentinel"
+	"github.com/auditrelay/auditrelay/internal/sink/splunk"
 	"github.com/auditrelay/auditrelay/internal/sink/stdout"
 )
 
@@ -54,6 +55,10 @@ func BuildSinks(cfg *config.Config, log *slog.Logger, stdoutW io.Writer) ([]Sink
 			buildSentinel(&b, *sc.Sentinel, log)
 		case sc.Sekoia != nil:
 			if err := buildSekoia(&b, *sc.Sekoia, log); err != nil {
+				return nil, err
+			}
+		case sc.Splunk != nil:
+			if err := buildSplunk(&b, *sc.Splunk, cfg.DataDir, log); err != nil {
 				return nil, err
 			}
 		case sc.Stdout != nil:
@@ -133,6 +138,40 @@ func buildSekoia(b *Sink, c sekoia.Config, log *slog.Logger) error {
 		counter("auditrelay_sekoia_requests_total", "Batch requests to the intake, failed or not.", func(s sekoia.Stats) int64 { return s.Requests }),
 		counter("auditrelay_sekoia_parked_total", "Events the intake cannot take (over 250,000 bytes or refused alone), kept in the park file and logged with their id.", func(s sekoia.Stats) int64 { return s.Parked }),
 		counter("auditrelay_sekoia_splits_total", "Batches split in two after a 413 or an event id mismatch.", func(s sekoia.Stats) int64 { return s.Splits }),
+	}
+	return nil
+}
+
+// buildSplunk fills b with a Splunk HEC sink and its metrics. The sink
+// keeps its HEC channel in data_dir/splunk/<sink>, so that a restart polls
+// the acknowledgments of the same channel.
+func buildSplunk(b *Sink, c splunk.Config, dataDir string, log *slog.Logger) error {
+	hc, err := splunk.NewHTTPClient(c)
+	if err != nil {
+		return fmt.Errorf("sink %s: %w", b.Name, err)
+	}
+	s, err := splunk.New(c, splunk.Options{
+		HTTPClient: hc,
+		Logger:     log.With("sink", b.Name),
+		Park:       b.Park,
+		StateDir:   filepath.Join(dataDir, "splunk", b.Name),
+	})
+	if err != nil {
+		return fmt.Errorf("sink %s: %w", b.Name, err)
+	}
+	b.Sink, b.Batch, b.Check = s, c.BatchSize, s.Check
+	labels := prometheus.Labels{"sink": b.Name}
+	counter := func(name, help string, v func(splunk.Stats) int64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help, ConstLabels: labels},
+			func() float64 { return float64(v(s.Stats())) })
+	}
+	b.Collectors = []prometheus.Collector{
+		counter("auditrelay_splunk_events_total", "Events acknowledged by HEC (ack true, or code 0 without ack).", func(s splunk.Stats) int64 { return s.Sent }),
+		counter("auditrelay_splunk_requests_total", "Event requests to HEC, failed or not.", func(s splunk.Stats) int64 { return s.Requests }),
+		counter("auditrelay_splunk_ack_polls_total", "Requests to /services/collector/ack.", func(s splunk.Stats) int64 { return s.AckPolls }),
+		counter("auditrelay_splunk_ack_timeouts_total", "Requests sent again because their ackId stayed false for ack_timeout.", func(s splunk.Stats) int64 { return s.AckTimeouts }),
+		counter("auditrelay_splunk_parked_total", "Events HEC refused or cannot take, kept in the park file.", func(s splunk.Stats) int64 { return s.Parked }),
+		counter("auditrelay_splunk_splits_total", "Requests split after a 413 or an unlocated refusal.", func(s splunk.Stats) int64 { return s.Splits }),
 	}
 	return nil
 }

@@ -1,0 +1,96 @@
+package e2e
+
+import (
+	"fmt"
+	mrand "math/rand/v2"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/auditrelay/auditrelay/internal/emulator"
+)
+
+const splunkToken = "5b1c0000-hec0-4000-8000-e2e0token0001"
+
+// TestSplunkKillNineLoop: PingOne into Splunk HEC with indexer
+// acknowledgment through the real binary, killed with SIGKILL at random
+// moments while acks take a second and HEC answers 503s. Every event is
+// indexed; repeats come only from batches in flight at a kill (at most one
+// batch each), and carry auditrelay_id so a search can drop them. The HEC
+// channel survives the restarts.
+func TestSplunkKillNineLoop(t *testing.T) {
+	bin := binary(t)
+	dir := t.TempDir()
+	w := newWorld(t, 2)
+	hec := emulator.NewSplunk(emulator.SplunkOptions{AckDelay: time.Second, Seed: 3}, emulator.SplunkToken{Token: splunkToken, Ack: true})
+	srv := httptest.NewServer(hec)
+	t.Cleanup(srv.Close)
+	now := time.Now()
+	w.emu.Backlog(w.gen, w.envs[0].ID, w.srv.URL, 4000, now.Add(-time.Hour), now.Add(-10*time.Second))
+	w.emu.Backlog(w.gen, w.envs[1].ID, w.srv.URL, 1500, now.Add(-30*time.Minute), now.Add(-10*time.Second))
+	hec.SetFaults(emulator.SplunkFaults{Busy: 0.1})
+	const batch = 300
+	cfg := w.config(t, dir, fmt.Sprintf(`  - name: splunk
+    splunk: { url: %q, token: "${env:SPLUNK_HEC_TOKEN}", index: identity, batch_size: %d, ack_timeout: 30s }
+`, srv.URL, batch))
+	environ := append(w.environ(), "SPLUNK_HEC_TOKEN="+splunkToken)
+	logPath := filepath.Join(dir, "auditrelay.log")
+	rng := mrand.New(mrand.NewPCG(9, 10))
+	kills := 6
+	var channel string
+	for i := range kills {
+		p := start(t, bin, cfg, environ, logPath)
+		time.Sleep(time.Duration(800+rng.IntN(2200)) * time.Millisecond)
+		p.kill(t)
+		b, _ := os.ReadFile(filepath.Join(dir, "data", "splunk", "splunk", "channel"))
+		if i == 0 {
+			channel = string(b)
+		} else if channel != "" && string(b) != channel {
+			t.Errorf("the HEC channel changed across a restart: %q then %q", channel, b)
+		}
+	}
+	hec.SetFaults(emulator.SplunkFaults{})
+	p := start(t, bin, cfg, environ, logPath)
+	want := map[string]bool{}
+	for _, e := range w.envs {
+		for _, a := range w.emu.Activities(e.ID) {
+			want[a.ID] = true
+		}
+	}
+	got := func() map[string]int { return hec.IDs() }
+	for deadline := time.Now().Add(90 * time.Second); time.Now().Before(deadline); time.Sleep(250 * time.Millisecond) {
+		if covers(got(), want) {
+			break
+		}
+	}
+	p.stop(t)
+	ids := got()
+	missing, dups := 0, 0
+	for id := range want {
+		if ids[id] == 0 {
+			missing++
+		}
+	}
+	for _, n := range ids {
+		dups += n - 1
+	}
+	if missing > 0 || dups > kills*batch {
+		t.Errorf("splunk: %d of %d events missing, %d repeats (at most %d: one batch per kill)", missing, len(want), dups, kills*batch)
+	}
+	for _, e := range hec.Events() {
+		if e.Index != "identity" || e.Sourcetype != "pingone:audit" || e.ID() == "" {
+			t.Fatalf("event indexed as %s/%s with id %q", e.Index, e.Sourcetype, e.ID())
+		}
+	}
+	t.Logf("%d events, %d kills, %d repeats; HEC: %+v", len(want), kills, dups, hec.Stats())
+	b, err := os.ReadFile(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(b), splunkToken) {
+		t.Error("the HEC token appears in the log")
+	}
+}

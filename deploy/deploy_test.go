@@ -4,6 +4,7 @@ package deploy_test
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net"
@@ -149,17 +150,74 @@ func TestMetricNames(t *testing.T) {
 	}
 }
 
-// TestAlertMetricsExist fails when an alert names a metric that auditrelay
-// does not serve.
-func TestAlertMetricsExist(t *testing.T) {
+// TestMetricsExist fails when an alert or a dashboard query names a metric
+// that auditrelay does not serve.
+func TestMetricsExist(t *testing.T) {
 	known := servedMetrics(t)
-	for name, expr := range alertExprs(t) {
+	exprs := alertExprs(t)
+	for k, v := range dashboardQueries(t) {
+		exprs[k] = v
+	}
+	for name, expr := range exprs {
 		for _, m := range metricNames(expr) {
 			if !known[m] {
 				t.Errorf("%s uses %s, which auditrelay does not serve", name, m)
 			}
 		}
 	}
+}
+
+// dashboardQueries reads the query of every panel target and template
+// variable of the Grafana dashboard. A variable's label_values(metric,
+// label) is kept as its metric selector.
+func dashboardQueries(t *testing.T) map[string]string {
+	t.Helper()
+	b, err := os.ReadFile("grafana/auditrelay.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d struct {
+		Inputs []struct{ Name string } `json:"__inputs"`
+		Panels []struct {
+			Title      string
+			Datasource struct{ UID string }
+			Targets    []struct{ RefID, Expr string }
+		}
+		Templating struct {
+			List []struct {
+				Name  string
+				Query struct{ Query string }
+			}
+		}
+	}
+	if err := json.Unmarshal(b, &d); err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Inputs) != 1 || d.Inputs[0].Name != "DS_PROMETHEUS" {
+		t.Errorf("dashboard inputs = %+v, want the one datasource input DS_PROMETHEUS", d.Inputs)
+	}
+	out := map[string]string{}
+	for _, p := range d.Panels {
+		if p.Datasource.UID != "${DS_PROMETHEUS}" {
+			t.Errorf("panel %q datasource uid = %q, want ${DS_PROMETHEUS}", p.Title, p.Datasource.UID)
+		}
+		for _, tg := range p.Targets {
+			out["panel "+p.Title+" "+tg.RefID] = tg.Expr
+		}
+	}
+	lv := regexp.MustCompile(`^label_values\((.*),\s*\w+\)$`)
+	for _, v := range d.Templating.List {
+		m := lv.FindStringSubmatch(v.Query.Query)
+		if m == nil {
+			t.Errorf("variable %s: query %q is not label_values(metric, label)", v.Name, v.Query.Query)
+			continue
+		}
+		out["variable "+v.Name] = m[1]
+	}
+	if len(d.Panels) == 0 {
+		t.Fatal("no panels in grafana/auditrelay.json")
+	}
+	return out
 }
 
 // recorder is a Registerer that keeps the collectors registered with it.

@@ -5,6 +5,7 @@ package sink
 
 import (
 	"context"
+	"time"
 
 	"github.com/auditrelay/auditrelay/internal/event"
 )
@@ -17,4 +18,25 @@ type Sink interface {
 	Send(ctx context.Context, batch []event.Raw) error
 	// Close releases the sink's resources.
 	Close(ctx context.Context) error
+}
+
+// Graceful returns a context for sending a batch that outlives ctx by
+// grace: once ctx is done, the send in progress has grace to finish (and be
+// acknowledged) before it is cancelled, so that a clean stop sends nothing
+// twice. Call stop when the send is over.
+func Graceful(ctx context.Context, grace time.Duration) (sendCtx context.Context, stop func()) {
+	sendCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	unhook := context.AfterFunc(ctx, func() {
+		t := time.NewTimer(grace)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			cancel()
+		case <-sendCtx.Done():
+		}
+	})
+	return sendCtx, func() {
+		unhook()
+		cancel()
+	}
 }

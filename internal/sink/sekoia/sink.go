@@ -40,6 +40,7 @@ import (
 	"github.com/auditrelay/auditrelay/internal/httpx"
 	"github.com/auditrelay/auditrelay/internal/park"
 	"github.com/auditrelay/auditrelay/internal/secret"
+	"github.com/auditrelay/auditrelay/internal/sink"
 )
 
 // Operator fixes.
@@ -135,19 +136,8 @@ func (s *Sink) Send(ctx context.Context, batch []event.Raw) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("%s: %w", opSend, err)
 	}
-	sendCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancel()
-	stop := context.AfterFunc(ctx, func() {
-		t := time.NewTimer(ShutdownGrace)
-		defer t.Stop()
-		select {
-		case <-t.C:
-			cancel()
-		case <-sendCtx.Done():
-		}
-	})
+	ctx, stop := sink.Graceful(ctx, ShutdownGrace)
 	defer stop()
-	ctx = sendCtx
 	var items []item
 	for i := range batch {
 		ev := &batch[i]

@@ -55,6 +55,7 @@ import (
 	"github.com/auditrelay/auditrelay/internal/httpx"
 	"github.com/auditrelay/auditrelay/internal/park"
 	"github.com/auditrelay/auditrelay/internal/secret"
+	"github.com/auditrelay/auditrelay/internal/sink"
 )
 
 // HEC paths, under the base URL.
@@ -216,19 +217,8 @@ func (s *Sink) Send(ctx context.Context, batch []event.Raw) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("%s: %w", opSend, err)
 	}
-	sendCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancel()
-	stop := context.AfterFunc(ctx, func() {
-		t := time.NewTimer(ShutdownGrace)
-		defer t.Stop()
-		select {
-		case <-t.C:
-			cancel()
-		case <-sendCtx.Done():
-		}
-	})
+	ctx, stop := sink.Graceful(ctx, ShutdownGrace)
 	defer stop()
-	ctx = sendCtx
 	if s.cfg.AckEnabled() {
 		if err := s.ensureChannel(); err != nil {
 			return err

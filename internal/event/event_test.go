@@ -1,6 +1,7 @@
 package event
 
 import (
+	"bytes"
 	"encoding/json"
 	"testing"
 	"time"
@@ -33,4 +34,32 @@ func TestAppendLine(t *testing.T) {
 	if _, err := AppendLine(nil, &Raw{ID: "1", Data: json.RawMessage("{\n")}); err == nil {
 		t.Error("invalid multi-line data accepted")
 	}
+}
+
+// FuzzAppendJSONString checks the appender against encoding/json: its
+// output is valid JSON that decodes to what encoding/json's output decodes
+// to (the same string, invalid UTF-8 replaced alike), for every input.
+func FuzzAppendJSONString(f *testing.F) {
+	for _, s := range []string{"", "plain", "quote \" and \\", "tab\tnl\ncr\r\x00\x1f", "é ü 日本", "\xff\xfe bad", "\u2028\u2029", "<&>"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		var want bytes.Buffer
+		enc := json.NewEncoder(&want)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(s); err != nil {
+			t.Fatal(err)
+		}
+		got := AppendJSONString(nil, s)
+		var a, b string
+		if err := json.Unmarshal(got, &a); err != nil {
+			t.Fatalf("AppendJSONString(%q) = %s, not a JSON string: %v", s, got, err)
+		}
+		if err := json.Unmarshal(want.Bytes(), &b); err != nil {
+			t.Fatal(err)
+		}
+		if a != b {
+			t.Fatalf("AppendJSONString(%q) = %s decodes to %q; encoding/json's %s to %q", s, got, a, want.String(), b)
+		}
+	})
 }

@@ -207,7 +207,7 @@ func (e *encoder) cyberArkAuditRow(b []byte, ev *event.Raw) ([]byte, error) {
 		case c.Name == "timestamp" && !ev.Time.IsZero():
 			v = strconv.AppendInt(nil, ev.Time.UnixMilli(), 10)
 		case c.Name == "tenantId" && ev.Tenant != "":
-			v = appendJSONString(nil, ev.Tenant)
+			v = event.AppendJSONString(nil, ev.Tenant)
 		}
 		b = e.rawField(b, &first, c.Name, v)
 	}
@@ -344,7 +344,7 @@ func (e *encoder) auditRelayRow(b []byte, ev *event.Raw) ([]byte, error) {
 			if i > 0 {
 				tags = append(tags, ',')
 			}
-			tags = appendJSONString(tags, tag)
+			tags = event.AppendJSONString(tags, tag)
 			admin = admin || tag == "adminIdentityEvent"
 		}
 		b = e.rawField(b, &first, "Tags", append(tags, ']'))
@@ -402,7 +402,7 @@ func (e *encoder) stringField(b []byte, first *bool, name, v string) []byte {
 		e.truncated++
 	}
 	b = fieldName(b, first, name)
-	return appendJSONString(b, v)
+	return event.AppendJSONString(b, v)
 }
 
 // stringRaw appends "name":raw when raw is a non-empty JSON string, as
@@ -432,13 +432,13 @@ func (e *encoder) rawField(b []byte, first *bool, name string, raw json.RawMessa
 			if len(s) > MaxFieldBytes {
 				s = truncateUTF8(s, MaxFieldBytes)
 			}
-			return appendJSONString(b, s)
+			return event.AppendJSONString(b, s)
 		}
 	}
 	if v, ok := shrinkDynamic(raw, MaxFieldBytes); ok {
 		return append(b, v...)
 	}
-	return appendJSONString(b, truncateUTF8(string(raw), MaxFieldBytes))
+	return event.AppendJSONString(b, truncateUTF8(string(raw), MaxFieldBytes))
 }
 
 // shrinkDynamic cuts the longest strings inside a JSON object or array
@@ -523,57 +523,6 @@ func truncateUTF8(s string, n int) string {
 		n--
 	}
 	return s[:n]
-}
-
-// appendJSONString appends s as a JSON string. Invalid UTF-8 becomes
-// U+FFFD, as encoding/json does.
-func appendJSONString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xf])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }
 
 // split packs rows, in order, into as few calls as fit: each body, a JSON

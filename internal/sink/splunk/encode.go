@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"strconv"
-	"unicode/utf8"
 
 	"github.com/auditrelay/auditrelay/internal/event"
 )
@@ -58,70 +57,29 @@ func (e *encoder) appendEnvelope(b []byte, ev *event.Raw) ([]byte, error) {
 		b = append(b, '.', byte('0'+f/100), byte('0'+f/10%10), byte('0'+f%10), ',')
 	}
 	b = append(b, `"host":`...)
-	b = appendString(b, e.meta.host)
+	b = event.AppendJSONString(b, e.meta.host)
 	b = append(b, `,"source":`...)
 	src := ev.Tenant
 	if src == "" {
 		src = ev.Source
 	}
-	b = appendString(b, src)
+	b = event.AppendJSONString(b, src)
 	b = append(b, `,"sourcetype":`...)
 	st := e.meta.sourcetype
 	if st == "" {
 		st = Sourcetype(ev.Provider)
 	}
-	b = appendString(b, st)
+	b = event.AppendJSONString(b, st)
 	if e.meta.index != "" {
 		b = append(b, `,"index":`...)
-		b = appendString(b, e.meta.index)
+		b = event.AppendJSONString(b, e.meta.index)
 	}
 	b = append(b, `,"fields":{"auditrelay_id":`...)
-	b = appendString(b, ev.ID)
+	b = event.AppendJSONString(b, ev.ID)
 	b = append(b, `},"event":`...)
 	b = append(b, raw...)
 	return append(b, '}'), nil
 }
-
-// appendString appends s as a JSON string; bytes that are not UTF-8
-// become U+FFFD.
-func appendString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c == '"' || c == '\\' || c < 0x20 {
-				b = append(b, s[start:i]...)
-				switch c {
-				case '"', '\\':
-					b = append(b, '\\', c)
-				case '\n':
-					b = append(b, '\\', 'n')
-				case '\t':
-					b = append(b, '\\', 't')
-				case '\r':
-					b = append(b, '\\', 'r')
-				default:
-					b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-				}
-				start = i + 1
-			}
-			i++
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			start = i + size
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
-}
-
-const hexDigits = "0123456789abcdef"
 
 // requestBody joins envelopes, one per line (HEC takes objects back to
 // back, not an array), and gzips them. The result is valid until the next

@@ -105,12 +105,10 @@ func emulateCyberArk(ctx context.Context, args []string, env Env) int {
 	if fs.Parse(args) != nil {
 		return exitUsage
 	}
-	ln, err := net.Listen("tcp", *listen)
-	if err != nil {
-		fmt.Fprintf(env.Stderr, "auditrelay emulate: %v\n", err)
+	ln, base, ok := listenEmulator(*listen, env)
+	if !ok {
 		return exitFailure
 	}
-	base := "http://" + ln.Addr().String()
 	emu := emulator.NewCyberArk(emulator.CyberArkOptions{TokenTTL: *ttl, CursorTTL: *cursorTTL})
 	t := emu.StartDemo(ctx, 1, *backlog, time.Hour, *rate, *lag)
 	fmt.Fprintf(env.Stdout, "CyberArk emulator on %s (identity_url and audit_url); stats at %s/emulator/stats\n", base, base)
@@ -126,17 +124,26 @@ func emulateSekoia(ctx context.Context, args []string, env Env) int {
 	if fs.Parse(args) != nil {
 		return exitUsage
 	}
-	ln, err := net.Listen("tcp", *listen)
-	if err != nil {
-		fmt.Fprintf(env.Stderr, "auditrelay emulate: %v\n", err)
+	ln, base, ok := listenEmulator(*listen, env)
+	if !ok {
 		return exitFailure
 	}
-	base := "http://" + ln.Addr().String()
 	emu := emulator.NewSekoia(emulator.SekoiaOptions{}, *key)
 	fmt.Fprintf(env.Stdout, "Sekoia.io intake emulator on %s (url); intake_key: %s; stats at %s/emulator/stats\n", base, *key, base)
 	rc := serveUntilDone(ctx, ln, emu, env)
 	fmt.Fprintf(env.Stdout, "accepted %d messages, %d flagged as unparsable\n", len(emu.Messages(*key)), len(emu.Flagged()))
 	return rc
+}
+
+// listenEmulator listens on addr for an emulator and returns the listener
+// and its base URL; ok is false when it could not, and the error is written.
+func listenEmulator(addr string, env Env) (ln net.Listener, base string, ok bool) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "auditrelay emulate: %v\n", err)
+		return nil, "", false
+	}
+	return ln, "http://" + ln.Addr().String(), true
 }
 
 // serveUntilDone serves h on ln until ctx is done.

@@ -352,12 +352,10 @@ func emulatePingOne(ctx context.Context, args []string, env Env) int {
 	if fs.Parse(args) != nil {
 		return exitUsage
 	}
-	ln, err := net.Listen("tcp", *listen)
-	if err != nil {
-		fmt.Fprintf(env.Stderr, "auditrelay emulate: %v\n", err)
+	ln, base, ok := listenEmulator(*listen, env)
+	if !ok {
 		return exitFailure
 	}
-	base := "http://" + ln.Addr().String()
 	emu := emulator.NewPingOne(emulator.PingOneOptions{TokenTTL: *ttl})
 	environments := emu.StartDemo(ctx, base, emulator.DemoOptions{
 		Environments: *envs, Backlog: time.Hour, BacklogPerEnv: *backlog, Rate: *rate, MaxLag: 3 * time.Second, Seed: 1,

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"strings"
 	"time"
 
@@ -34,12 +33,10 @@ func emulateEntra(ctx context.Context, args []string, env Env) int {
 	if fs.Parse(args) != nil {
 		return exitUsage
 	}
-	ln, err := net.Listen("tcp", *listen)
-	if err != nil {
-		fmt.Fprintf(env.Stderr, "auditrelay emulate: %v\n", err)
+	ln, base, ok := listenEmulator(*listen, env)
+	if !ok {
 		return exitFailure
 	}
-	base := "http://" + ln.Addr().String()
 	emu := emulator.NewEntra(emulator.EntraOptions{TokenTTL: *ttl, ShortPages: 0.05})
 	emu.AddTenant(emulator.EntraTenant{ID: demoEntraTenant, Premium: *premium})
 	emu.AddApp(emulator.EntraApp{TenantID: demoEntraTenant, ClientID: demoEntraClient, ClientSecret: demoEntraSecret,

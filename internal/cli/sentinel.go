@@ -90,12 +90,10 @@ func emulateSentinel(ctx context.Context, args []string, env Env) int {
 	if fs.Parse(args) != nil {
 		return exitUsage
 	}
-	ln, err := net.Listen("tcp", *listen)
-	if err != nil {
-		fmt.Fprintf(env.Stderr, "auditrelay emulate: %v\n", err)
+	ln, base, ok := listenEmulator(*listen, env)
+	if !ok {
 		return exitFailure
 	}
-	base := "http://" + ln.Addr().String()
 	emu := emulator.NewSentinel(emulator.SentinelOptions{})
 	emu.SetFaults(emulator.SentinelFaults{Throttle: *throttle, ServerError: *unavailable, RetryAfter: *retryAfter})
 	d := setUpSentinel(emu)

@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"fmt"
-	"net"
 	"time"
 
 	"github.com/auditrelay/auditrelay/internal/emulator"
@@ -21,12 +20,10 @@ func emulateSplunk(ctx context.Context, args []string, env Env) int {
 	if fs.Parse(args) != nil {
 		return exitUsage
 	}
-	ln, err := net.Listen("tcp", *listen)
-	if err != nil {
-		fmt.Fprintf(env.Stderr, "auditrelay emulate: %v\n", err)
+	ln, base, ok := listenEmulator(*listen, env)
+	if !ok {
 		return exitFailure
 	}
-	base := "http://" + ln.Addr().String()
 	emu := emulator.NewSplunk(emulator.SplunkOptions{AckDelay: *ackDelay}, emulator.SplunkToken{Token: *token, Ack: *ack})
 	fmt.Fprintf(env.Stdout, "Splunk HTTP Event Collector emulator on %s (url); token: %s  ack: %v; stats at %s/emulator/stats\n", base, *token, *ack, base)
 	rc := serveUntilDone(ctx, ln, emu, env)

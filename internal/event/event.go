@@ -132,7 +132,13 @@ func appendString(b []byte, v string) []byte {
 // quotes, backslashes and control characters are escaped, invalid UTF-8
 // becomes U+FFFD and U+2028/U+2029 are escaped, as encoding/json does
 // (it does not escape <, > and &, which JSON does not require).
-func AppendJSONString(b []byte, s string) []byte {
+func AppendJSONString(b []byte, s string) []byte { return appendJSON(b, s) }
+
+// AppendJSONBytes is AppendJSONString for text held in a byte slice, such
+// as a provider's raw event carried as a string field.
+func AppendJSONBytes(b, s []byte) []byte { return appendJSON(b, s) }
+
+func appendJSON[T string | []byte](b []byte, s T) []byte {
 	const hex = "0123456789abcdef"
 	b = append(b, '"')
 	start := 0
@@ -160,7 +166,9 @@ func AppendJSONString(b []byte, s string) []byte {
 			start = i
 			continue
 		}
-		r, size := utf8.DecodeRuneInString(s[i:])
+		// At most four bytes: the conversion does not escape and is
+		// made on the stack.
+		r, size := utf8.DecodeRuneInString(string(s[i:min(i+utf8.UTFMax, len(s))]))
 		if r == utf8.RuneError && size == 1 {
 			b = append(b, s[start:i]...)
 			b = append(b, `\ufffd`...)

@@ -61,5 +61,21 @@ func FuzzAppendJSONString(f *testing.F) {
 		if a != b {
 			t.Fatalf("AppendJSONString(%q) = %s decodes to %q; encoding/json's %s to %q", s, got, a, want.String(), b)
 		}
+		if gb := AppendJSONBytes(nil, []byte(s)); !bytes.Equal(gb, got) {
+			t.Fatalf("AppendJSONBytes(%q) = %s, AppendJSONString %s", s, gb, got)
+		}
+		if bytes.ContainsAny(got, "\n\r") {
+			t.Fatalf("AppendJSONString(%q) = %s spans lines", s, got)
+		}
 	})
+}
+
+// TestAppendJSONBytesAllocs: the byte-slice form appends without
+// allocating, like the string form, runes past ASCII included.
+func TestAppendJSONBytesAllocs(t *testing.T) {
+	in := []byte("quote \" tab\t é 日本 \xff \u2028 😀")
+	buf := make([]byte, 0, 256)
+	if n := testing.AllocsPerRun(100, func() { buf = AppendJSONBytes(buf[:0], in) }); n != 0 {
+		t.Errorf("AppendJSONBytes allocates %v times per call", n)
+	}
 }

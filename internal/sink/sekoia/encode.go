@@ -5,7 +5,6 @@ import (
 	"compress/gzip"
 	"encoding/json"
 	"fmt"
-	"unicode/utf8"
 )
 
 // encoder turns events into the messages of a batch body. It is not safe
@@ -31,42 +30,6 @@ func (e *encoder) message(raw []byte) ([]byte, error) {
 	}
 	return m, nil
 }
-
-// appendQuoted appends m as a JSON string. m is compact JSON, so it holds
-// no raw control characters; quotes and backslashes are escaped, and bytes
-// that are not UTF-8 become U+FFFD as any JSON decoder would read them.
-func appendQuoted(b, m []byte) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(m); {
-		c := m[i]
-		if c < utf8.RuneSelf {
-			if c == '"' || c == '\\' || c < 0x20 {
-				b = append(b, m[start:i]...)
-				switch c {
-				case '"', '\\':
-					b = append(b, '\\', c)
-				default:
-					b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-				}
-				start = i + 1
-			}
-			i++
-			continue
-		}
-		r, size := utf8.DecodeRune(m[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, m[start:i]...)
-			b = append(b, `\ufffd`...)
-			start = i + size
-		}
-		i += size
-	}
-	b = append(b, m[start:]...)
-	return append(b, '"')
-}
-
-const hex = "0123456789abcdef"
 
 // batchBody builds {"intake_key": key, "jsons": [quoted…]}, gzipped when
 // zip is set. The result is valid until the next call.

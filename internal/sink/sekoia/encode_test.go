@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/auditrelay/auditrelay/internal/event"
 )
 
 // FuzzMessage checks the encoding of one event: the element of "jsons"
@@ -21,7 +23,7 @@ func FuzzMessage(f *testing.F) {
 		}
 		var want bytes.Buffer
 		json.Compact(&want, raw)
-		q := appendQuoted(nil, m)
+		q := event.AppendJSONBytes(nil, m)
 		var got string
 		if err := json.Unmarshal(q, &got); err != nil {
 			t.Fatalf("element %s is not a JSON string: %v", q, err)

@@ -157,7 +157,7 @@ func (s *Sink) Send(ctx context.Context, batch []event.Raw) error {
 			}
 			continue
 		}
-		items = append(items, item{ev: ev, quoted: appendQuoted(nil, m), size: len(m)})
+		items = append(items, item{ev: ev, quoted: event.AppendJSONBytes(nil, m), size: len(m)})
 	}
 	start, pending := 0, 0
 	for i := range items {

@@ -444,7 +444,7 @@ func BenchmarkEncode(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			quoted[i] = appendQuoted(quoted[i][:0], m)
+			quoted[i] = event.AppendJSONBytes(quoted[i][:0], m)
 		}
 		if _, err := enc.batchBody(testKey, quoted, true); err != nil {
 			b.Fatal(err)

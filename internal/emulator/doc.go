@@ -76,4 +76,17 @@
 //	POST /services/collector/ack              {"acks":[…]}
 //	GET  /services/collector/health           code 17 healthy, 18 unhealthy
 //	GET  /emulator/stats                      SplunkStats as JSON
+//
+// Elasticsearch emulates an Elasticsearch or OpenSearch cluster's _bulk API:
+// NDJSON create and index actions with per-item results (409 on a repeated
+// _id, 429 items injected, 400 on a field whose JSON type differs from the
+// one first mapped, data streams taking only create with @timestamp, 403
+// outside the writable index patterns), 413 over a size, API key and basic
+// auth, _has_privileges (absent on OpenSearch), gzip and 503 faults. Docs,
+// IDCounts and Bulks read back what was indexed and sent.
+//
+//	GET  /                                    cluster info
+//	POST /_bulk, /{index}/_bulk               NDJSON actions and documents
+//	POST /_security/user/_has_privileges      index privileges of the caller
+//	GET  /emulator/stats                      ElasticsearchStats as JSON
 package emulator

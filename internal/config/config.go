@@ -29,6 +29,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/auditrelay/auditrelay/internal/sink/elasticsearch"
 	"github.com/auditrelay/auditrelay/internal/sink/file"
 	"github.com/auditrelay/auditrelay/internal/sink/sekoia"
 	"github.com/auditrelay/auditrelay/internal/sink/sentinel"
@@ -127,6 +128,31 @@ func (c *Config) SourceNames() []string {
 	return out
 }
 
+// Providers returns the providers (the source kinds) of the sources sink
+// takes, in the order they are configured, each once.
+func (c *Config) Providers(sink *Sink) []string {
+	takes := map[string]bool{}
+	for _, n := range sink.Sources {
+		takes[n] = true
+	}
+	var out []string
+	seen := map[string]bool{}
+	for i := range c.Sources {
+		kind := c.Sources[i].Kind()
+		if kind == "" || seen[kind] {
+			continue
+		}
+		for _, n := range c.Sources[i].Names() {
+			if takes[n] {
+				seen[kind] = true
+				out = append(out, kind)
+				break
+			}
+		}
+	}
+	return out
+}
+
 // Lookback returns the lookback of the source's type block, 0 without one.
 func (s *Source) Lookback() units.Duration {
 	switch {
@@ -190,6 +216,8 @@ type Sink struct {
 	Sekoia *sekoia.Config `yaml:"sekoia"`
 	// Splunk is the splunk: block.
 	Splunk *splunk.Config `yaml:"splunk"`
+	// Elasticsearch is the elasticsearch: block.
+	Elasticsearch *elasticsearch.Config `yaml:"elasticsearch"`
 }
 
 // Kind returns the name of the sink's type block (one of SinkKinds: "file",

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding/base64"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -15,6 +16,10 @@ import (
 
 // envRefRE finds the environment variables an example reads.
 var envRefRE = regexp.MustCompile(`\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}`)
+
+// exampleESKey is the value of ES_API_KEY in the examples: an encoded
+// Elasticsearch API key.
+var exampleESKey = base64.StdEncoding.EncodeToString([]byte("example-id:example-ES_API_KEY"))
 
 // TestExamples loads every examples/*.yaml with the environment variables it
 // names set, and checks that it is valid and means what its comments say.
@@ -88,6 +93,18 @@ func TestExamples(t *testing.T) {
 				t.Errorf("sekoia routes (-want +got):\n%s", diff)
 			}
 		},
+		"pingone-and-okta-to-splunk-and-elastic": func(t *testing.T, c *Config) {
+			h, e := c.Sinks[0].Splunk, c.Sinks[1].Elasticsearch
+			if h == nil || h.Token.Reveal() != "example-SPLUNK_HEC_TOKEN" || !h.AckEnabled() || h.Index != "identity" {
+				t.Errorf("splunk sink = %+v", c.Sinks[0])
+			}
+			if e == nil || e.APIKey.Reveal() != exampleESKey || e.Format != "integration" || e.Index != "" || len(e.URLs) != 1 {
+				t.Errorf("elasticsearch sink = %+v", c.Sinks[1])
+			}
+			if diff := cmp.Diff([]string{"pingone", "okta"}, c.Providers(&c.Sinks[1])); diff != "" {
+				t.Errorf("providers of the elastic sink (-want +got):\n%s", diff)
+			}
+		},
 		"multi-environment": func(t *testing.T, c *Config) {
 			if c.MetricsListen != "127.0.0.1:9464" {
 				t.Errorf("metrics_listen = %q", c.MetricsListen)
@@ -127,7 +144,11 @@ func TestExamples(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, m := range envRefRE.FindAllStringSubmatch(string(data), -1) {
-				t.Setenv(m[1], "example-"+m[1])
+				v := "example-" + m[1]
+				if m[1] == "ES_API_KEY" { // validated as base64 of id:key
+					v = exampleESKey
+				}
+				t.Setenv(m[1], v)
 			}
 			c, err := Load(path)
 			if err != nil {

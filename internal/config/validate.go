@@ -346,6 +346,10 @@ func validateSinks(c *Config, sources map[string]int, is *issues) {
 			k.Splunk.SetDefaults()
 			is.addBlock(sp+".splunk", k.Splunk.Validate())
 		}
+		if k.Elasticsearch != nil {
+			k.Elasticsearch.SetDefaults()
+			is.addBlock(sp+".elasticsearch", k.Elasticsearch.Validate())
+		}
 		if k.Stdout != nil {
 			if stdoutSink >= 0 {
 				is.add(sp+".stdout", "only one stdout sink is allowed: sinks[%d] already writes to standard output", stdoutSink)

@@ -14,6 +14,7 @@ import (
 	"github.com/auditrelay/auditrelay/internal/httpx"
 	"github.com/auditrelay/auditrelay/internal/park"
 	"github.com/auditrelay/auditrelay/internal/sink"
+	"github.com/auditrelay/auditrelay/internal/sink/elasticsearch"
 	"github.com/auditrelay/auditrelay/internal/sink/file"
 	"github.com/auditrelay/auditrelay/internal/sink/sekoia"
 	"github.com/auditrelay/auditrelay/internal/sink/sentinel"
@@ -59,6 +60,10 @@ func BuildSinks(cfg *config.Config, log *slog.Logger, stdoutW io.Writer) ([]Sink
 			}
 		case sc.Splunk != nil:
 			if err := buildSplunk(&b, *sc.Splunk, cfg.DataDir, log); err != nil {
+				return nil, err
+			}
+		case sc.Elasticsearch != nil:
+			if err := buildElasticsearch(&b, *sc.Elasticsearch, cfg.Providers(&sc), log); err != nil {
 				return nil, err
 			}
 		case sc.Stdout != nil:
@@ -172,6 +177,40 @@ func buildSplunk(b *Sink, c splunk.Config, dataDir string, log *slog.Logger) err
 		counter("auditrelay_splunk_ack_timeouts_total", "Requests sent again because their ackId stayed false for ack_timeout.", func(s splunk.Stats) int64 { return s.AckTimeouts }),
 		counter("auditrelay_splunk_parked_total", "Events HEC refused or cannot take, kept in the park file.", func(s splunk.Stats) int64 { return s.Parked }),
 		counter("auditrelay_splunk_splits_total", "Requests split after a 413 or an unlocated refusal.", func(s splunk.Stats) int64 { return s.Splits }),
+	}
+	return nil
+}
+
+// buildElasticsearch fills b with an Elasticsearch or OpenSearch sink and
+// its metrics; providers name the targets Check proves.
+func buildElasticsearch(b *Sink, c elasticsearch.Config, providers []string, log *slog.Logger) error {
+	hc, err := elasticsearch.NewHTTPClient(c)
+	if err != nil {
+		return fmt.Errorf("sink %s: %w", b.Name, err)
+	}
+	s, err := elasticsearch.New(c, elasticsearch.Options{
+		HTTPClient: hc,
+		Logger:     log.With("sink", b.Name),
+		Park:       b.Park,
+		Providers:  providers,
+	})
+	if err != nil {
+		return fmt.Errorf("sink %s: %w", b.Name, err)
+	}
+	b.Sink, b.Batch, b.Check = s, c.BatchSize, s.Check
+	labels := prometheus.Labels{"sink": b.Name}
+	counter := func(name, help string, v func(elasticsearch.Stats) int64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help, ConstLabels: labels},
+			func() float64 { return float64(v(s.Stats())) })
+	}
+	b.Collectors = []prometheus.Collector{
+		counter("auditrelay_elasticsearch_events_total", "Documents created (item 201).", func(s elasticsearch.Stats) int64 { return s.Sent }),
+		counter("auditrelay_elasticsearch_duplicates_total", "Documents answered 409: already held from an earlier send, counted delivered.", func(s elasticsearch.Stats) int64 { return s.Duplicates }),
+		counter("auditrelay_elasticsearch_parked_total", "Events refused by the cluster (mapping errors) or not encodable, kept in the park file.", func(s elasticsearch.Stats) int64 { return s.Parked }),
+		counter("auditrelay_elasticsearch_retried_items_total", "Bulk items answered 429 or 5xx, sent again.", func(s elasticsearch.Stats) int64 { return s.Retried }),
+		counter("auditrelay_elasticsearch_requests_total", "_bulk requests, failed or not.", func(s elasticsearch.Stats) int64 { return s.Requests }),
+		counter("auditrelay_elasticsearch_splits_total", "_bulk requests split in two after a 413.", func(s elasticsearch.Stats) int64 { return s.Splits }),
+		counter("auditrelay_elasticsearch_failovers_total", "Requests moved to the next of urls after a connection failure or 5xx.", func(s elasticsearch.Stats) int64 { return s.Failovers }),
 	}
 	return nil
 }

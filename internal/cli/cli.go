@@ -59,6 +59,8 @@ Usage:
   auditrelay emulate okta [--listen ADDR]      serve the Okta System Log and service app token emulator
   auditrelay emulate entra [--listen ADDR]     serve the Entra ID token endpoint and Microsoft Graph audit logs emulator
   auditrelay emulate splunk [--listen ADDR]    serve the Splunk HTTP Event Collector emulator (channels, ackIds)
+  auditrelay emulate elasticsearch [--listen ADDR]
+                                               serve the Elasticsearch (or --opensearch) _bulk emulator
   auditrelay sentinel template --format pingone_v2|auditrelay|cyberark_audit|okta_v2 [--table NAME] [--workspace NAME] [--dce]
                                                print the ARM template of a Sentinel table, DCR and DCE
   auditrelay version

@@ -21,6 +21,9 @@ func TestEmulateCyberArkSekoiaOkta(t *testing.T) {
 			[]string{"Okta emulator on http://127.0.0.1:", "api_token: " + demoOktaToken, "client_id: " + demoOktaClientID + "  private_key_file: " + keyFile}},
 		{[]string{"emulate", "splunk", "--listen", "127.0.0.1:0"},
 			[]string{"Splunk HTTP Event Collector emulator on http://127.0.0.1:", "token: " + demoSplunkToken, "indexed 0 events"}},
+		{[]string{"emulate", "elasticsearch", "--listen", "127.0.0.1:0"},
+			[]string{"Elasticsearch emulator on http://127.0.0.1:", "api_key: " + demoElasticsearchAPIKey, "indexed 0 documents"}},
+		{[]string{"emulate", "elasticsearch", "--listen", "127.0.0.1:0", "--opensearch"}, []string{"OpenSearch emulator on http://127.0.0.1:"}},
 		{[]string{"emulate", "entra", "--listen", "127.0.0.1:0", "--backlog", "10"},
 			[]string{"Entra ID + Microsoft Graph emulator on http://127.0.0.1:", "tenant_id: " + demoEntraTenant, "client_secret: " + demoEntraSecret}},
 	} {

@@ -312,10 +312,11 @@ const emulateUsage = `usage: auditrelay emulate KIND [flags]; KIND is one of:
   okta     [--listen ADDR] [--rate R] [--backlog N] [--max-lag D] [--rate-limit N] [--key-file PATH]
   entra    [--listen ADDR] [--rate R] [--backlog N] [--max-lag D] [--premium=false] [--token-ttl D]
   splunk   [--listen ADDR] [--token T] [--ack=false] [--ack-delay D]
+  elasticsearch [--listen ADDR] [--api-key KEY] [--opensearch] [--throttle F] [--unavailable F]
 `
 
 // emulatorKinds names the kinds `auditrelay emulate` serves, in usage order.
-const emulatorKinds = "pingone, cyberark, sentinel, sekoia, okta, entra, splunk"
+const emulatorKinds = "pingone, cyberark, sentinel, sekoia, okta, entra, splunk, elasticsearch"
 
 func cmdEmulate(ctx context.Context, args []string, env Env) int {
 	if len(args) == 0 {
@@ -337,6 +338,8 @@ func cmdEmulate(ctx context.Context, args []string, env Env) int {
 		return emulateEntra(ctx, args[1:], env)
 	case "splunk":
 		return emulateSplunk(ctx, args[1:], env)
+	case "elasticsearch":
+		return emulateElasticsearch(ctx, args[1:], env)
 	}
 	fmt.Fprintf(env.Stderr, "auditrelay emulate: unknown emulator %q; one of: %s\n\n%s", args[0], emulatorKinds, emulateUsage)
 	return exitUsage

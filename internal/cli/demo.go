@@ -106,6 +106,12 @@ func cmdDemo(ctx context.Context, args []string, env Env) int {
 		return exitFailure
 	}
 	defer en.stop()
+	siems, err := startDemoSIEMs(cfg)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "auditrelay demo: %v\n", err)
+		return exitFailure
+	}
+	defer siems.stop()
 	d, err := daemon.New(cfg, daemon.Options{Logger: log, Version: Version()})
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "auditrelay demo: %v\n", err)
@@ -117,6 +123,7 @@ func cmdDemo(ctx context.Context, args []string, env Env) int {
 	fmt.Fprintf(env.Stdout, "and an emulated CyberArk tenant at %s read into an emulated Sekoia.io intake at %s\n", ca.caURL, ca.skURL)
 	fmt.Fprintf(env.Stdout, "and an emulated Okta org at %s read with a service app (private_key_jwt) into the file\n", ok.url)
 	fmt.Fprintf(env.Stdout, "and an emulated Entra ID tenant at %s (directory audits, sign-ins, provisioning) read into the file\n", en.url)
+	fmt.Fprintf(env.Stdout, "every source also into an emulated Splunk HEC at %s (indexer acknowledgment) and an emulated Elasticsearch at %s\n", siems.hecURL, siems.esURL)
 	fmt.Fprintf(env.Stdout, "writing NDJSON to %s and rows to an emulated Microsoft Sentinel at %s, store in %s, log in %s; Ctrl-C to stop\n\n", out, azURL, cfg.DataDir, logFile.Name())
 
 	runErr := make(chan error, 1)
@@ -139,6 +146,7 @@ func cmdDemo(ctx context.Context, args []string, env Env) int {
 			ca.summary(env.Stdout)
 			ok.summary(env.Stdout, out)
 			en.summary(env.Stdout, out)
+			siems.summary(env.Stdout)
 			return rc
 		case now := <-tick.C:
 			snap, err := d.Snapshot()

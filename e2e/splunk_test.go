@@ -94,3 +94,56 @@ func TestSplunkKillNineLoop(t *testing.T) {
 		t.Error("the HEC token appears in the log")
 	}
 }
+
+// TestSplunkKillBetweenSendAndAck: the binary is killed while HEC holds
+// its requests unacknowledged (acks take 6 s); the next run polls the
+// recorded ackIds instead of sending again, so each event is indexed once.
+func TestSplunkKillBetweenSendAndAck(t *testing.T) {
+	bin := binary(t)
+	dir := t.TempDir()
+	w := newWorld(t, 1)
+	hec := emulator.NewSplunk(emulator.SplunkOptions{AckDelay: 6 * time.Second}, emulator.SplunkToken{Token: splunkToken, Ack: true})
+	srv := httptest.NewServer(hec)
+	t.Cleanup(srv.Close)
+	now := time.Now()
+	w.emu.Backlog(w.gen, w.envs[0].ID, w.srv.URL, 1000, now.Add(-time.Hour), now.Add(-10*time.Second))
+	addr := freePort(t)
+	cfg := w.config(t, dir, fmt.Sprintf(`  - name: splunk
+    splunk: { url: %q, token: "${env:SPLUNK_HEC_TOKEN}", batch_size: 2000 }
+`, srv.URL))
+	b, _ := os.ReadFile(cfg)
+	os.WriteFile(cfg, append([]byte(fmt.Sprintf("metrics_listen: %s\n", addr)), b...), 0o600)
+	environ := append(w.environ(), "SPLUNK_HEC_TOKEN="+splunkToken)
+	logPath := filepath.Join(dir, "auditrelay.log")
+	p := start(t, bin, cfg, environ, logPath)
+	// wait for the whole backlog to be sent, its ack still false
+	for deadline := time.Now().Add(30 * time.Second); len(hec.IDs()) < 1000; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			p.kill(t)
+			t.Fatalf("HEC holds %d of 1000 events after 30s", len(hec.IDs()))
+		}
+	}
+	if st := hec.Stats(); st.AcksTrue >= st.Requests {
+		t.Fatalf("every ack turned true before the kill: %+v", st)
+	}
+	p.kill(t)
+	sent := hec.Stats().Requests
+	p = start(t, bin, cfg, environ, logPath)
+	want := bare(w.want())
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline) && !covers(hec.IDs(), want); time.Sleep(250 * time.Millisecond) {
+	}
+	// the sink acknowledged the batch from the recorded ackIds
+	var resumed float64
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline) && resumed == 0; time.Sleep(250 * time.Millisecond) {
+		resumed, _ = metric(addr, `auditrelay_splunk_resumed_acks_total{sink="splunk"}`)
+	}
+	p.stop(t)
+	compare(t, "splunk", want, hec.IDs())
+	if resumed == 0 {
+		t.Error("auditrelay_splunk_resumed_acks_total = 0, want the unacknowledged events of the killed run")
+	}
+	t.Logf("%v events acknowledged from the killed run's record; HEC %+v", resumed, hec.Stats())
+	if st := hec.Stats(); st.Requests != sent {
+		t.Errorf("the restarted run sent %d requests again: %+v", st.Requests-sent, st)
+	}
+}

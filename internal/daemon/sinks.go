@@ -177,6 +177,7 @@ func buildSplunk(b *Sink, c splunk.Config, dataDir string, log *slog.Logger) err
 		counter("auditrelay_splunk_ack_timeouts_total", "Requests sent again because their ackId stayed false for ack_timeout.", func(s splunk.Stats) int64 { return s.AckTimeouts }),
 		counter("auditrelay_splunk_parked_total", "Events HEC refused or cannot take, kept in the park file.", func(s splunk.Stats) int64 { return s.Parked }),
 		counter("auditrelay_splunk_splits_total", "Requests split after a 413 or an unlocated refusal.", func(s splunk.Stats) int64 { return s.Splits }),
+		counter("auditrelay_splunk_resumed_acks_total", "Events of an earlier run acknowledged by their recorded ackId, not sent again.", func(s splunk.Stats) int64 { return s.ResumedAcks }),
 	}
 	return nil
 }

@@ -12,7 +12,10 @@
 // once /services/collector/ack has said true for the ackId of every
 // request of the batch: the events are replicated at the indexers'
 // replication factor. An ackId still false after ack_timeout is taken as
-// lost and its request is sent again. With ack: false, Send returns nil on
+// lost and its request is sent again. Each request HEC took is recorded,
+// fsynced, in Options.StateDir (pending.go) before its ack is polled, so
+// that after a crash the same events are acknowledged from the record or by
+// polling its ackId rather than sent again. With ack: false, Send returns nil on
 // HEC code 0, which only means that HEC received well-formed events: an
 // indexer failing afterwards loses them.
 //
@@ -116,6 +119,10 @@ type Stats struct {
 	// Splits counts requests split after a 413 or a refused event HEC did
 	// not locate.
 	Splits int64
+	// ResumedAcks counts events an earlier run (or a failed attempt) sent
+	// that were acknowledged without being sent again: by polling their
+	// recorded ackId, or because it was already true.
+	ResumedAcks int64
 }
 
 // Sink is a Splunk HEC sink. Send is meant for one runner at a time.
@@ -131,9 +138,13 @@ type Sink struct {
 	mu      sync.Mutex
 	enc     encoder
 	channel string
+	loaded  bool            // PendingPath read
 	acked   map[string]bool // events of the batch in progress acknowledged or parked
+	resumed []*resumed      // requests whose events may come again, see pending.go
+	// batchAcked are the requests of the batch in progress acknowledged.
+	batchAcked []ackedReq
 
-	sent, parked, requests, ackPolls, ackTimeouts, splits atomic.Int64
+	sent, parked, requests, ackPolls, ackTimeouts, splits, resumedAcks atomic.Int64
 }
 
 // NewHTTPClient returns the client New uses by default: httpx.NewClient
@@ -189,7 +200,7 @@ func New(cfg Config, opts Options) (*Sink, error) {
 // Stats returns the counters.
 func (s *Sink) Stats() Stats {
 	return Stats{Sent: s.sent.Load(), Parked: s.parked.Load(), Requests: s.requests.Load(), AckPolls: s.ackPolls.Load(),
-		AckTimeouts: s.ackTimeouts.Load(), Splits: s.splits.Load()}
+		AckTimeouts: s.ackTimeouts.Load(), Splits: s.splits.Load(), ResumedAcks: s.resumedAcks.Load()}
 }
 
 // item is one encoded event of a batch.
@@ -203,6 +214,9 @@ type pending struct {
 	id    uint64
 	items []item
 	sent  time.Time
+	// resumed is the request of an earlier process (or of a failed Send)
+	// this one polls for, nil for a request of this Send.
+	resumed *resumed
 }
 
 func ackKey(ev *event.Raw) string { return ev.Source + "\x00" + ev.ID }
@@ -222,6 +236,12 @@ func (s *Sink) Send(ctx context.Context, batch []event.Raw) error {
 	if s.cfg.AckEnabled() {
 		if err := s.ensureChannel(); err != nil {
 			return err
+		}
+		if !s.loaded {
+			if err := s.loadPending(); err != nil {
+				return err
+			}
+			s.loaded = true
 		}
 	}
 	var items []item
@@ -245,12 +265,31 @@ func (s *Sink) Send(ctx context.Context, batch []event.Raw) error {
 		}
 		items = append(items, item{ev: ev, env: env})
 	}
-	var waiting []pending
+	items, waiting := s.takeResumed(items)
+	err := s.sendAll(ctx, items, &waiting)
+	if err != nil {
+		s.keepForRetry(waiting)
+		return err
+	}
+	clear(s.acked)
+	return s.batchDone()
+}
+
+// sendAll sends items, recording each request HEC took (fsynced) before
+// awaiting the acknowledgment of every request in waiting. On error,
+// waiting holds the requests not yet acknowledged.
+func (s *Sink) sendAll(ctx context.Context, items []item, waiting *[]pending) error {
 	start, size := 0, 0
 	flush := func(end int) error {
 		p, err := s.deliver(ctx, items[start:end])
-		waiting = append(waiting, p...)
-		return err
+		*waiting = append(*waiting, p...)
+		if err != nil {
+			return err
+		}
+		if len(p) > 0 {
+			return s.savePending(*waiting)
+		}
+		return nil
 	}
 	for i := range items {
 		n := len(items[i].env) + 1
@@ -265,11 +304,7 @@ func (s *Sink) Send(ctx context.Context, batch []event.Raw) error {
 	if err := flush(len(items)); err != nil {
 		return err
 	}
-	if err := s.awaitAcks(ctx, waiting); err != nil {
-		return err
-	}
-	clear(s.acked)
-	return nil
+	return s.awaitAcks(ctx, waiting)
 }
 
 // deliver sends items as one request, parking the events HEC refuses and
@@ -326,9 +361,10 @@ func (s *Sink) done(items []item) {
 
 // awaitAcks polls /services/collector/ack until every request is
 // acknowledged, sending again any whose ackId stays false for ack_timeout.
-func (s *Sink) awaitAcks(ctx context.Context, waiting []pending) error {
+func (s *Sink) awaitAcks(ctx context.Context, pw *[]pending) error {
 	gap := firstPoll
-	for len(waiting) > 0 {
+	for len(*pw) > 0 {
+		waiting := *pw
 		if !delivery.Sleep(ctx, gap) {
 			return &delivery.Error{Class: delivery.Transient, Op: opAck, Err: ctx.Err(),
 				Msg: fmt.Sprintf("stopped with %d requests unacknowledged; they are sent again", len(waiting))}
@@ -350,25 +386,37 @@ func (s *Sink) awaitAcks(ctx context.Context, waiting []pending) error {
 			}
 		}
 		var still []pending
-		for _, p := range waiting {
+		changed := false
+		for i, p := range waiting {
 			switch {
 			case acks[p.id]:
-				s.done(p.items)
+				s.acknowledged(p)
+				changed = true
 			case time.Since(p.sent) >= s.cfg.AckTimeout.D():
 				s.ackTimeouts.Add(1)
 				s.log.Warn("splunk: ackId still false after ack_timeout; sending its events again",
 					"ack_id", p.id, "events", len(p.items), "ack_timeout", s.cfg.AckTimeout.D())
+				if p.resumed != nil {
+					clear(p.resumed.events) // the others are sent again too
+				}
 				again, err := s.deliver(ctx, p.items)
 				still = append(still, again...)
 				if err != nil {
+					*pw = append(still, waiting[i+1:]...)
 					return err
 				}
+				changed = true
 				gap = firstPoll
 			default:
 				still = append(still, p)
 			}
 		}
-		waiting = still
+		*pw = still
+		if changed {
+			if err := s.savePending(still); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }

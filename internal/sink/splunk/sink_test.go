@@ -418,3 +418,122 @@ func TestConfigValidate(t *testing.T) {
 		t.Errorf("defaults: %v %+v", errs, ok)
 	}
 }
+
+// restart returns a new sink on h's emulator and state directory, as the
+// next process after a crash makes it.
+func (h *harness) restart(t *testing.T) *Sink {
+	t.Helper()
+	s, err := New(h.sink.cfg, Options{HTTPClient: h.sink.http, StateDir: filepath.Join(h.dir, "state"), Park: h.park,
+		Logger: slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// TestRestartPollsRecordedAcks: a process that dies between sending and
+// the ack leaves its ackIds recorded; the next one polls them for the same
+// batch and sends nothing again.
+func TestRestartPollsRecordedAcks(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t, true, emulator.SplunkToken{Ack: true}, func(c *Config) { c.BatchSize = 4 })
+		h.emu.SetAckDelay(time.Minute)
+		batch := events(10)
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error, 1)
+		go func() { done <- h.sink.Send(ctx, batch) }()
+		time.Sleep(5 * time.Second)
+		synctest.Wait()
+		if n := h.emu.Stats().Requests; n != 3 {
+			t.Fatalf("%d requests sent, want 3", n)
+		}
+		cancel() // the process stops without its acks
+		if err := <-done; err == nil {
+			t.Fatal("Send returned nil without its acks")
+		}
+		b, err := os.ReadFile(PendingPath(filepath.Join(h.dir, "state")))
+		if err != nil || !bytes.Contains(b, []byte(`"ack_id":2`)) || bytes.Contains(b, []byte(`"acked":true`)) {
+			t.Fatalf("pending file = %s, %v; want the three ackIds, none acked", b, err)
+		}
+		s2 := h.restart(t)
+		start := time.Now()
+		if err := s2.Send(t.Context(), batch); err != nil {
+			t.Fatal(err)
+		}
+		if d := time.Since(start); d > time.Minute {
+			t.Errorf("the restarted Send took %v, more than the ack delay", d)
+		}
+		checkExactlyOnce(t, h.emu, batch, nil)
+		if st := s2.Stats(); st.Requests != 0 || st.ResumedAcks != 10 || st.Sent != 10 || st.AckPolls == 0 {
+			t.Errorf("restarted sink stats = %+v, want 10 events acknowledged by polling, none sent", st)
+		}
+		if !strings.Contains(h.logs.String(), "resuming the acknowledgments of an earlier run") {
+			t.Errorf("no log line about the resumed acks:\n%s", h.logs)
+		}
+	})
+}
+
+// TestRestartAfterAckBeforeCommit: a process that dies after the ack but
+// before the pipeline committed the batch's offset gets the batch again;
+// the next process sends none of it, and then forgets it.
+func TestRestartAfterAckBeforeCommit(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t, true, emulator.SplunkToken{Ack: true}, func(c *Config) { c.BatchSize = 10 })
+		h.emu.SetAckDelay(time.Second)
+		all := events(30)
+		if err := h.sink.Send(t.Context(), all[:10]); err != nil {
+			t.Fatal(err)
+		}
+		s2 := h.restart(t)
+		// the spool hands the same events again, in smaller batches
+		for _, b := range [][]event.Raw{all[:4], all[4:8], all[8:10]} {
+			if err := s2.Send(t.Context(), b); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if st := s2.Stats(); st.Requests != 0 || st.AckPolls != 0 || st.ResumedAcks != 10 {
+			t.Errorf("restarted sink stats = %+v, want the 10 events acknowledged from the record, no request", st)
+		}
+		if err := s2.Send(t.Context(), all[10:20]); err != nil {
+			t.Fatal(err)
+		}
+		if err := s2.Send(t.Context(), all[20:]); err != nil {
+			t.Fatal(err)
+		}
+		checkExactlyOnce(t, h.emu, all, nil)
+		var f pendingFile
+		b, _ := os.ReadFile(PendingPath(filepath.Join(h.dir, "state")))
+		if err := json.Unmarshal(b, &f); err != nil || len(f.Requests) != 1 || !f.Requests[0].Acked || len(f.Requests[0].Events) != 10 ||
+			!strings.HasSuffix(f.Requests[0].Events[0], "ev-0020") {
+			t.Errorf("pending file = %s, %v; want only the last batch, acknowledged", b, err)
+		}
+	})
+}
+
+// TestPendingFileOfAnotherChannel: a record that does not belong to the
+// channel, or is not JSON, is ignored with a warning: the events are sent.
+func TestPendingFileOfAnotherChannel(t *testing.T) {
+	for name, content := range map[string]string{
+		"other channel": `{"channel":"00000000-0000-4000-8000-000000000000","requests":[{"ack_id":0,"acked":true,"events":["pingone-eu\u0000ev-0000"]}]}`,
+		"not json":      `{"channel":`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			h := newHarness(t, false, emulator.SplunkToken{Ack: true}, nil)
+			state := filepath.Join(h.dir, "state")
+			os.MkdirAll(state, 0o750)
+			os.WriteFile(ChannelPath(state), []byte("6f9619ff-8b86-4011-b42d-00c04fc964ff\n"), 0o600)
+			os.WriteFile(PendingPath(state), []byte(content), 0o600)
+			batch := events(3)
+			if err := h.sink.Send(context.Background(), batch); err != nil {
+				t.Fatal(err)
+			}
+			checkExactlyOnce(t, h.emu, batch, nil)
+			if st := h.sink.Stats(); st.ResumedAcks != 0 || st.Sent != 3 {
+				t.Errorf("stats = %+v", st)
+			}
+			if !strings.Contains(h.logs.String(), "are sent again") {
+				t.Errorf("no warning in the logs:\n%s", h.logs)
+			}
+		})
+	}
+}

@@ -174,7 +174,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	errc := make(chan error, len(d.sources)+len(d.sinks))
 	backoff := delivery.Backoff{Base: time.Second, Max: time.Minute}
 	for _, s := range d.sinks {
-		r := &pipeline.SinkRunner{Name: s.Name, Sink: s.Sink, Store: st, Routes: s.Routes, BatchSize: s.Batch,
+		r := &pipeline.SinkRunner{Name: s.Name, Sink: s.Sink, Store: st, Routes: s.Routes, BatchSize: s.Batch, BatchBytes: s.BatchBytes,
 			Backoff: backoff, Logger: d.log, Metrics: d.metrics, Health: d.health,
 			Park: s.Park}
 		wg.Go(func() {

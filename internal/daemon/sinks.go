@@ -28,7 +28,9 @@ type Sink struct {
 	Sink   sink.Sink
 	Routes map[string]bool
 	Batch  int
-	Check  func(context.Context) error
+	// BatchBytes bounds a batch's spool records; 0: the pipeline's default.
+	BatchBytes int
+	Check      func(context.Context) error
 	// Park keeps the events the sink can never take and the spool records
 	// that cannot be decoded: one file, shared by the sink and its runner
 	// so that they rotate it together.
@@ -164,7 +166,8 @@ func buildSplunk(b *Sink, c splunk.Config, dataDir string, log *slog.Logger) err
 	if err != nil {
 		return fmt.Errorf("sink %s: %w", b.Name, err)
 	}
-	b.Sink, b.Batch, b.Check = s, c.BatchSize, s.Check
+	b.Sink, b.Check = s, s.Check
+	b.Batch, b.BatchBytes = c.BatchSize*splunk.RequestsPerBatch, int(c.MaxRequestBytes)*splunk.RequestsPerBatch
 	labels := prometheus.Labels{"sink": b.Name}
 	counter := func(name, help string, v func(splunk.Stats) int64) prometheus.Collector {
 		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help, ConstLabels: labels},

@@ -76,11 +76,18 @@ const (
 )
 
 // Ack polling: the first poll comes soon after a request, then the gap
-// doubles up to Splunk's recommended 10 s.
+// doubles up to Splunk's recommended 10 s. A poll is one small request for
+// every ackId of the batch.
 const (
-	firstPoll = time.Second
+	firstPoll = 200 * time.Millisecond
 	maxPoll   = 10 * time.Second
 )
+
+// RequestsPerBatch is how many requests of batch_size events (and
+// max_request_bytes) one batch of the spool makes at most: they are sent
+// back to back and their acks awaited together, so that the wait for
+// indexer acknowledgment is paid once per batch rather than per request.
+const RequestsPerBatch = 8
 
 // ShutdownGrace is how long a batch being sent may still take once the
 // caller's context is done, so that a request HEC may already have taken

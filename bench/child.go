@@ -14,8 +14,6 @@ import (
 	"sync"
 	"syscall"
 	"time"
-
-	"github.com/auditrelay/auditrelay/internal/emulator"
 )
 
 // buildBinary compiles ./cmd/auditrelay of the enclosing module into dir;
@@ -90,8 +88,8 @@ type apiServer struct {
 	ln  net.Listener
 }
 
-// serveEmulator serves emu on 127.0.0.1 on a free port.
-func serveEmulator(emu *emulator.PingOne) (*apiServer, error) {
+// serveEmulator serves emu (an emulator) on 127.0.0.1 on a free port.
+func serveEmulator(emu http.Handler) (*apiServer, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("listen for the emulator: %w", err)
@@ -139,6 +137,9 @@ type configSpec struct {
 	sinkPath                         string
 	batchSize                        int
 	maxSize                          string
+	// extraSinks are sink entries appended after the file sink, as YAML
+	// list items ("  - name: …").
+	extraSinks []string
 }
 
 // render returns the YAML text of the configuration. Secrets are
@@ -185,6 +186,9 @@ func (c configSpec) render() string {
 	}
 	if c.maxSize != "" {
 		fmt.Fprintf(&b, "      max_size: %s\n", c.maxSize)
+	}
+	for _, s := range c.extraSinks {
+		b.WriteString(s)
 	}
 	return b.String()
 }

@@ -15,10 +15,12 @@
 //	         RSS and CPU over 20 s once the first polls are done
 //	latency  50 live activities/s, settle_delay 5s, poll_interval 1s: for 60 s,
 //	         the time from an activity becoming visible to its line in the file
+//	sinks    the backlog to the file sink alone, then to file + Splunk HEC +
+//	         Elasticsearch (emulated here) in the same run: the ratio of the times
 //
 // Usage:
 //
-//	go run ./bench [-scenario backlog|idle|latency|all] [-runs 3] [-json FILE|-] [-bin PATH] [-keep]
+//	go run ./bench [-scenario backlog|idle|latency|sinks|all] [-runs 3] [-json FILE|-] [-bin PATH] [-keep]
 //	               [-log-level LEVEL] [-child-env NAME=VALUE]… [-profile DIR [-profile-seconds N]]
 //
 // The table goes to stdout, the same results as JSON to -json's file (or,
@@ -45,7 +47,7 @@ import (
 )
 
 func main() {
-	scenarioFlag := flag.String("scenario", "all", "scenario to run: backlog, idle, latency or all (comma-separated list allowed)")
+	scenarioFlag := flag.String("scenario", "all", "scenario to run: backlog, idle, latency, sinks or all (comma-separated list allowed)")
 	runsFlag := flag.Int("runs", 3, "runs of each scenario")
 	jsonFlag := flag.String("json", "", "also write the results as JSON to this file; \"-\" prints them on stdout instead of the table")
 	binFlag := flag.String("bin", "", "use this auditrelay binary instead of building ./cmd/auditrelay")
@@ -164,7 +166,7 @@ func selectScenarios(spec string) ([]scenario, error) {
 			}
 		}
 		if !found {
-			return nil, fmt.Errorf("unknown scenario %q (want backlog, idle, latency or all)", name)
+			return nil, fmt.Errorf("unknown scenario %q (want backlog, idle, latency, sinks or all)", name)
 		}
 	}
 	return out, nil

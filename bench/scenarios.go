@@ -120,6 +120,7 @@ func scenarios() []scenario {
 			},
 			run: runLatency,
 		},
+		sinksScenario(),
 	}
 }
 

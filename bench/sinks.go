@@ -1,0 +1,238 @@
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"time"
+
+	"github.com/auditrelay/auditrelay/internal/emulator"
+)
+
+// The SIEM sinks the "sinks" scenario adds beside the file sink.
+const (
+	sinksHECToken = "5b1c0000-hec0-4000-8000-0000bench0001"
+	sinksRatio    = 1.10 // the most the SIEM sinks may slow the backlog down
+)
+
+var sinksESKey = base64.StdEncoding.EncodeToString([]byte("bench:bench-es-key"))
+
+// sinksScenario measures the 100,000-activity backlog delivered to the file
+// sink alone, then, in the same run, to the file sink, Splunk HEC (indexer
+// acknowledgment) and Elasticsearch at once, each SIEM served by its
+// emulator in this process.
+func sinksScenario() scenario {
+	atMost := func(limit float64) func(float64) bool { return func(v float64) bool { return v <= limit } }
+	equal := func(want float64) func(float64) bool { return func(v float64) bool { return v == want } }
+	return scenario{
+		name: "sinks",
+		description: fmt.Sprintf("the backlog scenario's %d activities to the file sink alone, then to file + splunk (ack) + elasticsearch, side by side in each run",
+			backlogEvents),
+		timeout: 6 * time.Minute,
+		figures: []figure{
+			{key: "file_only_s", label: "file sink alone: time to deliver all", unit: "s"},
+			{key: "all_sinks_s", label: "file + splunk + elasticsearch: time until all three hold all", unit: "s"},
+			{key: "ratio", label: "ratio, all sinks / file alone", unit: "×", target: fmt.Sprintf("≤ %.2f", sinksRatio), met: atMost(sinksRatio)},
+			{key: "splunk_s", label: "splunk: time to hold all", unit: "s"},
+			{key: "elasticsearch_s", label: "elasticsearch: time to hold all", unit: "s"},
+			{key: "peak_rss_mib", label: "peak RSS with all sinks (VmHWM)", unit: "MiB"},
+			{key: "cpu_s", label: "child CPU time with all sinks", unit: "s"},
+			{key: "missing", label: "ids missing, any sink", unit: "", target: "= 0", met: equal(0)},
+			{key: "duplicates", label: "duplicates, any sink", unit: "", target: "= 0", met: equal(0)},
+		},
+		run: runSinks,
+	}
+}
+
+func runSinks(ctx context.Context, e *runEnv) (map[string]float64, error) {
+	emu := emulator.NewPingOne(emulator.PingOneOptions{})
+	api, err := serveEmulator(emu)
+	if err != nil {
+		return nil, err
+	}
+	defer api.Close()
+	env := environment(1, "")
+	emu.AddEnvironment(env)
+	now := time.Now()
+	emu.Backlog(emulator.NewGenerator(uint64(e.run)), env.ID, api.url, backlogEvents, now.Add(-time.Hour), now.Add(-5*time.Minute))
+	debug.FreeOSMemory()
+	want := map[string]bool{}
+	for _, a := range emu.Activities(env.ID) {
+		want[a.ID] = true
+	}
+	out := map[string]float64{}
+	missing, dups := 0, 0
+
+	// The file sink alone.
+	alone, err := phaseDir(e, "file-only")
+	if err != nil {
+		return nil, err
+	}
+	t, _, _, err := deliverBacklog(ctx, alone, api.url, env, nil, nil)
+	if err != nil {
+		return nil, fmt.Errorf("file sink alone: %w", err)
+	}
+	out["file_only_s"] = t
+	m, d, err := fileLoss(filepath.Join(alone.dir, "out", "events.ndjson"), want)
+	if err != nil {
+		return nil, err
+	}
+	missing, dups = missing+m, dups+d
+
+	// The same backlog to file + splunk + elasticsearch.
+	hec := emulator.NewSplunk(emulator.SplunkOptions{AckDelay: 100 * time.Millisecond}, emulator.SplunkToken{Token: sinksHECToken, Ack: true})
+	es := emulator.NewElasticsearch(emulator.ElasticsearchOptions{APIKeys: []string{sinksESKey}})
+	hecSrv, err := serveEmulator(hec)
+	if err != nil {
+		return nil, err
+	}
+	defer hecSrv.Close()
+	esSrv, err := serveEmulator(es)
+	if err != nil {
+		return nil, err
+	}
+	defer esSrv.Close()
+	all, err := phaseDir(e, "all-sinks")
+	if err != nil {
+		return nil, err
+	}
+	extra := []string{
+		fmt.Sprintf("  - name: splunk\n    splunk: {url: %q, token: \"${env:BENCH_HEC_TOKEN}\", batch_size: 1000}\n", hecSrv.url),
+		fmt.Sprintf("  - name: elasticsearch\n    elasticsearch: {urls: [%q], api_key: \"${env:BENCH_ES_KEY}\", batch_size: 1000}\n", esSrv.url),
+	}
+	var hecAt, esAt time.Time
+	watch := func() bool {
+		if hecAt.IsZero() && hec.Stats().Indexed >= backlogEvents {
+			hecAt = time.Now()
+		}
+		if esAt.IsZero() && es.Stats().Created >= backlogEvents {
+			esAt = time.Now()
+		}
+		return !hecAt.IsZero() && !esAt.IsZero()
+	}
+	t, started, use, err := deliverBacklog(ctx, all, api.url, env, extra, watch,
+		"BENCH_HEC_TOKEN="+sinksHECToken, "BENCH_ES_KEY="+sinksESKey)
+	if err != nil {
+		return nil, fmt.Errorf("file + splunk + elasticsearch: %w", err)
+	}
+	out["all_sinks_s"] = t
+	out["ratio"] = t / out["file_only_s"]
+	out["splunk_s"] = hecAt.Sub(started).Seconds()
+	out["elasticsearch_s"] = esAt.Sub(started).Seconds()
+	out["peak_rss_mib"], out["cpu_s"] = use.peakMiB, use.cpuS
+	m, d, err = fileLoss(filepath.Join(all.dir, "out", "events.ndjson"), want)
+	if err != nil {
+		return nil, err
+	}
+	missing, dups = missing+m, dups+d
+	m, d = countLoss(hec.IDs(), want)
+	missing, dups = missing+m, dups+d
+	esCounts := map[string]int{} // by _id, one per provider event
+	for _, ids := range es.IDCounts() {
+		for id, n := range ids {
+			esCounts[id] += n
+		}
+	}
+	_, d = countLoss(esCounts, nil)
+	missing, dups = missing+max(len(want)-len(esCounts), 0), dups+d
+	out["missing"], out["duplicates"] = float64(missing), float64(dups)
+	return out, nil
+}
+
+// phaseDir returns a copy of e working in a subdirectory of its own.
+func phaseDir(e *runEnv, name string) (*runEnv, error) {
+	p := *e
+	p.dir = filepath.Join(e.dir, name)
+	p.name = e.name + "-" + name
+	if err := os.MkdirAll(p.dir, 0o700); err != nil {
+		return nil, err
+	}
+	return &p, nil
+}
+
+// childUse is what a child used.
+type childUse struct{ peakMiB, cpuS float64 }
+
+// deliverBacklog runs the child on the backlog source with the file sink
+// and extra sinks until the file holds the backlog and done (if not nil)
+// reports true, and returns the seconds that took from the child's start,
+// and that start.
+func deliverBacklog(ctx context.Context, e *runEnv, apiURL string, env emulator.Environment, extra []string, done func() bool, childEnv ...string) (float64, time.Time, childUse, error) {
+	var use childUse
+	metrics, err := freeLoopbackAddr()
+	if err != nil {
+		return 0, time.Time{}, use, err
+	}
+	sinkPath := filepath.Join(e.dir, "out", "events.ndjson")
+	cfg := configSpec{
+		dataDir: filepath.Join(e.dir, "data"), metricsListen: metrics, logLevel: e.logLevel, apiURL: apiURL,
+		sources: []sourceSpec{{
+			name: "backlog", envID: env.ID, clientID: env.ClientID, secretVar: secretVar(1),
+			lookback: "2h", pageSize: backlogPageSize, rateLimit: backlogRate,
+		}},
+		sinkPath: sinkPath, batchSize: 1000, maxSize: "4GiB", extraSinks: extra,
+	}
+	tl := newTailer(sinkPath)
+	defer tl.Close()
+	c, err := startChild(ctx, e, cfg, append([]string{secretVar(1) + "=" + env.ClientSecret}, childEnv...))
+	if err != nil {
+		return 0, time.Time{}, use, err
+	}
+	defer c.kill()
+	end, _, err := waitLines(ctx, c, tl, backlogEvents, 50*time.Millisecond, nil)
+	if err != nil {
+		return 0, time.Time{}, use, fmt.Errorf("wait for the backlog in the file: %w", err)
+	}
+	if done != nil {
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		for !done() {
+			if err := c.alive(); err != nil {
+				return 0, time.Time{}, use, err
+			}
+			select {
+			case <-ctx.Done():
+				return 0, time.Time{}, use, fmt.Errorf("wait for the other sinks: %w", ctx.Err())
+			case <-tick.C:
+			}
+		}
+		end = time.Now()
+	}
+	if use.peakMiB, err = processMiB(c.pid(), "VmHWM"); err != nil {
+		return 0, time.Time{}, use, err
+	}
+	if use.cpuS, err = cpuSeconds(c.pid()); err != nil {
+		return 0, time.Time{}, use, err
+	}
+	if err := c.stop(ctx, 15*time.Second); err != nil {
+		return 0, time.Time{}, use, err
+	}
+	return end.Sub(c.started).Seconds(), c.started, use, nil
+}
+
+// fileLoss counts the wanted ids missing from a file sink's file, and its
+// duplicate lines.
+func fileLoss(path string, want map[string]bool) (missing, dups int, err error) {
+	_, ids, err := fileIDs(path)
+	if err != nil {
+		return 0, 0, err
+	}
+	missing, dups = countLoss(ids, want)
+	return missing, dups, nil
+}
+
+// countLoss counts the ids of want absent from got, and the repeats in got.
+func countLoss(got map[string]int, want map[string]bool) (missing, dups int) {
+	for id := range want {
+		if got[id] == 0 {
+			missing++
+		}
+	}
+	for _, n := range got {
+		dups += max(n-1, 0)
+	}
+	return missing, dups
+}

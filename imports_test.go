@@ -10,7 +10,8 @@ import (
 // nothing of ours; a source or sink package never imports another source or
 // sink, the pipeline, config or daemon (the window engine they share,
 // internal/source/window, is no source); only daemon, config and the
-// command line (which wires the demo) import concrete sources and sinks.
+// command line (which wires the demo) import concrete sources and sinks;
+// the pipeline knows the store contract, never a store implementation.
 func TestImportRules(t *testing.T) {
 	const mod = "github.com/auditrelay/auditrelay/"
 	out, err := exec.Command("go", "list", "-deps", "-f", `{{.ImportPath}}{{range .Deps}} {{.}}{{end}}`, "./...").Output()
@@ -49,6 +50,8 @@ func TestImportRules(t *testing.T) {
 				t.Errorf("%s imports %s: sources and sinks never import each other", pkg, d)
 			case concrete(pkg) && contains(forbiddenForPlugins, d):
 				t.Errorf("%s imports %s", pkg, d)
+			case pkg == "internal/pipeline" && strings.HasPrefix(d, "internal/store/"):
+				t.Errorf("internal/pipeline imports %s; it knows only the store contract", d)
 			case concrete(d) && !concrete(pkg) && !contains([]string{"internal/daemon", "internal/config", "internal/cli", "cmd/auditrelay", "bench", "e2e"}, pkg):
 				t.Errorf("%s imports the concrete %s; only daemon and config construct sources and sinks", pkg, d)
 			}

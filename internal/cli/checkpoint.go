@@ -13,6 +13,7 @@ import (
 	"github.com/auditrelay/auditrelay/internal/daemon"
 	"github.com/auditrelay/auditrelay/internal/source"
 	"github.com/auditrelay/auditrelay/internal/store"
+	"github.com/auditrelay/auditrelay/internal/store/bolt"
 )
 
 // checkpointUsage is the usage of `auditrelay checkpoint`.
@@ -86,7 +87,7 @@ func cmdCheckpoint(ctx context.Context, args []string, env Env) int {
 
 // checkpointReset forgets the checkpoint of source name.
 func checkpointReset(cfg *config.Config, name string, env Env) int {
-	st, err := store.Open(cfg.DataDir, store.Options{})
+	st, err := bolt.Open(cfg.DataDir, bolt.Options{})
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "auditrelay: %v\n", err)
 		return exitFailure
@@ -166,7 +167,7 @@ func checkpointSet(cfg *config.Config, name, at string, env Env) int {
 	if b, err := json.Marshal(info); err != nil || json.Unmarshal(b, &described) != nil || described.Watermark.IsZero() {
 		described.Watermark = t
 	}
-	st, err := store.Open(cfg.DataDir, store.Options{})
+	st, err := bolt.Open(cfg.DataDir, bolt.Options{})
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "auditrelay: %v\n", err)
 		return exitFailure

@@ -17,7 +17,7 @@ import (
 	"github.com/auditrelay/auditrelay/internal/daemon"
 	"github.com/auditrelay/auditrelay/internal/emulator"
 	"github.com/auditrelay/auditrelay/internal/source"
-	"github.com/auditrelay/auditrelay/internal/store"
+	"github.com/auditrelay/auditrelay/internal/store/bolt"
 )
 
 // opsConfig writes a configuration with a PingOne source "p1" and a
@@ -95,9 +95,9 @@ func TestCheckpointUnknownSource(t *testing.T) {
 
 // openStore opens the store of dataDir for a test to prepare, and closes
 // it at cleanup unless the test closes it first.
-func openStore(t *testing.T, dataDir string) *store.Store {
+func openStore(t *testing.T, dataDir string) *bolt.Store {
 	t.Helper()
-	st, err := store.Open(dataDir, store.Options{})
+	st, err := bolt.Open(dataDir, bolt.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,7 +5,7 @@ import (
 	"fmt"
 
 	"github.com/auditrelay/auditrelay/internal/config"
-	"github.com/auditrelay/auditrelay/internal/store"
+	"github.com/auditrelay/auditrelay/internal/store/bolt"
 )
 
 // cmdStore runs `auditrelay store compact`: the store file rewritten
@@ -24,9 +24,9 @@ func cmdStore(args []string, env Env) int {
 	if !ok {
 		return exitUsage
 	}
-	st, err := store.Open(cfg.DataDir, store.Options{CompactFree: -1})
+	st, err := bolt.Open(cfg.DataDir, bolt.Options{CompactFree: -1})
 	if err != nil {
-		if errors.Is(err, store.ErrLocked) {
+		if errors.Is(err, bolt.ErrLocked) {
 			fmt.Fprintf(env.Stderr, "auditrelay: store compact needs the daemon stopped: %v\n", err)
 		} else {
 			fmt.Fprintf(env.Stderr, "auditrelay: %v\n", err)

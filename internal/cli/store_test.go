@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	bbolt "go.etcd.io/bbolt"
 
-	"github.com/auditrelay/auditrelay/internal/store"
+	"github.com/auditrelay/auditrelay/internal/store/bolt"
 )
 
 // writeConfig writes a configuration with one file sink, "archive", and
@@ -39,7 +39,7 @@ sinks:
 func TestStatusShowsCorruptRecords(t *testing.T) {
 	dir := t.TempDir()
 	cfg := writeConfig(t, dir)
-	st, err := store.Open(dir, store.Options{})
+	st, err := bolt.Open(dir, bolt.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,11 +48,11 @@ func TestStatusShowsCorruptRecords(t *testing.T) {
 	}
 	st.Close()
 	// the state a sink runner leaves after skipping two unreadable records
-	db, err := bolt.Open(filepath.Join(dir, store.FileName), 0o600, &bolt.Options{Timeout: time.Second})
+	db, err := bbolt.Open(filepath.Join(dir, bolt.FileName), 0o600, &bbolt.Options{Timeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := db.Update(func(tx *bolt.Tx) error {
+	if err := db.Update(func(tx *bbolt.Tx) error {
 		return tx.Bucket([]byte("sinks")).Bucket([]byte("archive")).Put([]byte("state"), []byte(`{"corrupt":2}`))
 	}); err != nil {
 		t.Fatal(err)
@@ -71,7 +71,7 @@ func TestStatusShowsCorruptRecords(t *testing.T) {
 func TestStoreCompact(t *testing.T) {
 	dir := t.TempDir()
 	cfg := writeConfig(t, dir)
-	st, err := store.Open(dir, store.Options{})
+	st, err := bolt.Open(dir, bolt.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,10 +85,10 @@ func TestStoreCompact(t *testing.T) {
 	}
 	st.Close()
 	out, errs, code := runMain(t, "store", "compact", "--config", cfg)
-	if code != exitOK || !strings.Contains(out, filepath.Join(dir, store.FileName)+" compacted: ") {
+	if code != exitOK || !strings.Contains(out, filepath.Join(dir, bolt.FileName)+" compacted: ") {
 		t.Fatalf("compact: exit %d, stdout %q, stderr %q", code, out, errs)
 	}
-	st, err = store.Open(dir, store.Options{})
+	st, err = bolt.Open(dir, bolt.Options{})
 	if err != nil {
 		t.Fatalf("store unusable after compaction: %v", err)
 	}

@@ -20,7 +20,7 @@ import (
 	"github.com/auditrelay/auditrelay/internal/secret"
 	"github.com/auditrelay/auditrelay/internal/sink/sekoia"
 	"github.com/auditrelay/auditrelay/internal/source/cyberark"
-	"github.com/auditrelay/auditrelay/internal/store"
+	"github.com/auditrelay/auditrelay/internal/store/bolt"
 	"github.com/auditrelay/auditrelay/internal/units"
 )
 
@@ -61,7 +61,7 @@ func TestCyberArkToSekoiaHourOutage(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		st, err := store.Open(t.TempDir(), store.Options{NoSync: true})
+		st, err := bolt.Open(t.TempDir(), bolt.Options{NoSync: true})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -47,7 +47,7 @@ type Daemon struct {
 	health  *pipeline.Health
 
 	mu    sync.Mutex
-	store *store.Store
+	store store.Store
 	ready bool
 }
 
@@ -78,17 +78,17 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 		metrics: pipeline.NewMetrics(reg), health: pipeline.NewHealth()}
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "auditrelay_spool_bytes", Help: "Bytes of events in the spool.",
-	}, func() float64 { return float64(d.spool(func(s *store.Store) int64 { return s.SpoolBytes() })) }))
+	}, func() float64 { return float64(d.spool(func(s store.Store) int64 { return s.SpoolBytes() })) }))
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "auditrelay_spool_events", Help: "Events in the spool, not yet acknowledged by every sink.",
-	}, func() float64 { return float64(d.spool(func(s *store.Store) int64 { return s.SpoolCount() })) }))
+	}, func() float64 { return float64(d.spool(func(s store.Store) int64 { return s.SpoolCount() })) }))
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "auditrelay_spool_max_bytes", Help: "The spool's size bound (spool_max_bytes).",
 	}, func() float64 { return float64(cfg.SpoolMaxBytes) }))
 	return d, nil
 }
 
-func (d *Daemon) spool(f func(*store.Store) int64) int64 {
+func (d *Daemon) spool(f func(store.Store) int64) int64 {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.store == nil {
@@ -113,14 +113,9 @@ func (d *Daemon) Snapshot() (store.Snapshot, error) {
 // start: a store it cannot trust, a checkpoint of another environment, a
 // metrics address it cannot listen on.
 func (d *Daemon) Run(ctx context.Context) error {
-	st, err := store.Open(d.cfg.DataDir, store.Options{})
+	st, where, err := d.openStore()
 	if err != nil {
 		return err
-	}
-	if res, err := st.Compacted(); err != nil {
-		d.log.Warn("store not compacted; it keeps its size", "err", err)
-	} else if res.Before > 0 {
-		d.log.Info("store compacted", "before_bytes", res.Before, "after_bytes", res.After)
 	}
 	defer func() {
 		d.mu.Lock()
@@ -197,7 +192,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.mu.Lock()
 	d.ready = true
 	d.mu.Unlock()
-	d.log.Info("auditrelay running", "version", d.version, "sources", len(d.sources), "sinks", len(d.sinks), "store", st.Path())
+	d.log.Info("auditrelay running", "version", d.version, "sources", len(d.sources), "sinks", len(d.sinks), "store", where)
 	<-ctx.Done()
 	d.log.Info("stopping: polling stopped, abandoning unacknowledged sends")
 	wg.Wait()
@@ -268,7 +263,7 @@ func (d *Daemon) serve(what string, srv *http.Server, ln net.Listener) {
 	}()
 }
 
-func (d *Daemon) verifyCheckpoints(st *store.Store) error {
+func (d *Daemon) verifyCheckpoints(st store.Store) error {
 	var errs []error
 	for _, s := range d.sources {
 		_, fp, err := st.Cursor(s.Name)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/auditrelay/auditrelay/internal/store"
+	"github.com/auditrelay/auditrelay/internal/store/bolt"
 )
 
 // StatusSocketName is the status socket's file inside the data directory.
@@ -101,12 +102,12 @@ func ReadStatus(ctx context.Context, dataDir string) (Status, error) {
 	} else if ok {
 		return st, nil
 	}
-	if _, err := os.Stat(filepath.Join(dataDir, store.FileName)); errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Stat(filepath.Join(dataDir, bolt.FileName)); errors.Is(err, os.ErrNotExist) {
 		return Status{Running: false}, nil // never ran: nothing to show yet
 	}
-	s, err := store.Open(dataDir, store.Options{ReadOnly: true})
+	s, err := bolt.Open(dataDir, bolt.Options{ReadOnly: true})
 	if err != nil {
-		if errors.Is(err, store.ErrLocked) || strings.Contains(err.Error(), "timeout") {
+		if errors.Is(err, bolt.ErrLocked) || strings.Contains(err.Error(), "timeout") {
 			if noSocket != nil {
 				return Status{}, fmt.Errorf("status: a daemon holds the store and has no status socket: %w", noSocket)
 			}

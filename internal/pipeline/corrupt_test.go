@@ -17,14 +17,14 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	bolt "go.etcd.io/bbolt"
+	bbolt "go.etcd.io/bbolt"
 
 	"github.com/auditrelay/auditrelay/internal/delivery"
 	"github.com/auditrelay/auditrelay/internal/event"
 	"github.com/auditrelay/auditrelay/internal/park"
 	"github.com/auditrelay/auditrelay/internal/sink/file"
 	"github.com/auditrelay/auditrelay/internal/source"
-	"github.com/auditrelay/auditrelay/internal/store"
+	"github.com/auditrelay/auditrelay/internal/store/bolt"
 )
 
 // damage overwrites the first byte of spool entry seq in the store file of
@@ -32,12 +32,12 @@ import (
 // decodes.
 func damage(t *testing.T, dir string, seq uint64) {
 	t.Helper()
-	db, err := bolt.Open(filepath.Join(dir, store.FileName), 0o600, &bolt.Options{Timeout: time.Second})
+	db, err := bbolt.Open(filepath.Join(dir, bolt.FileName), 0o600, &bbolt.Options{Timeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	if err := db.Update(func(tx *bolt.Tx) error {
+	if err := db.Update(func(tx *bbolt.Tx) error {
 		b := tx.Bucket([]byte("spool"))
 		k := binary.BigEndian.AppendUint64(nil, seq)
 		v := b.Get(k)
@@ -54,7 +54,7 @@ func damage(t *testing.T, dir string, seq uint64) {
 func TestCorruptRecordIsParkedAndSkipped(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		dir := t.TempDir()
-		st, err := store.Open(dir, store.Options{NoSync: true})
+		st, err := bolt.Open(dir, bolt.Options{NoSync: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -71,7 +71,7 @@ func TestCorruptRecordIsParkedAndSkipped(t *testing.T) {
 		}
 		st.Close()
 		damage(t, dir, 3) // e2
-		st, err = store.Open(dir, store.Options{NoSync: true})
+		st, err = bolt.Open(dir, bolt.Options{NoSync: true})
 		if err != nil {
 			t.Fatal(err)
 		}

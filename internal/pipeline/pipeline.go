@@ -71,7 +71,7 @@ func (h *Health) Failed() map[string]string {
 type SourceRunner struct {
 	Name         string
 	Source       source.Source
-	Store        *store.Store
+	Store        store.Store
 	PollInterval time.Duration
 	// SpoolMax pauses polling while the spool holds at least this many
 	// bytes; 0 means no bound.
@@ -258,7 +258,7 @@ func (r *SourceRunner) fail(ctx context.Context, log *slog.Logger, key string, e
 type SinkRunner struct {
 	Name  string
 	Sink  sink.Sink
-	Store *store.Store
+	Store store.Store
 	// Routes are the sources this sink takes.
 	Routes map[string]bool
 	// Park keeps the spool records that cannot be decoded before the

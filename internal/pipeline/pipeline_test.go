@@ -19,7 +19,7 @@ import (
 	"github.com/auditrelay/auditrelay/internal/delivery"
 	"github.com/auditrelay/auditrelay/internal/event"
 	"github.com/auditrelay/auditrelay/internal/source"
-	"github.com/auditrelay/auditrelay/internal/store"
+	"github.com/auditrelay/auditrelay/internal/store/bolt"
 )
 
 // clockSource emits one event every tick of (fake) time, up to now, with a
@@ -94,7 +94,7 @@ func (m *memSink) got() []string {
 }
 
 type rig struct {
-	st      *store.Store
+	st      *bolt.Store
 	metrics *Metrics
 	reg     *prometheus.Registry
 	health  *Health
@@ -102,7 +102,7 @@ type rig struct {
 }
 
 func newRig(t *testing.T, sinks ...string) *rig {
-	st, err := store.Open(t.TempDir(), store.Options{NoSync: true})
+	st, err := bolt.Open(t.TempDir(), bolt.Options{NoSync: true})
 	if err != nil {
 		t.Fatal(err)
 	}

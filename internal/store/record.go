@@ -9,20 +9,23 @@ import (
 	"github.com/auditrelay/auditrelay/internal/event"
 )
 
-// A spool record is: version byte 1, then uvarint-length-prefixed source,
+// A spool record is the bytes an implementation keeps for one spooled
+// event: version byte 1, then uvarint-length-prefixed source,
 // provider, tenant and id, a varint event time in Unix nanoseconds, and the
 // raw event data to the end.
 const recordVersion = 1
 
-var errRecord = errors.New("malformed spool record")
+// ErrRecord is the error of a spool record that cannot be decoded.
+var ErrRecord = errors.New("malformed spool record")
 
-// recordSize returns an upper bound of the encoded size of ev.
-func recordSize(ev *event.Raw) int {
+// RecordSize returns an upper bound of the encoded size of ev.
+func RecordSize(ev *event.Raw) int {
 	return 1 + 4*binary.MaxVarintLen64 + len(ev.Source) + len(ev.Provider) + len(ev.Tenant) + len(ev.ID) +
 		binary.MaxVarintLen64 + len(ev.Data)
 }
 
-func encodeRecord(b []byte, ev *event.Raw) []byte {
+// AppendRecord appends the spool record of ev to b.
+func AppendRecord(b []byte, ev *event.Raw) []byte {
 	b = append(b, recordVersion)
 	for _, s := range []string{ev.Source, ev.Provider, ev.Tenant, ev.ID} {
 		b = binary.AppendUvarint(b, uint64(len(s)))
@@ -32,10 +35,10 @@ func encodeRecord(b []byte, ev *event.Raw) []byte {
 	return append(b, ev.Data...)
 }
 
-// recordSource returns a record's source name without decoding the rest.
-func recordSource(b []byte) (string, error) {
+// RecordSource returns a record's source name without decoding the rest.
+func RecordSource(b []byte) (string, error) {
 	if len(b) < 1 || b[0] != recordVersion {
-		return "", errRecord
+		return "", ErrRecord
 	}
 	s, _, err := readString(b[1:])
 	return s, err
@@ -44,14 +47,15 @@ func recordSource(b []byte) (string, error) {
 func readString(b []byte) (string, []byte, error) {
 	n, k := binary.Uvarint(b)
 	if k <= 0 || uint64(len(b)-k) < n {
-		return "", nil, errRecord
+		return "", nil, ErrRecord
 	}
 	return string(b[k : k+int(n)]), b[k+int(n):], nil
 }
 
-func decodeRecord(b []byte) (event.Raw, error) {
+// DecodeRecord decodes a spool record; its Data does not alias b.
+func DecodeRecord(b []byte) (event.Raw, error) {
 	if len(b) < 1 || b[0] != recordVersion {
-		return event.Raw{}, fmt.Errorf("%w: unknown version", errRecord)
+		return event.Raw{}, fmt.Errorf("%w: unknown version", ErrRecord)
 	}
 	b = b[1:]
 	var f [4]string
@@ -63,7 +67,7 @@ func decodeRecord(b []byte) (event.Raw, error) {
 	}
 	t, k := binary.Varint(b)
 	if k <= 0 {
-		return event.Raw{}, errRecord
+		return event.Raw{}, ErrRecord
 	}
 	data := make([]byte, len(b)-k)
 	copy(data, b[k:])

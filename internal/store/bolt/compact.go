@@ -1,4 +1,4 @@
-package store
+package bolt
 
 import (
 	"errors"
@@ -6,7 +6,7 @@ import (
 	"os"
 	"path/filepath"
 
-	bolt "go.etcd.io/bbolt"
+	bbolt "go.etcd.io/bbolt"
 )
 
 // DefaultCompactFree is the free space above which Open compacts the store
@@ -64,11 +64,11 @@ func (s *Store) Compact() (CompactResult, error) {
 	if err := os.Remove(tmp); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fail(err)
 	}
-	dst, err := bolt.Open(tmp, 0o600, s.boltOptions())
+	dst, err := bbolt.Open(tmp, 0o600, s.boltOptions())
 	if err != nil {
 		return fail(err)
 	}
-	if err := bolt.Compact(dst, s.db, 16<<20); err != nil {
+	if err := bbolt.Compact(dst, s.db, 16<<20); err != nil {
 		dst.Close()
 		return fail(err)
 	}
@@ -87,7 +87,7 @@ func (s *Store) Compact() (CompactResult, error) {
 	old := s.db
 	s.db = nil
 	old.Close()
-	db, err := bolt.Open(path, 0o600, s.boltOptions())
+	db, err := bbolt.Open(path, 0o600, s.boltOptions())
 	if err != nil {
 		return CompactResult{}, fmt.Errorf("store: reopen %s after compaction: %w (stop auditrelay and start it again)", path, err)
 	}

@@ -1,0 +1,328 @@
+// Package pgtest gives tests a real PostgreSQL: the server named by
+// $AUDITRELAY_TEST_POSTGRES_DSN, or else a throwaway cluster it starts
+// once per test binary from the PostgreSQL binaries it finds (initdb and
+// postgres on PATH or in /usr/lib/postgresql/*/bin), listening only on a
+// unix socket in a temporary directory. Each test gets a database of its
+// own. Without either, the tests that need PostgreSQL skip with a line
+// saying how to run them, and fail when CI=true.
+//
+// A package's TestMain calls Main; its tests call DSN.
+package pgtest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// EnvDSN names the variable holding the DSN of a server for the tests. Its
+// user must be allowed to create databases.
+const EnvDSN = "AUDITRELAY_TEST_POSTGRES_DSN"
+
+// Server is a PostgreSQL the tests of one binary share.
+type Server struct {
+	// DSN connects to its maintenance database as a user that may create
+	// databases.
+	DSN string
+	// dir holds the cluster started here ("" for a server from EnvDSN).
+	dir, bin, sockDir string
+	cred              *credential
+	proc              *exec.Cmd
+	mu                sync.Mutex
+	n                 atomic.Int64
+}
+
+// current is the server of this test binary, set by Main before any test
+// runs; why says why there is none.
+var current struct {
+	srv *Server
+	why string
+}
+
+// Main starts a server for the tests of m (unless $AUDITRELAY_TEST_POSTGRES_DSN
+// names one), runs them, stops the server and returns m.Run's code.
+func Main(m *testing.M) int {
+	srv, why := start()
+	current.srv, current.why = srv, why
+	code := m.Run()
+	if srv != nil {
+		srv.stop()
+	}
+	return code
+}
+
+// Get returns the server of this test binary; without one it skips t (or,
+// under CI=true, fails it) saying how to run the test.
+func Get(t testing.TB) *Server {
+	t.Helper()
+	if current.srv == nil {
+		why := current.why
+		if why == "" {
+			why = "pgtest.Main was not called from TestMain"
+		}
+		msg := "needs PostgreSQL: " + why + "; set " + EnvDSN + " to a server's DSN, or install PostgreSQL (Debian: apt-get install postgresql) so that initdb is found"
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	return current.srv
+}
+
+// DSN returns the DSN of a new, empty database for t, dropped after it.
+func DSN(t testing.TB) string {
+	t.Helper()
+	return Get(t).NewDatabase(t)
+}
+
+// NewDatabase creates an empty database, dropped when t ends, and returns
+// its DSN.
+func (s *Server) NewDatabase(t testing.TB) string {
+	t.Helper()
+	name := fmt.Sprintf("auditrelay_test_%d_%d", os.Getpid(), s.n.Add(1))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := s.exec(ctx, "CREATE DATABASE "+name); err != nil {
+		t.Fatalf("pgtest: create database: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := s.exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
+			t.Logf("pgtest: drop database %s: %v", name, err)
+		}
+	})
+	return withDatabase(s.DSN, name)
+}
+
+func (s *Server) exec(ctx context.Context, sql string) error {
+	conn, err := pgx.Connect(ctx, s.DSN)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, sql)
+	return err
+}
+
+// withDatabase returns dsn with its database set to db.
+func withDatabase(dsn, db string) string {
+	if strings.Contains(dsn, "://") {
+		base, query, _ := strings.Cut(dsn, "?")
+		i := strings.Index(base, "://") + 3
+		if j := strings.Index(base[i:], "/"); j >= 0 {
+			base = base[:i+j]
+		}
+		out := base + "/" + db
+		if query != "" {
+			out += "?" + query
+		}
+		return out
+	}
+	return dsn + " dbname=" + db
+}
+
+// Restart stops the cluster started here (fast shutdown: connections are
+// cut, as in an outage) and starts it again after down. It is for tests of
+// outages; it fails for a server from EnvDSN.
+func (s *Server) Restart(down time.Duration) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.dir == "" {
+		return errors.New("pgtest: cannot restart a server given by " + EnvDSN)
+	}
+	s.halt()
+	time.Sleep(down)
+	return s.run()
+}
+
+// Stop stops the cluster started here, until Start.
+func (s *Server) Stop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.halt()
+}
+
+// Start starts again a cluster stopped by Stop.
+func (s *Server) Start() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.run()
+}
+
+// Restartable reports whether the server was started here, so that
+// Restart, Stop and Start work.
+func (s *Server) Restartable() bool { return s.dir != "" }
+
+func start() (*Server, string) {
+	if dsn := os.Getenv(EnvDSN); dsn != "" {
+		return &Server{DSN: dsn}, ""
+	}
+	bin, err := findBinaries()
+	if err != nil {
+		return nil, err.Error()
+	}
+	dir, err := os.MkdirTemp("", "auditrelay-pg-")
+	if err != nil {
+		return nil, err.Error()
+	}
+	s := &Server{dir: dir, bin: bin, sockDir: dir}
+	if os.Geteuid() == 0 {
+		// PostgreSQL refuses to run as root.
+		cred, err := unprivileged()
+		if err != nil {
+			os.RemoveAll(dir)
+			return nil, err.Error()
+		}
+		s.cred = cred
+		if err := os.Chown(dir, int(cred.uid), int(cred.gid)); err != nil {
+			os.RemoveAll(dir)
+			return nil, err.Error()
+		}
+	}
+	init := exec.Command(filepath.Join(bin, "initdb"), "-D", filepath.Join(dir, "data"), "-A", "trust", "-U", "test",
+		"--no-sync", "-E", "UTF8", "--locale=C")
+	s.cred.apply(init)
+	if out, err := init.CombinedOutput(); err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Sprintf("initdb failed: %v: %s", err, lastLine(out))
+	}
+	s.DSN = "host=" + dir + " port=5432 user=test dbname=postgres sslmode=disable"
+	if err := s.run(); err != nil {
+		os.RemoveAll(dir)
+		return nil, err.Error()
+	}
+	return s, ""
+}
+
+// run starts postgres on the cluster and waits until it accepts
+// connections. The server is a child of the test binary, killed with it.
+func (s *Server) run() error {
+	cmd := exec.Command(filepath.Join(s.bin, "postgres"), "-D", filepath.Join(s.dir, "data"),
+		"-k", s.sockDir, "-c", "listen_addresses=", "-p", "5432",
+		"-c", "fsync=off", "-c", "full_page_writes=off", "-c", "max_connections=300",
+		"-c", "shared_buffers=64MB")
+	s.cred.apply(cmd)
+	s.cred.dieWithParent(cmd)
+	log, err := os.OpenFile(filepath.Join(s.dir, "postgres.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		log.Close()
+		return fmt.Errorf("start postgres: %w", err)
+	}
+	log.Close()
+	s.proc = cmd
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		conn, err := pgx.Connect(ctx, s.DSN)
+		cancel()
+		if err == nil {
+			conn.Close(context.Background())
+			return nil
+		}
+		if time.Now().After(deadline) {
+			s.halt()
+			b, _ := os.ReadFile(filepath.Join(s.dir, "postgres.log"))
+			return fmt.Errorf("postgres did not start: %v: %s", err, lastLine(b))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// halt stops postgres with a fast shutdown and waits for it.
+func (s *Server) halt() {
+	if s.proc == nil {
+		return
+	}
+	s.proc.Process.Signal(os.Interrupt)
+	done := make(chan struct{})
+	go func() { s.proc.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		s.proc.Process.Kill()
+		<-done
+	}
+	s.proc = nil
+}
+
+func (s *Server) stop() {
+	if s.dir == "" {
+		return
+	}
+	s.mu.Lock()
+	s.halt()
+	s.mu.Unlock()
+	os.RemoveAll(s.dir)
+}
+
+// findBinaries returns the directory of initdb and postgres: PATH first,
+// then the newest /usr/lib/postgresql/<version>/bin (where Debian puts
+// them, off PATH).
+func findBinaries() (string, error) {
+	if p, err := exec.LookPath("initdb"); err == nil {
+		if dir := filepath.Dir(p); fileExists(filepath.Join(dir, "postgres")) {
+			return dir, nil
+		}
+		if real, err := filepath.EvalSymlinks(p); err == nil && fileExists(filepath.Join(filepath.Dir(real), "postgres")) {
+			return filepath.Dir(real), nil
+		}
+	}
+	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+	sort.Slice(dirs, func(i, j int) bool { return version(dirs[i]) > version(dirs[j]) })
+	for _, d := range dirs {
+		if fileExists(filepath.Join(d, "initdb")) && fileExists(filepath.Join(d, "postgres")) {
+			return d, nil
+		}
+	}
+	return "", errors.New("no initdb on PATH or in /usr/lib/postgresql/*/bin")
+}
+
+func version(binDir string) int {
+	n, _ := strconv.Atoi(filepath.Base(filepath.Dir(binDir)))
+	return n
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+// unprivileged returns the user to run PostgreSQL as when the tests run as
+// root: postgres (Debian's package creates it), else nobody.
+func unprivileged() (*credential, error) {
+	for _, name := range []string{"postgres", "nobody"} {
+		u, err := user.Lookup(name)
+		if err != nil {
+			continue
+		}
+		uid, err1 := strconv.ParseUint(u.Uid, 10, 32)
+		gid, err2 := strconv.ParseUint(u.Gid, 10, 32)
+		if err1 == nil && err2 == nil {
+			return &credential{uid: uint32(uid), gid: uint32(gid)}, nil
+		}
+	}
+	return nil, errors.New("running as root and no unprivileged user (postgres or nobody) to run PostgreSQL as")
+}
+
+func lastLine(b []byte) string {
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	return lines[len(lines)-1]
+}

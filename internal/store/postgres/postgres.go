@@ -1,0 +1,850 @@
+// Package postgres is the store contract kept in PostgreSQL, for several
+// replicas of auditrelay sharing one state: cursors and dedup ids, the
+// spool, sink offsets, gaps and last errors live in tables (see schema.go),
+// created and migrated by the binary.
+//
+// Spool positions are commit order. A PostgreSQL sequence is not: a
+// transaction that took a lower value can commit after one that took a
+// higher value, and a sink that read past the higher one would never see the
+// lower one. Here an append takes its positions from the single spool_head
+// row with UPDATE … RETURNING, which locks that row until the transaction
+// ends: the next append can take positions only once this one committed (or
+// rolled back, giving its positions back), so every uncommitted position is
+// above every committed one and "read after offset X" skips nothing.
+//
+// Each source and sink is run by one replica at a time under a lease row
+// with a fencing epoch (see lease.go): the append of a page, or the ack of
+// a batch, renews the lease in its own transaction and only while the epoch
+// is still the one the replica took, so a replica whose lease was taken over
+// can never commit again.
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/auditrelay/auditrelay/internal/delivery"
+	"github.com/auditrelay/auditrelay/internal/event"
+	"github.com/auditrelay/auditrelay/internal/source"
+	"github.com/auditrelay/auditrelay/internal/store"
+)
+
+// notifyChannel is the channel appends NOTIFY, for the sink runners of
+// other replicas.
+const notifyChannel = "auditrelay_spool"
+
+// opTimeout bounds one store operation.
+const opTimeout = 30 * time.Second
+
+// Options tune Open.
+type Options struct {
+	// Logger receives the store's own log lines (lost connections of the
+	// change watcher); nil discards them.
+	Logger *slog.Logger
+	// Fenced makes every commit of a source's page or a sink's offset
+	// require this replica's lease on it (see Acquire). Replicas run
+	// fenced; the commands that run with the daemons stopped do not.
+	Fenced bool
+}
+
+// Store is an open PostgreSQL store. Its methods are safe for concurrent
+// use.
+type Store struct {
+	pool     *pgxpool.Pool
+	replica  string
+	ttl      time.Duration
+	fenced   bool
+	log      *slog.Logger
+	dsn      string // for scrubbing errors
+	password string
+	ctx      context.Context
+	cancel   context.CancelFunc
+	done     chan struct{}
+
+	mu         sync.Mutex
+	wake       chan struct{}
+	lastSeq    uint64
+	spoolBytes int64
+	spoolCount int64
+	held       map[leaseKey]int64 // epoch of each lease this replica holds
+
+	// afterPositions, when set (by tests), runs in an append's
+	// transaction once it holds its spool positions, before it commits.
+	afterPositions func(source string)
+}
+
+// Open connects to the configured database, creates or migrates the
+// schema, and starts watching for appends of other replicas. It refuses a
+// schema migrated by a newer auditrelay. Its errors are classified: bad
+// credentials or a missing database are permanent, with the fix.
+func Open(ctx context.Context, cfg Config, opts Options) (*Store, error) {
+	cfg.SetDefaults()
+	parsed, err := ParseDSN(cfg.DSN)
+	if err != nil {
+		return nil, &delivery.Error{Class: delivery.Permanent, Op: "store: postgres dsn", Err: err, Fix: "fix store.postgres.dsn"}
+	}
+	raw := normalizeDSN(cfg.DSN.Reveal())
+	pcfg, err := pgxpool.ParseConfig(raw)
+	if err != nil {
+		return nil, &delivery.Error{Class: delivery.Permanent, Op: "store: postgres dsn", Err: errors.New(scrub(err.Error(), raw)), Fix: "fix store.postgres.dsn"}
+	}
+	pcfg.MaxConns = int32(max(4, runtime.NumCPU()))
+	pcfg.MaxConnLifetime = time.Hour
+	pcfg.HealthCheckPeriod = time.Minute
+	if _, ok := pcfg.ConnConfig.RuntimeParams["application_name"]; !ok {
+		pcfg.ConnConfig.RuntimeParams["application_name"] = "auditrelay"
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	sctx, cancel := context.WithCancel(context.Background())
+	s := &Store{replica: cfg.Replica(), ttl: cfg.LeaseTTL.D(), fenced: opts.Fenced, log: log,
+		dsn: raw, password: parsed.Password, ctx: sctx, cancel: cancel, done: make(chan struct{}),
+		wake: make(chan struct{}), held: map[leaseKey]int64{}}
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
+	if err != nil {
+		cancel()
+		return nil, s.classify("connect", err)
+	}
+	s.pool = pool
+	octx, ocancel := context.WithTimeout(ctx, opTimeout)
+	defer ocancel()
+	if err := pgx.BeginFunc(octx, pool, func(tx pgx.Tx) error { return migrate(octx, tx) }); err != nil {
+		pool.Close()
+		cancel()
+		if errors.Is(err, errNewerSchema) {
+			return nil, &delivery.Error{Class: delivery.Permanent, Op: "store: postgres", Err: errors.New(s.scrub(err.Error()))}
+		}
+		return nil, s.classify("create the schema", err)
+	}
+	if err := s.refresh(octx); err != nil {
+		pool.Close()
+		cancel()
+		return nil, s.classify("read the spool head", err)
+	}
+	go s.watch()
+	return s, nil
+}
+
+// normalizeDSN turns a bare socket directory into a DSN naming it.
+func normalizeDSN(dsn string) string {
+	if strings.HasPrefix(dsn, "/") && !strings.ContainsAny(dsn, " =") {
+		return "host=" + dsn
+	}
+	return dsn
+}
+
+// Replica returns this process's replica id.
+func (s *Store) Replica() string { return s.replica }
+
+// LeaseTTL returns how long a lease lasts unless renewed.
+func (s *Store) LeaseTTL() time.Duration { return s.ttl }
+
+// Close stops the watcher and closes the connections. Leases still held
+// are left to expire: a replica that stops cleanly calls ReleaseAll first.
+func (s *Store) Close() error {
+	s.cancel()
+	<-s.done
+	s.pool.Close()
+	return nil
+}
+
+// Where describes the database for the log, without its password.
+func (s *Store) Where() string {
+	c := s.pool.Config().ConnConfig
+	return fmt.Sprintf("postgres %s/%s as %s (replica %s)", c.Host, c.Database, c.User, s.replica)
+}
+
+// scrub removes the DSN and its password from msg.
+func (s *Store) scrub(msg string) string {
+	msg = scrub(msg, s.dsn)
+	if s.password != "" {
+		msg = strings.ReplaceAll(msg, s.password, "[redacted]")
+	}
+	return msg
+}
+
+// classify wraps err from op with its class: authentication failures and
+// a missing database are permanent, everything else (connections refused
+// or lost, timeouts, a server shutting down) transient.
+func (s *Store) classify(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var le *LeaseLostError
+	if errors.As(err, &le) || errors.Is(err, store.ErrFingerprint) {
+		return err
+	}
+	msg := s.scrub(err.Error())
+	e := &delivery.Error{Class: delivery.Transient, Op: "store: postgres: " + op, Err: errors.New(msg)}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch {
+		case strings.HasPrefix(pe.Code, "28"):
+			e.Class, e.Fix = delivery.Permanent, "check the user and password in store.postgres.dsn, and pg_hba.conf on the server"
+		case pe.Code == "3D000":
+			e.Class, e.Fix = delivery.Permanent, "create the database (CREATE DATABASE …) or fix its name in store.postgres.dsn"
+		case pe.Code == "42501":
+			e.Class, e.Fix = delivery.Permanent, "grant the user of store.postgres.dsn the right to create tables in its database (or its search_path schema)"
+		}
+	}
+	return e
+}
+
+// tx runs f in one transaction, committed when f returns nil.
+func (s *Store) tx(op string, f func(ctx context.Context, tx pgx.Tx) error) error {
+	ctx, cancel := context.WithTimeout(s.ctx, opTimeout)
+	defer cancel()
+	return s.classify(op, pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return f(ctx, tx) }))
+}
+
+// Changed returns a channel closed at the next append of any replica.
+func (s *Store) Changed() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.wake
+}
+
+func (s *Store) signal() {
+	s.mu.Lock()
+	close(s.wake)
+	s.wake = make(chan struct{})
+	s.mu.Unlock()
+}
+
+// SpoolBytes returns the size of the events in the spool, as last read
+// (after every commit of this replica and at least every second).
+func (s *Store) SpoolBytes() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.spoolBytes
+}
+
+// SpoolCount returns the number of events in the spool, as SpoolBytes.
+func (s *Store) SpoolCount() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.spoolCount
+}
+
+// head records the spool head read in a commit, and says whether it moved
+// on.
+func (s *Store) head(seq uint64, bytes, count int64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	moved := seq > s.lastSeq
+	if seq >= s.lastSeq {
+		s.lastSeq, s.spoolBytes, s.spoolCount = seq, bytes, count
+	}
+	return moved
+}
+
+func (s *Store) refresh(ctx context.Context) error {
+	var seq, bytes, count int64
+	if err := s.pool.QueryRow(ctx, `SELECT seq, bytes, count FROM spool_head`).Scan(&seq, &bytes, &count); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.lastSeq, s.spoolBytes, s.spoolCount = uint64(seq), bytes, count
+	s.mu.Unlock()
+	return nil
+}
+
+// watch listens for the appends of other replicas on a connection of its
+// own, and reads the spool head every second: NOTIFY is lost while the
+// connection is down, and is not delivered through a transaction-mode
+// pooler.
+func (s *Store) watch() {
+	defer close(s.done)
+	backoff := delivery.Backoff{Base: time.Second, Max: 30 * time.Second}
+	for attempt := 1; s.ctx.Err() == nil; attempt++ {
+		err := s.listen()
+		if s.ctx.Err() != nil {
+			return
+		}
+		d := backoff.Delay(attempt)
+		s.log.Warn("store: watching PostgreSQL for new events failed; retrying (sinks poll the spool meanwhile)", "err", s.scrub(err.Error()), "attempt", attempt, "delay", d)
+		delivery.Sleep(s.ctx, d)
+	}
+}
+
+func (s *Store) listen() error {
+	conn, err := s.pool.Acquire(s.ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(s.ctx, "LISTEN "+notifyChannel); err != nil {
+		return err
+	}
+	defer func() {
+		// Leave the connection clean for the pool, or drop it.
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		if _, err := conn.Exec(ctx, "UNLISTEN *"); err != nil {
+			conn.Conn().Close(ctx)
+		}
+	}()
+	for {
+		wctx, cancel := context.WithTimeout(s.ctx, time.Second)
+		_, err := conn.Conn().WaitForNotification(wctx)
+		cancel()
+		if s.ctx.Err() != nil {
+			return nil
+		}
+		if err != nil && !pgconn.Timeout(err) {
+			return err
+		}
+		var seq, bytes, count int64
+		if err := conn.QueryRow(s.ctx, `SELECT seq, bytes, count FROM spool_head`).Scan(&seq, &bytes, &count); err != nil {
+			return err
+		}
+		if s.head(uint64(seq), bytes, count) {
+			s.signal()
+		}
+	}
+}
+
+// Append stores a page for the named source in one transaction; see
+// store.Store. When the store is fenced, the transaction also renews this
+// replica's lease on the source, and fails with a *LeaseLostError (storing
+// nothing) when another replica took it.
+func (s *Store) Append(name, fingerprint string, p source.Page, now time.Time) (store.AppendResult, error) {
+	var res store.AppendResult
+	var seq, bytes, count int64
+	// Events repeated within the page are duplicates of their first copy.
+	type key struct {
+		t  int64
+		id string
+	}
+	seen := make(map[key]bool, len(p.Events))
+	cand := make([]int, 0, len(p.Events))
+	ts := make([]int64, 0, len(p.Events))
+	idv := make([]string, 0, len(p.Events))
+	for i := range p.Events {
+		k := key{p.Events[i].Time.UnixNano(), p.Events[i].ID}
+		if seen[k] {
+			res.Duplicates++
+			continue
+		}
+		seen[k] = true
+		cand = append(cand, i)
+		ts = append(ts, k.t)
+		idv = append(idv, k.id)
+	}
+	dups := res.Duplicates
+	err := s.tx("append "+name, func(ctx context.Context, tx pgx.Tx) error {
+		res = store.AppendResult{Duplicates: dups}
+		if err := s.renew(ctx, tx, kindSource, name); err != nil {
+			return err
+		}
+		st, _, err := readSource(ctx, tx, name, true)
+		if err != nil {
+			return err
+		}
+		if err := store.CheckFingerprint(name, st.Fingerprint, fingerprint); err != nil {
+			return err
+		}
+		lateBefore := st.BeginPage(fingerprint, &p)
+		fresh := map[key]bool{}
+		if len(cand) > 0 {
+			rows, err := tx.Query(ctx, `INSERT INTO source_ids (source, t, id) SELECT $1, u.t, u.id FROM unnest($2::bigint[], $3::text[]) AS u(t, id)
+				ON CONFLICT DO NOTHING RETURNING t, id`, name, ts, idv)
+			if err != nil {
+				return fmt.Errorf("store the ids: %w", err)
+			}
+			var k key
+			if _, err := pgx.ForEachRow(rows, []any{&k.t, &k.id}, func() error {
+				fresh[k] = true
+				return nil
+			}); err != nil {
+				return fmt.Errorf("store the ids: %w", err)
+			}
+		}
+		var recs [][]byte
+		for _, i := range cand {
+			ev := &p.Events[i]
+			if !fresh[key{ev.Time.UnixNano(), ev.ID}] {
+				res.Duplicates++
+				continue
+			}
+			rec := store.AppendRecord(make([]byte, 0, store.RecordSize(ev)), ev)
+			recs = append(recs, rec)
+			res.Added++
+			res.Bytes += int64(len(rec))
+			if ev.Time.Before(lateBefore) {
+				res.Late = append(res.Late, lateBefore.Sub(ev.Time))
+			}
+		}
+		if !p.DedupHorizon.IsZero() {
+			if _, err := tx.Exec(ctx, `DELETE FROM source_ids WHERE source = $1 AND t < $2`, name, p.DedupHorizon.UnixNano()); err != nil {
+				return fmt.Errorf("forget ids behind the horizon: %w", err)
+			}
+		}
+		st.EndPage(&p, res, now)
+		if err := writeSource(ctx, tx, name, p.Next, st); err != nil {
+			return err
+		}
+		if len(recs) == 0 {
+			return nil
+		}
+		// Positions last: the head's lock is held from here to the
+		// commit, so it serializes as little as it can.
+		if err := tx.QueryRow(ctx, `UPDATE spool_head SET seq = seq + $1, bytes = bytes + $2, count = count + $1 RETURNING seq, bytes, count`,
+			len(recs), res.Bytes).Scan(&seq, &bytes, &count); err != nil {
+			return fmt.Errorf("take spool positions: %w", err)
+		}
+		pos := make([]int64, len(recs))
+		for i := range pos {
+			pos[i] = seq - int64(len(recs)) + 1 + int64(i)
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO spool (pos, rec) SELECT * FROM unnest($1::bigint[], $2::bytea[])`, pos, recs); err != nil {
+			return fmt.Errorf("spool the events: %w", err)
+		}
+		if s.afterPositions != nil {
+			s.afterPositions(name)
+		}
+		if _, err := tx.Exec(ctx, `SELECT pg_notify($1, '')`, notifyChannel); err != nil {
+			return fmt.Errorf("notify: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return store.AppendResult{}, fmt.Errorf("store: append %s: %w", name, err)
+	}
+	if res.Added > 0 {
+		s.head(uint64(seq), bytes, count)
+		s.signal()
+	}
+	return res, nil
+}
+
+// readSource reads a source's state and cursor, locking its row when lock
+// is set; a source never stored has a zero state.
+func readSource(ctx context.Context, tx pgx.Tx, name string, lock bool) (store.SourceState, []byte, error) {
+	q := `SELECT cursor, state FROM sources WHERE name = $1`
+	if lock {
+		q += ` FOR UPDATE`
+	}
+	var cur []byte
+	var raw []byte
+	st := store.SourceState{}
+	err := tx.QueryRow(ctx, q, name).Scan(&cur, &raw)
+	if errors.Is(err, pgx.ErrNoRows) {
+		st.Name = name
+		return st, nil, nil
+	}
+	if err != nil {
+		return st, nil, fmt.Errorf("read the state of %s: %w", name, err)
+	}
+	_ = json.Unmarshal(raw, &st) // a damaged status record only loses status
+	st.Name = name
+	if len(cur) == 0 {
+		cur = nil
+	}
+	return st, cur, nil
+}
+
+func writeSource(ctx context.Context, tx pgx.Tx, name string, cur []byte, st store.SourceState) error {
+	st.Cursor, st.Owner, st.LeaseExpires = nil, "", time.Time{}
+	j, err := json.Marshal(st)
+	if err != nil {
+		return fmt.Errorf("encode state: %w", err)
+	}
+	if len(cur) == 0 {
+		cur = nil
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO sources (name, cursor, state) VALUES ($1, $2, $3)
+		ON CONFLICT (name) DO UPDATE SET cursor = excluded.cursor, state = excluded.state`, name, cur, j); err != nil {
+		return fmt.Errorf("store the cursor of %s: %w", name, err)
+	}
+	return nil
+}
+
+// Cursor returns the stored cursor of a source and its fingerprint.
+func (s *Store) Cursor(name string) (source.Cursor, string, error) {
+	var cur []byte
+	var fp string
+	err := s.tx("read the cursor of "+name, func(ctx context.Context, tx pgx.Tx) error {
+		st, c, err := readSource(ctx, tx, name, false)
+		cur, fp = c, st.Fingerprint
+		return err
+	})
+	if err != nil {
+		return nil, "", fmt.Errorf("store: read cursor of %s: %w", name, err)
+	}
+	return cur, fp, nil
+}
+
+// ResetSource forgets a source's cursor, fingerprint, ids and state.
+func (s *Store) ResetSource(name string) (bool, error) {
+	found := false
+	err := s.tx("reset "+name, func(ctx context.Context, tx pgx.Tx) error {
+		if err := s.renew(ctx, tx, kindSource, name); err != nil {
+			return err
+		}
+		tag, err := tx.Exec(ctx, `DELETE FROM sources WHERE name = $1`, name)
+		if err != nil {
+			return err
+		}
+		found = tag.RowsAffected() > 0
+		_, err = tx.Exec(ctx, `DELETE FROM source_ids WHERE source = $1`, name)
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("store: reset %s: %w", name, err)
+	}
+	return found, nil
+}
+
+// SetCursor stores cur as the cursor of a source, keeping its ids and
+// counters.
+func (s *Store) SetCursor(name, fingerprint string, cur source.Cursor, watermark time.Time) error {
+	err := s.tx("set the checkpoint of "+name, func(ctx context.Context, tx pgx.Tx) error {
+		if err := s.renew(ctx, tx, kindSource, name); err != nil {
+			return err
+		}
+		st, _, err := readSource(ctx, tx, name, true)
+		if err != nil {
+			return err
+		}
+		st.SetCheckpoint(fingerprint, watermark)
+		return writeSource(ctx, tx, name, cur, st)
+	})
+	if err != nil {
+		return fmt.Errorf("store: set the checkpoint of %s: %w", name, err)
+	}
+	return nil
+}
+
+// RecordSourceError stores the last error of a source for status output.
+// It is not fenced: a status line commits nothing the pipeline relies on.
+func (s *Store) RecordSourceError(name, msg string, at time.Time) error {
+	err := s.tx("record the error of "+name, func(ctx context.Context, tx pgx.Tx) error {
+		st, cur, err := readSource(ctx, tx, name, true)
+		if err != nil {
+			return err
+		}
+		st.LastError, st.LastErrorAt = msg, at.UTC()
+		st.LastPoll = at.UTC()
+		return writeSource(ctx, tx, name, cur, st)
+	})
+	if err != nil {
+		return fmt.Errorf("store: record error of %s: %w", name, err)
+	}
+	return nil
+}
+
+// SetSinks registers the configured sinks; see store.Store.
+func (s *Store) SetSinks(names []string) error {
+	if names == nil {
+		names = []string{}
+	}
+	var h spoolHead
+	err := s.tx("register sinks", func(ctx context.Context, tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO sinks (name, off, state) SELECT n, 0, '{}' FROM unnest($1::text[]) AS n ON CONFLICT DO NOTHING`, names); err != nil {
+			return fmt.Errorf("add sinks: %w", err)
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM sinks WHERE name <> ALL($1::text[])`, names); err != nil {
+			return fmt.Errorf("drop sinks: %w", err)
+		}
+		return s.collect(ctx, tx, &h)
+	})
+	if err != nil {
+		return fmt.Errorf("store: register sinks: %w", err)
+	}
+	s.head(h.seq, h.bytes, h.count)
+	return nil
+}
+
+// collect deletes the spool entries at or below the lowest sink offset. It
+// takes the head's lock first, so that collections (and appends) never
+// interleave on the spool's rows.
+func (s *Store) collect(ctx context.Context, tx pgx.Tx, h *spoolHead) error {
+	var seq, bytes, count int64
+	if err := tx.QueryRow(ctx, `SELECT seq, bytes, count FROM spool_head FOR UPDATE`).Scan(&seq, &bytes, &count); err != nil {
+		return fmt.Errorf("lock the spool head: %w", err)
+	}
+	var low *int64
+	if err := tx.QueryRow(ctx, `SELECT min(off) FROM sinks`).Scan(&low); err != nil {
+		return fmt.Errorf("lowest offset: %w", err)
+	}
+	if low != nil {
+		var freedBytes, freedCount int64
+		if err := tx.QueryRow(ctx, `WITH d AS (DELETE FROM spool WHERE pos <= $1 RETURNING length(rec) AS n)
+			SELECT coalesce(sum(n), 0), count(*) FROM d`, *low).Scan(&freedBytes, &freedCount); err != nil {
+			return fmt.Errorf("delete acknowledged entries: %w", err)
+		}
+		if freedCount > 0 {
+			if err := tx.QueryRow(ctx, `UPDATE spool_head SET bytes = bytes - $1, count = count - $2 RETURNING seq, bytes, count`,
+				freedBytes, freedCount).Scan(&seq, &bytes, &count); err != nil {
+				return fmt.Errorf("count the spool: %w", err)
+			}
+		}
+	}
+	*h = spoolHead{uint64(seq), bytes, count}
+	return nil
+}
+
+// spoolHead is the spool head as a transaction left it.
+type spoolHead struct {
+	seq          uint64
+	bytes, count int64
+}
+
+// Offset returns a sink's offset.
+func (s *Store) Offset(sink string) (uint64, error) {
+	var off int64
+	err := s.tx("read the offset of "+sink, func(ctx context.Context, tx pgx.Tx) error {
+		err := tx.QueryRow(ctx, `SELECT off FROM sinks WHERE name = $1`, sink).Scan(&off)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("sink %q is not registered", sink)
+		}
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("store: offset of %s: %w", sink, err)
+	}
+	return uint64(off), nil
+}
+
+// readChunk is how many spool rows Read fetches at a time.
+const readChunk = 1000
+
+// Read returns the events after position after; see store.Store. Every
+// position it can see was committed before any position above it was
+// taken, so a later Read never finds an entry below last.
+func (s *Store) Read(after uint64, max, maxBytes int, route func(source string) bool) (batch []event.Raw, last uint64, err error) {
+	last = after
+	ctx, cancel := context.WithTimeout(s.ctx, opTimeout)
+	defer cancel()
+	size := 0
+	for {
+		chunk := readChunk
+		if route == nil {
+			chunk = min(readChunk, max)
+		}
+		rows, err := s.pool.Query(ctx, `SELECT pos, rec FROM spool WHERE pos > $1 ORDER BY pos LIMIT $2`, int64(last), chunk)
+		if err != nil {
+			return nil, after, fmt.Errorf("store: read spool: %w", s.classify("read the spool", err))
+		}
+		n := 0
+		full := false
+		var pos int64
+		var v []byte
+		_, err = pgx.ForEachRow(rows, []any{&pos, &v}, func() error {
+			n++
+			if full {
+				return nil
+			}
+			src, err := store.RecordSource(v)
+			if err == nil && route != nil && !route(src) {
+				last = uint64(pos)
+				return nil
+			}
+			if len(batch) > 0 && size+len(v) > maxBytes {
+				full = true
+				return nil
+			}
+			var ev event.Raw
+			if err == nil {
+				ev, err = store.DecodeRecord(v)
+			}
+			if err != nil {
+				if len(batch) > 0 {
+					full = true
+					return nil
+				}
+				return &store.CorruptError{Seq: uint64(pos), Record: append([]byte(nil), v...), Err: err}
+			}
+			batch = append(batch, ev)
+			size += len(v)
+			last = uint64(pos)
+			if len(batch) >= max {
+				full = true
+			}
+			return nil
+		})
+		if err != nil {
+			var ce *store.CorruptError
+			if errors.As(err, &ce) {
+				return nil, after, fmt.Errorf("store: read spool: %w", err)
+			}
+			return nil, after, fmt.Errorf("store: read spool: %w", s.classify("read the spool", err))
+		}
+		if full || n < chunk {
+			return batch, last, nil
+		}
+	}
+}
+
+// Ack advances a sink's offset and deletes what every sink has passed;
+// see store.Store. When the store is fenced, the transaction also renews
+// this replica's lease on the sink and fails with a *LeaseLostError when
+// another replica took it.
+func (s *Store) Ack(sink string, offset uint64, n int, now time.Time) error {
+	return s.ack(sink, offset, n, 0, now)
+}
+
+// SkipCorrupt advances a sink's offset past an unreadable entry.
+func (s *Store) SkipCorrupt(sink string, seq uint64, now time.Time) error {
+	return s.ack(sink, seq, 0, 1, now)
+}
+
+func (s *Store) ack(sink string, offset uint64, n, corrupt int, now time.Time) error {
+	var h spoolHead
+	err := s.tx("ack "+sink, func(ctx context.Context, tx pgx.Tx) error {
+		if err := s.renew(ctx, tx, kindSink, sink); err != nil {
+			return err
+		}
+		st, cur, err := readSink(ctx, tx, sink)
+		if err != nil {
+			return err
+		}
+		if offset < cur {
+			return fmt.Errorf("offset %d is behind the stored %d", offset, cur)
+		}
+		st.Acked(n, corrupt, now)
+		if err := writeSink(ctx, tx, sink, offset, st); err != nil {
+			return err
+		}
+		return s.collect(ctx, tx, &h)
+	})
+	if err != nil {
+		return fmt.Errorf("store: ack %s: %w", sink, err)
+	}
+	s.head(h.seq, h.bytes, h.count)
+	return nil
+}
+
+func readSink(ctx context.Context, tx pgx.Tx, name string) (store.SinkState, uint64, error) {
+	var off int64
+	var raw []byte
+	st := store.SinkState{}
+	err := tx.QueryRow(ctx, `SELECT off, state FROM sinks WHERE name = $1 FOR UPDATE`, name).Scan(&off, &raw)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return st, 0, fmt.Errorf("sink %q is not registered", name)
+	}
+	if err != nil {
+		return st, 0, fmt.Errorf("read the state of %s: %w", name, err)
+	}
+	_ = json.Unmarshal(raw, &st)
+	st.Name = name
+	return st, uint64(off), nil
+}
+
+func writeSink(ctx context.Context, tx pgx.Tx, name string, off uint64, st store.SinkState) error {
+	st.Offset, st.Backlog, st.Owner, st.LeaseExpires = 0, 0, "", time.Time{}
+	j, err := json.Marshal(st)
+	if err != nil {
+		return fmt.Errorf("encode state: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `UPDATE sinks SET off = $2, state = $3 WHERE name = $1`, name, int64(off), j); err != nil {
+		return fmt.Errorf("store the offset of %s: %w", name, err)
+	}
+	return nil
+}
+
+// RecordSinkError stores the last error of a sink for status output.
+func (s *Store) RecordSinkError(sink, msg string, at time.Time) error {
+	err := s.tx("record the error of "+sink, func(ctx context.Context, tx pgx.Tx) error {
+		st, off, err := readSink(ctx, tx, sink)
+		if err != nil {
+			return err
+		}
+		st.LastError, st.LastErrorAt = msg, at.UTC()
+		return writeSink(ctx, tx, sink, off, st)
+	})
+	if err != nil {
+		return fmt.Errorf("store: record error of %s: %w", sink, err)
+	}
+	return nil
+}
+
+// Snapshot reads every source's and sink's state, with the owner and
+// lease expiry of each, and the live replicas, in one snapshot of the
+// database.
+func (s *Store) Snapshot() (store.Snapshot, error) {
+	var snap store.Snapshot
+	ctx, cancel := context.WithTimeout(s.ctx, opTimeout)
+	defer cancel()
+	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		var seq int64
+		if err := tx.QueryRow(ctx, `SELECT seq, bytes, count FROM spool_head`).Scan(&seq, &snap.SpoolBytes, &snap.SpoolCount); err != nil {
+			return err
+		}
+		snap.LastSeq = uint64(seq)
+		rows, err := tx.Query(ctx, `SELECT s.name, s.cursor, s.state, l.owner, l.expires_at FROM sources s
+			LEFT JOIN leases l ON l.kind = 'source' AND l.name = s.name ORDER BY s.name COLLATE "C"`)
+		if err != nil {
+			return err
+		}
+		var name string
+		var cur, raw []byte
+		var owner *string
+		var exp *time.Time
+		if _, err := pgx.ForEachRow(rows, []any{&name, &cur, &raw, &owner, &exp}, func() error {
+			st := store.SourceState{}
+			_ = json.Unmarshal(raw, &st)
+			st.Name = name
+			if len(cur) > 0 {
+				st.Cursor = append([]byte(nil), cur...)
+			}
+			if owner != nil {
+				st.Owner, st.LeaseExpires = *owner, exp.UTC()
+			}
+			snap.Sources = append(snap.Sources, st)
+			return nil
+		}); err != nil {
+			return err
+		}
+		rows, err = tx.Query(ctx, `SELECT k.name, k.off, k.state, (SELECT count(*) FROM spool WHERE pos > k.off), l.owner, l.expires_at FROM sinks k
+			LEFT JOIN leases l ON l.kind = 'sink' AND l.name = k.name ORDER BY k.name COLLATE "C"`)
+		if err != nil {
+			return err
+		}
+		var off, backlog int64
+		if _, err := pgx.ForEachRow(rows, []any{&name, &off, &raw, &backlog, &owner, &exp}, func() error {
+			st := store.SinkState{}
+			_ = json.Unmarshal(raw, &st)
+			st.Name, st.Offset, st.Backlog = name, uint64(off), uint64(backlog)
+			if owner != nil {
+				st.Owner, st.LeaseExpires = *owner, exp.UTC()
+			}
+			snap.Sinks = append(snap.Sinks, st)
+			return nil
+		}); err != nil {
+			return err
+		}
+		rows, err = tx.Query(ctx, `SELECT id, seen_at FROM replicas WHERE expires_at > now() ORDER BY id COLLATE "C"`)
+		if err != nil {
+			return err
+		}
+		var r store.Replica
+		_, err = pgx.ForEachRow(rows, []any{&r.ID, &r.LastSeen}, func() error {
+			r.LastSeen = r.LastSeen.UTC()
+			snap.Replicas = append(snap.Replicas, r)
+			return nil
+		})
+		return err
+	})
+	if err != nil {
+		return store.Snapshot{}, fmt.Errorf("store: snapshot: %w", s.classify("snapshot", err))
+	}
+	return snap, nil
+}
+
+// Store keeps the store contract.
+var _ store.Store = (*Store)(nil)

@@ -39,6 +39,7 @@ import (
 	"github.com/auditrelay/auditrelay/internal/source/entra"
 	"github.com/auditrelay/auditrelay/internal/source/okta"
 	"github.com/auditrelay/auditrelay/internal/source/pingone"
+	"github.com/auditrelay/auditrelay/internal/store/postgres"
 	"github.com/auditrelay/auditrelay/internal/units"
 )
 
@@ -74,10 +75,20 @@ type Config struct {
 	SpoolMaxBytes units.ByteSize `yaml:"spool_max_bytes"`
 	// Log configures the process's log output.
 	Log Log `yaml:"log"`
+	// Store chooses where the state lives: in data_dir (the default) or,
+	// with a postgres: block, in PostgreSQL shared by several replicas.
+	Store Store `yaml:"store,omitempty"`
 	// Sources are the provider APIs read, in file order.
 	Sources []Source `yaml:"sources"`
 	// Sinks are the destinations written, in file order.
 	Sinks []Sink `yaml:"sinks"`
+}
+
+// Store chooses the store. With no block set, the state is one bbolt
+// file in data_dir.
+type Store struct {
+	// Postgres keeps the state in PostgreSQL, for several replicas.
+	Postgres *postgres.Config `yaml:"postgres"`
 }
 
 // Log configures logging.

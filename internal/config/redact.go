@@ -38,7 +38,8 @@ func (c *Config) Redacted() ([]byte, error) {
 
 // redactedNode builds the YAML node of v. A secret is never read: it prints
 // as secret.Redacted (or as empty when unset). A nil pointer yields nil, and
-// the key holding it is left out.
+// the key holding it is left out, as is a struct (not a block) whose blocks
+// are all unset.
 func redactedNode(v reflect.Value) (*yaml.Node, error) {
 	switch v.Type() {
 	case reflect.TypeFor[secret.String]():
@@ -64,7 +65,9 @@ func redactedNode(v reflect.Value) (*yaml.Node, error) {
 			if err != nil {
 				return nil, err
 			}
-			if child != nil {
+			// A group of optional blocks none of which is set (store:
+			// without postgres:) is left out like an unset block.
+			if child != nil && !(v.Field(f.index).Kind() == reflect.Struct && child.Kind == yaml.MappingNode && len(child.Content) == 0) {
 				m.Content = append(m.Content, scalarNode("!!str", f.key), child)
 			}
 		}

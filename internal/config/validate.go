@@ -106,6 +106,10 @@ func validate(c *Config) []issue {
 	default:
 		is.add("log.format", "%q is not a format (want text or json)", c.Log.Format)
 	}
+	if c.Store.Postgres != nil {
+		c.Store.Postgres.SetDefaults()
+		is.addBlock("store.postgres", c.Store.Postgres.Validate())
+	}
 	sources := validateSources(c, &is)
 	validateSinks(c, sources, &is)
 	expandStreams(c)

@@ -58,7 +58,7 @@ func cmdCheckpoint(ctx context.Context, args []string, env Env) int {
 	case "set":
 		return checkpointSet(cfg, *name, *at, env)
 	}
-	status, err := daemon.ReadStatus(ctx, cfg.DataDir)
+	status, err := daemon.ReadStatusOf(ctx, cfg)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "auditrelay: %v\n", err)
 		return exitFailure

@@ -296,7 +296,7 @@ func cmdPoll(ctx context.Context, args []string, env Env) int {
 		// The running daemon's status carries the cursor; without a daemon
 		// it comes from the store. A store held by a daemon that does not
 		// answer is refused, never taken for "no checkpoint".
-		st, err := daemon.ReadStatus(ctx, cfg.DataDir)
+		st, err := daemon.ReadStatusOf(ctx, cfg)
 		if err != nil {
 			fmt.Fprintf(env.Stderr, "auditrelay: poll %s: cannot read its checkpoint: %v; or pass --from-lookback to poll from the lookback instead\n", src.Name, err)
 			return exitFailure
@@ -374,7 +374,7 @@ func cmdStatus(ctx context.Context, args []string, env Env) int {
 	if !ok {
 		return exitUsage
 	}
-	st, err := daemon.ReadStatus(ctx, cfg.DataDir)
+	st, err := daemon.ReadStatusOf(ctx, cfg)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "auditrelay: %v\n", err)
 		return exitFailure
@@ -391,19 +391,42 @@ func cmdStatus(ctx context.Context, args []string, env Env) int {
 	if st.Running {
 		state = "running " + st.Version
 	}
-	fmt.Fprintf(env.Stdout, "daemon: %s; spool: %d events, %d bytes\n\n", state, st.Store.SpoolCount, st.Store.SpoolBytes)
+	fmt.Fprintf(env.Stdout, "daemon: %s; spool: %d events, %d bytes\n", state, st.Store.SpoolCount, st.Store.SpoolBytes)
+	// A shared store adds who runs what, and until when.
+	shared := cfg.Store.Postgres != nil
+	if shared {
+		var ids []string
+		for _, r := range st.Store.Replicas {
+			ids = append(ids, r.ID)
+		}
+		fmt.Fprintf(env.Stdout, "replicas: %d live (%s)\n", len(ids), strings.Join(ids, ", "))
+	}
+	fmt.Fprintln(env.Stdout)
+	lease := func(owner string, until time.Time) string {
+		if !shared {
+			return ""
+		}
+		if owner == "" {
+			return "\t-\t-"
+		}
+		return "\t" + owner + "\t" + fmtTime(until)
+	}
+	leaseHead := ""
+	if shared {
+		leaseHead = "\tOWNER\tLEASE EXPIRES"
+	}
 	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SOURCE\tWATERMARK\tLAG\tLAST POLL\tEVENTS\tDUPLICATES\tLAST ERROR")
+	fmt.Fprintln(tw, "SOURCE\tWATERMARK\tLAG\tLAST POLL\tEVENTS\tDUPLICATES\tLAST ERROR"+leaseHead)
 	for _, s := range st.Store.Sources {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%s\n", s.Name, fmtTime(s.Watermark), fmtAge(now, s.Watermark),
-			fmtAgo(now, s.LastPoll), s.Events, s.Duplicates, oneLine(s.LastError))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%s%s\n", s.Name, fmtTime(s.Watermark), fmtAge(now, s.Watermark),
+			fmtAgo(now, s.LastPoll), s.Events, s.Duplicates, oneLine(s.LastError), lease(s.Owner, s.LeaseExpires))
 	}
 	tw.Flush()
 	fmt.Fprintln(env.Stdout)
 	tw = tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SINK\tOFFSET\tBACKLOG\tDELIVERED\tLAST SEND\tLAST ERROR")
+	fmt.Fprintln(tw, "SINK\tOFFSET\tBACKLOG\tDELIVERED\tLAST SEND\tLAST ERROR"+leaseHead)
 	for _, s := range st.Store.Sinks {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%s\n", s.Name, s.Offset, s.Backlog, s.Delivered, fmtAgo(now, s.LastSend), oneLine(s.LastError))
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%s%s\n", s.Name, s.Offset, s.Backlog, s.Delivered, fmtAgo(now, s.LastSend), oneLine(s.LastError), lease(s.Owner, s.LeaseExpires))
 	}
 	tw.Flush()
 	for _, s := range st.Store.Sources {

@@ -16,7 +16,7 @@
 // that would show one is rewritten to name the reference instead.
 //
 // LoadWithoutSecrets loads a file the same way but reads none of its
-// secrets, for the commands that only inspect the store.
+// secrets but the store's DSN, for the commands that only inspect the store.
 package config
 
 import (
@@ -339,7 +339,8 @@ func Load(path string) (*Config, error) {
 // LoadWithoutSecrets reads the configuration file at path as Load does,
 // but leaves every secret unread, for commands that only inspect the store
 // (status, checkpoint show) from a shell that may lack the daemon's
-// environment. Each secret that the file sets is secret.Unresolved: its
+// environment. The one exception is store.postgres.dsn, read as Load does:
+// those commands need it to reach a shared store. Each other secret that the file sets is secret.Unresolved: its
 // references are checked for their form, not looked up, and a required
 // secret counts as set. Every other value is expanded and every other check
 // applies. The result must not be used to reach a provider or a SIEM.

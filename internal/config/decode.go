@@ -316,7 +316,9 @@ func (p *parser) decode(path string, n *yaml.Node, v reflect.Value) {
 		}
 		v = v.Elem()
 	}
-	if p.secrets != nil && v.Type() == reflect.TypeFor[secret.String]() {
+	// The store's DSN is read even without secrets: the commands that
+	// inspect the store need it to reach a shared one.
+	if p.secrets != nil && v.Type() == reflect.TypeFor[secret.String]() && path != storeDSNPath {
 		p.decodeUnresolved(path, n, v)
 		return
 	}
@@ -435,6 +437,9 @@ func (p *parser) explainEmpty(path, msg string) string {
 	}
 	return "required: " + strings.Join(why, ", ") + rest
 }
+
+// storeDSNPath is the path of the one secret LoadWithoutSecrets reads.
+const storeDSNPath = "store.postgres.dsn"
 
 // decodeUnresolved decodes a secret without reading it: a value that is set
 // becomes secret.Unresolved once its references are found well-formed, and

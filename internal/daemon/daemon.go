@@ -113,7 +113,7 @@ func (d *Daemon) Snapshot() (store.Snapshot, error) {
 // start: a store it cannot trust, a checkpoint of another environment, a
 // metrics address it cannot listen on.
 func (d *Daemon) Run(ctx context.Context) error {
-	st, where, err := d.openStore()
+	st, where, err := d.openStore(ctx)
 	if err != nil {
 		return err
 	}
@@ -166,28 +166,47 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}()
 
 	var wg sync.WaitGroup
-	errc := make(chan error, len(d.sources)+len(d.sinks))
+	errc := make(chan error, len(d.sources)+len(d.sinks)+1)
 	backoff := delivery.Backoff{Base: time.Second, Max: time.Minute}
+	leaser, shared := st.(store.Leaser)
+	var work []pipeline.Work
 	for _, s := range d.sinks {
 		r := &pipeline.SinkRunner{Name: s.Name, Sink: s.Sink, Store: st, Routes: s.Routes, BatchSize: s.Batch, BatchBytes: s.BatchBytes,
 			Backoff: backoff, Logger: d.log, Metrics: d.metrics, Health: d.health,
 			Park: s.Park}
-		wg.Go(func() {
+		if shared {
+			r.Owned = func() bool { return leaser.Holds(store.LeaseSink, s.Name) }
+		}
+		work = append(work, pipeline.Work{Kind: store.LeaseSink, Name: s.Name, Run: func(ctx context.Context) error {
 			if err := r.Run(ctx); err != nil {
-				errc <- fmt.Errorf("sink %s: %w", s.Name, err)
-				cancel()
+				return fmt.Errorf("sink %s: %w", s.Name, err)
 			}
-		})
+			return nil
+		}})
 	}
 	for _, s := range d.sources {
 		r := &pipeline.SourceRunner{Name: s.Name, Source: s.Source, Store: st, PollInterval: s.PollInterval,
 			SpoolMax: int64(d.cfg.SpoolMaxBytes), Backoff: backoff, Logger: d.log, Metrics: d.metrics, Health: d.health}
+		work = append(work, pipeline.Work{Kind: store.LeaseSource, Name: s.Name, Run: r.Run})
+	}
+	if shared {
+		// Each runner runs on the replica holding its lease.
+		c := &pipeline.Coordinator{Leaser: leaser, Work: work, Logger: d.log, Metrics: d.metrics}
 		wg.Go(func() {
-			if err := r.Run(ctx); err != nil {
+			if err := c.Run(ctx); err != nil {
 				errc <- err
 				cancel()
 			}
 		})
+	} else {
+		for _, w := range work {
+			wg.Go(func() {
+				if err := w.Run(ctx); err != nil {
+					errc <- err
+					cancel()
+				}
+			})
+		}
 	}
 	d.mu.Lock()
 	d.ready = true

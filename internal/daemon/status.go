@@ -13,8 +13,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/auditrelay/auditrelay/internal/config"
 	"github.com/auditrelay/auditrelay/internal/store"
 	"github.com/auditrelay/auditrelay/internal/store/bolt"
+	"github.com/auditrelay/auditrelay/internal/store/postgres"
 )
 
 // StatusSocketName is the status socket's file inside the data directory.
@@ -61,6 +63,12 @@ func (d *Daemon) serveStatus() (*http.Server, error) {
 		if fi.Mode().Type() != fs.ModeSocket {
 			return nil, fmt.Errorf("status socket %s: a file that is not a socket is in the way: move it out of data_dir", path)
 		}
+		// With a shared store nothing locks data_dir: a replica
+		// answering there keeps its socket.
+		if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+			c.Close()
+			return nil, fmt.Errorf("status socket %s: another auditrelay serves its status there: give each replica its own data_dir", path)
+		}
 		if err := os.Remove(path); err != nil {
 			return nil, fmt.Errorf("status socket %s: remove the one a stopped daemon left: %w (check data_dir's permissions)", path, err)
 		}
@@ -88,6 +96,31 @@ func (d *Daemon) serveStatus() (*http.Server, error) {
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	d.serve("status socket", srv, ln)
 	return srv, nil
+}
+
+// ReadStatusOf is ReadStatus for the store cfg configures: with
+// store.postgres, when no local daemon answers, it reads the shared store
+// (which the running replicas keep using).
+func ReadStatusOf(ctx context.Context, cfg *config.Config) (Status, error) {
+	pg := cfg.Store.Postgres
+	if pg == nil {
+		return ReadStatus(ctx, cfg.DataDir)
+	}
+	if path := StatusSocket(cfg.DataDir); len(path) <= maxSocketPath {
+		if st, ok, err := askDaemon(ctx, path); err != nil || ok {
+			return st, err
+		}
+	}
+	s, err := postgres.Open(ctx, *pg, postgres.Options{})
+	if err != nil {
+		return Status{}, err
+	}
+	defer s.Close()
+	snap, err := s.Snapshot()
+	if err != nil {
+		return Status{}, err
+	}
+	return Status{Running: false, Store: snap}, nil
 }
 
 // ReadStatus asks a running daemon for its status on the data directory's

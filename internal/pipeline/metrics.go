@@ -21,6 +21,8 @@ type Metrics struct {
 	batches    *prometheus.CounterVec
 	offset     *prometheus.GaugeVec
 	corrupt    *prometheus.CounterVec
+	leaseOwned *prometheus.GaugeVec
+	takeovers  *prometheus.CounterVec
 }
 
 // NewMetrics creates the metrics and registers them with reg.
@@ -71,8 +73,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		corrupt: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "auditrelay_sink_corrupt_total", Help: "Unreadable spool records the sink skipped, each kept in its park file.",
 		}, []string{"sink"}),
+		leaseOwned: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "auditrelay_lease_owned", Help: "1 while this replica holds the lease of the source or sink and runs it (shared store only).",
+		}, []string{"kind", "name"}),
+		takeovers: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "auditrelay_lease_takeovers_total", Help: "Leases this replica took: a source or sink it started running, after another replica left, died or handed it over (shared store only).",
+		}, []string{"kind"}),
 	}
 	reg.MustRegister(m.polls, m.eventsIn, m.duplicates, m.late, m.lateDepth, m.watermark, m.gaps, m.paused,
-		m.retries, m.up, m.eventsOut, m.batches, m.offset, m.corrupt)
+		m.retries, m.up, m.eventsOut, m.batches, m.offset, m.corrupt, m.leaseOwned, m.takeovers)
 	return m
 }

@@ -219,12 +219,12 @@ func (r *SourceRunner) store(ctx context.Context, log *slog.Logger, page source.
 		if err == nil {
 			return res, nil
 		}
-		if errors.Is(err, store.ErrFingerprint) {
+		if errors.Is(err, store.ErrFingerprint) || isLeaseLost(err) {
 			return res, err
 		}
 		r.Metrics.retries.WithLabelValues("source", r.Name, "store").Inc()
 		d := r.Backoff.Delay(attempt)
-		log.Error("cannot store polled events; polling paused, nothing is lost (free disk space or fix the data_dir)", "err", err, "attempt", attempt, "delay", d)
+		log.Error("cannot store polled events; polling paused, nothing is lost (free disk space or fix the data_dir; with store.postgres, bring the database back)", "err", err, "attempt", attempt, "delay", d)
 		if !delivery.Sleep(ctx, d) {
 			return res, ctx.Err()
 		}
@@ -272,6 +272,10 @@ type SinkRunner struct {
 	Metrics        *Metrics
 	Health         *Health
 	Now            func() time.Time
+	// Owned, when set, reports whether this replica may still deliver for
+	// the sink (it holds the sink's lease); a batch is sent only while it
+	// does. Nil means always, as with a store on one machine.
+	Owned func() bool
 }
 
 func (r *SinkRunner) now() time.Time {
@@ -305,8 +309,8 @@ func (r *SinkRunner) Run(ctx context.Context) error {
 		changed := r.Store.Changed()
 		batch, last, err := r.Store.Read(off, size, bytes, route)
 		if ce := (*store.CorruptError)(nil); errors.As(err, &ce) {
-			if !r.skipCorrupt(ctx, log, ce) {
-				return nil
+			if err := r.skipCorrupt(ctx, log, ce); err != nil {
+				return stopped(ctx, err)
 			}
 			off = ce.Seq
 			m.offset.WithLabelValues(r.Name).Set(float64(off))
@@ -326,11 +330,14 @@ func (r *SinkRunner) Run(ctx context.Context) error {
 			}
 			continue
 		}
+		if r.Owned != nil && !r.Owned() {
+			return &store.LeaseLostError{Kind: store.LeaseSink, Name: r.Name, Reason: "its lease was not renewed within lease_ttl (this replica was paused or cut off from the store), so the batch read was not sent"}
+		}
 		if len(batch) > 0 && !r.send(ctx, log, batch) {
 			return nil
 		}
-		if !r.ack(ctx, log, last, len(batch)) {
-			return nil
+		if err := r.ack(ctx, log, last, len(batch)); err != nil {
+			return stopped(ctx, err)
 		}
 		off = last
 		m.offset.WithLabelValues(r.Name).Set(float64(off))
@@ -386,9 +393,10 @@ func (r *SinkRunner) send(ctx context.Context, log *slog.Logger, batch []event.R
 }
 
 // skipCorrupt keeps an unreadable spool record in the park file, then moves
-// the offset past it, retrying failures of either; false means ctx ended
-// first (the record is then found again after a restart).
-func (r *SinkRunner) skipCorrupt(ctx context.Context, log *slog.Logger, ce *store.CorruptError) bool {
+// the offset past it, retrying failures of either. It fails when ctx ended
+// first (the record is then found again after a restart) or the sink's
+// lease was lost.
+func (r *SinkRunner) skipCorrupt(ctx context.Context, log *slog.Logger, ce *store.CorruptError) error {
 	reason := ce.Error()
 	where := "nowhere (no park file): only this log line"
 	for attempt := 1; r.Park != nil; attempt++ {
@@ -401,7 +409,7 @@ func (r *SinkRunner) skipCorrupt(ctx context.Context, log *slog.Logger, ce *stor
 		d := r.Backoff.Delay(attempt)
 		log.Error("cannot keep an unreadable spool record in the park file; retrying (free disk space or fix the data_dir)", "err", err, "attempt", attempt, "delay", d)
 		if !delivery.Sleep(ctx, d) {
-			return false
+			return ctx.Err()
 		}
 	}
 	for attempt := 1; ; attempt++ {
@@ -409,32 +417,56 @@ func (r *SinkRunner) skipCorrupt(ctx context.Context, log *slog.Logger, ce *stor
 		if err == nil {
 			break
 		}
+		if isLeaseLost(err) {
+			return err
+		}
 		r.Metrics.retries.WithLabelValues("sink", r.Name, "store").Inc()
 		d := r.Backoff.Delay(attempt)
-		log.Error("cannot store the sink offset; retrying (free disk space or fix the data_dir)", "err", err, "attempt", attempt, "delay", d)
+		log.Error("cannot store the sink offset; retrying (free disk space or fix the data_dir; with store.postgres, bring the database back)", "err", err, "attempt", attempt, "delay", d)
 		if !delivery.Sleep(ctx, d) {
-			return false
+			return ctx.Err()
 		}
 	}
 	r.Metrics.corrupt.WithLabelValues(r.Name).Inc()
 	log.Error("skipped an unreadable spool record; its event cannot be delivered (the store file may be damaged: check the disk)",
 		"seq", ce.Seq, "bytes", len(ce.Record), "err", ce.Err, "kept", where)
-	return true
+	return nil
 }
 
-// ack stores the new offset, retrying store failures; false means ctx
-// ended first (the batch is then delivered again after a restart).
-func (r *SinkRunner) ack(ctx context.Context, log *slog.Logger, last uint64, n int) bool {
+// ack stores the new offset, retrying store failures. It fails when ctx
+// ended first (the batch is then delivered again after a restart) or the
+// sink's lease was lost (the new owner delivers it again).
+func (r *SinkRunner) ack(ctx context.Context, log *slog.Logger, last uint64, n int) error {
 	for attempt := 1; ; attempt++ {
 		err := r.Store.Ack(r.Name, last, n, r.now())
 		if err == nil {
-			return true
+			return nil
+		}
+		if isLeaseLost(err) {
+			return err
 		}
 		r.Metrics.retries.WithLabelValues("sink", r.Name, "store").Inc()
 		d := r.Backoff.Delay(attempt)
-		log.Error("cannot store the sink offset; retrying (free disk space or fix the data_dir)", "err", err, "attempt", attempt, "delay", d)
+		log.Error("cannot store the sink offset; retrying (free disk space or fix the data_dir; with store.postgres, bring the database back)", "err", err, "attempt", attempt, "delay", d)
 		if !delivery.Sleep(ctx, d) {
-			return false
+			return ctx.Err()
 		}
 	}
+}
+
+// isLeaseLost reports whether err says this replica lost the lease of the
+// runner's work: the runner stops, and the new owner resumes from the last
+// commit.
+func isLeaseLost(err error) bool {
+	var lost *store.LeaseLostError
+	return errors.As(err, &lost)
+}
+
+// stopped returns what Run returns once a runner stops on err: nil when
+// ctx ended, else err.
+func stopped(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
 }

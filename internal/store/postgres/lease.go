@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -18,6 +19,14 @@ const (
 
 // leaseKey names one lease.
 type leaseKey struct{ kind, name string }
+
+// heldLease is a lease this replica holds: the epoch it took, and when
+// (by this process's monotonic clock) it started the last statement that
+// renewed it. The lease lasts at least until renewed plus the TTL.
+type heldLease struct {
+	epoch   int64
+	renewed time.Time
+}
 
 // LeaseLostError is returned (wrapped) by a fenced commit of a source or a
 // sink whose lease this replica no longer holds: another replica took it
@@ -36,8 +45,9 @@ func (s *Store) renew(ctx context.Context, tx pgx.Tx, kind, name string) error {
 	}
 	k := leaseKey{kind, name}
 	s.mu.Lock()
-	epoch, ok := s.held[k]
+	h, ok := s.held[k]
 	s.mu.Unlock()
+	epoch := h.epoch
 	if !ok {
 		return &LeaseLostError{Kind: kind, Name: name, Replica: s.replica, Reason: "this replica does not hold its lease"}
 	}
@@ -65,20 +75,36 @@ func (s *Store) renew(ctx context.Context, tx pgx.Tx, kind, name string) error {
 // drop forgets a lease this replica held at epoch.
 func (s *Store) drop(k leaseKey, epoch int64) {
 	s.mu.Lock()
-	if s.held[k] == epoch {
+	if s.held[k].epoch == epoch {
 		delete(s.held, k)
 	}
 	s.mu.Unlock()
 }
 
-// Holds reports whether this replica holds the lease on (kind, name), as
-// far as it knows: a lease it lost is found out at its next commit or
-// heartbeat.
+// touch records that a statement started at start renewed the lease on
+// (kind, name), when the store is fenced.
+func (s *Store) touch(kind, name string, start time.Time) {
+	if !s.fenced {
+		return
+	}
+	k := leaseKey{kind, name}
+	s.mu.Lock()
+	if h, ok := s.held[k]; ok && start.After(h.renewed) {
+		h.renewed = start
+		s.held[k] = h
+	}
+	s.mu.Unlock()
+}
+
+// Holds reports whether this replica holds the lease on (kind, name) and
+// renewed it less than a TTL ago by its own clock, which runs on while the
+// process is paused: a replica resumed after a pause longer than its lease
+// does not trust a lease it may have lost until a heartbeat renews it.
 func (s *Store) Holds(kind, name string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	_, ok := s.held[leaseKey{kind, name}]
-	return ok
+	h, ok := s.held[leaseKey{kind, name}]
+	return ok && time.Since(h.renewed) < s.ttl
 }
 
 // Acquire takes the lease on (kind, name) for this replica when it is
@@ -89,11 +115,15 @@ func (s *Store) Holds(kind, name string) bool {
 // holds it.
 func (s *Store) Acquire(ctx context.Context, kind, name string) (took bool, err error) {
 	k := leaseKey{kind, name}
-	if s.Holds(kind, name) {
+	s.mu.Lock()
+	_, held := s.held[k]
+	s.mu.Unlock()
+	if held {
 		return true, nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, opTimeout)
 	defer cancel()
+	start := time.Now()
 	var epoch int64
 	err = s.pool.QueryRow(ctx, `INSERT INTO leases AS l (kind, name, owner, epoch, expires_at)
 		VALUES ($1, $2, $3, 1, now() + $4 * interval '1 millisecond')
@@ -107,7 +137,7 @@ func (s *Store) Acquire(ctx context.Context, kind, name string) (took bool, err 
 		return false, s.classify("take the lease of "+kind+" "+name, err)
 	}
 	s.mu.Lock()
-	s.held[k] = epoch
+	s.held[k] = heldLease{epoch: epoch, renewed: start}
 	s.mu.Unlock()
 	return true, nil
 }
@@ -117,12 +147,13 @@ func (s *Store) Acquire(ctx context.Context, kind, name string) (took bool, err 
 func (s *Store) Release(ctx context.Context, kind, name string) error {
 	k := leaseKey{kind, name}
 	s.mu.Lock()
-	epoch, ok := s.held[k]
+	h, ok := s.held[k]
 	delete(s.held, k)
 	s.mu.Unlock()
 	if !ok {
 		return nil
 	}
+	epoch := h.epoch
 	ctx, cancel := context.WithTimeout(ctx, opTimeout)
 	defer cancel()
 	if _, err := s.pool.Exec(ctx, `UPDATE leases SET expires_at = now() WHERE kind = $1 AND name = $2 AND owner = $3 AND epoch = $4`,
@@ -141,11 +172,12 @@ func (s *Store) Heartbeat(ctx context.Context) (live []string, lost []store.Leas
 	s.mu.Lock()
 	var kinds, names []string
 	var epochs []int64
-	for k, e := range s.held {
-		kinds, names, epochs = append(kinds, k.kind), append(names, k.name), append(epochs, e)
+	for k, h := range s.held {
+		kinds, names, epochs = append(kinds, k.kind), append(names, k.name), append(epochs, h.epoch)
 	}
 	s.mu.Unlock()
 	ms := s.ttl.Milliseconds()
+	start := time.Now()
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `INSERT INTO replicas (id, started_at, seen_at, expires_at) VALUES ($1, now(), now(), now() + $2 * interval '1 millisecond')
 			ON CONFLICT (id) DO UPDATE SET seen_at = now(), expires_at = excluded.expires_at`, s.replica, ms); err != nil {
@@ -184,6 +216,9 @@ func (s *Store) Heartbeat(ctx context.Context) (live []string, lost []store.Leas
 	})
 	if err != nil {
 		return nil, nil, s.classify("heartbeat", err)
+	}
+	for i := range kinds {
+		s.touch(kinds[i], names[i], start)
 	}
 	return live, lost, nil
 }
@@ -230,3 +265,6 @@ func (s *Store) Leases(ctx context.Context) ([]store.Lease, error) {
 	}
 	return out, nil
 }
+
+// Store shares its work between replicas.
+var _ store.Leaser = (*Store)(nil)

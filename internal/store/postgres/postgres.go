@@ -77,7 +77,7 @@ type Store struct {
 	lastSeq    uint64
 	spoolBytes int64
 	spoolCount int64
-	held       map[leaseKey]int64 // epoch of each lease this replica holds
+	held       map[leaseKey]heldLease // the leases this replica holds
 
 	// afterPositions, when set (by tests), runs in an append's
 	// transaction once it holds its spool positions, before it commits.
@@ -112,7 +112,7 @@ func Open(ctx context.Context, cfg Config, opts Options) (*Store, error) {
 	sctx, cancel := context.WithCancel(context.Background())
 	s := &Store{replica: cfg.Replica(), ttl: cfg.LeaseTTL.D(), fenced: opts.Fenced, log: log,
 		dsn: raw, password: parsed.Password, ctx: sctx, cancel: cancel, done: make(chan struct{}),
-		wake: make(chan struct{}), held: map[leaseKey]int64{}}
+		wake: make(chan struct{}), held: map[leaseKey]heldLease{}}
 	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
 	if err != nil {
 		cancel()
@@ -345,6 +345,7 @@ func (s *Store) Append(name, fingerprint string, p source.Page, now time.Time) (
 		idv = append(idv, k.id)
 	}
 	dups := res.Duplicates
+	start := time.Now()
 	err := s.tx("append "+name, func(ctx context.Context, tx pgx.Tx) error {
 		res = store.AppendResult{Duplicates: dups}
 		if err := s.renew(ctx, tx, kindSource, name); err != nil {
@@ -424,6 +425,7 @@ func (s *Store) Append(name, fingerprint string, p source.Page, now time.Time) (
 	if err != nil {
 		return store.AppendResult{}, fmt.Errorf("store: append %s: %w", name, err)
 	}
+	s.touch(kindSource, name, start)
 	if res.Added > 0 {
 		s.head(uint64(seq), bytes, count)
 		s.signal()
@@ -705,6 +707,7 @@ func (s *Store) SkipCorrupt(sink string, seq uint64, now time.Time) error {
 
 func (s *Store) ack(sink string, offset uint64, n, corrupt int, now time.Time) error {
 	var h spoolHead
+	start := time.Now()
 	err := s.tx("ack "+sink, func(ctx context.Context, tx pgx.Tx) error {
 		if err := s.renew(ctx, tx, kindSink, sink); err != nil {
 			return err
@@ -725,6 +728,7 @@ func (s *Store) ack(sink string, offset uint64, n, corrupt int, now time.Time) e
 	if err != nil {
 		return fmt.Errorf("store: ack %s: %w", sink, err)
 	}
+	s.touch(kindSink, sink, start)
 	s.head(h.seq, h.bytes, h.count)
 	return nil
 }

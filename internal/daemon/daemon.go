@@ -178,6 +178,18 @@ func (d *Daemon) Run(ctx context.Context) error {
 			r.Owned = func() bool { return leaser.Holds(store.LeaseSink, s.Name) }
 		}
 		work = append(work, pipeline.Work{Kind: store.LeaseSink, Name: s.Name, Run: func(ctx context.Context) error {
+			if shared {
+				// Another replica may write the sink before this one
+				// runs it again: closed, a sink reopens its files (and
+				// reads their tails again) at its next send.
+				defer func() {
+					cctx, ccancel := context.WithTimeout(context.Background(), sinkCloseTimeout)
+					defer ccancel()
+					if err := s.Sink.Close(cctx); err != nil {
+						d.log.Warn("close sink", "sink", s.Name, "err", err)
+					}
+				}()
+			}
 			if err := r.Run(ctx); err != nil {
 				return fmt.Errorf("sink %s: %w", s.Name, err)
 			}

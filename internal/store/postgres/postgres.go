@@ -26,6 +26,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -104,6 +105,18 @@ func Open(ctx context.Context, cfg Config, opts Options) (*Store, error) {
 	pcfg.HealthCheckPeriod = time.Minute
 	if _, ok := pcfg.ConnConfig.RuntimeParams["application_name"]; !ok {
 		pcfg.ConnConfig.RuntimeParams["application_name"] = "auditrelay"
+	}
+	// A replica paused (SIGSTOP, a frozen VM) in the middle of a
+	// transaction holds its row locks, the spool head's among them, and
+	// would stall every other replica's appends until it resumed. The
+	// server ends such a transaction after lease_ttl, by when the paused
+	// replica has lost its leases anyway, and waiters give up on a lock
+	// after lease_ttl and retry.
+	ttlMS := strconv.FormatInt(cfg.LeaseTTL.D().Milliseconds(), 10)
+	for _, p := range []string{"idle_in_transaction_session_timeout", "lock_timeout"} {
+		if _, ok := pcfg.ConnConfig.RuntimeParams[p]; !ok {
+			pcfg.ConnConfig.RuntimeParams[p] = ttlMS
+		}
 	}
 	log := opts.Logger
 	if log == nil {

@@ -155,6 +155,13 @@ func TestMetricsReadinessAndStatus(t *testing.T) {
 	if !strings.Contains(body, "client_secret") {
 		t.Errorf("readyz does not name the fix: %q", body)
 	}
+	// the file holds the lines a moment before the runner counts the batch
+	// acknowledged
+	eventually(t, "the batch acknowledged", func() bool {
+		_, m := get(t, base+"/metrics")
+		v, _ := metricValue(m, `auditrelay_sink_events_total{sink="file"}`)
+		return v == "50"
+	})
 	_, metrics := get(t, base+"/metrics")
 	checkMetrics(t, metrics, map[string]string{
 		`auditrelay_runner_up{name="bad",runner="source"}`: "0",

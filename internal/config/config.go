@@ -35,6 +35,7 @@ import (
 	"github.com/auditrelay/auditrelay/internal/sink/sentinel"
 	"github.com/auditrelay/auditrelay/internal/sink/splunk"
 	"github.com/auditrelay/auditrelay/internal/sink/stdout"
+	"github.com/auditrelay/auditrelay/internal/sink/syslog"
 	"github.com/auditrelay/auditrelay/internal/source/cyberark"
 	"github.com/auditrelay/auditrelay/internal/source/entra"
 	"github.com/auditrelay/auditrelay/internal/source/okta"
@@ -229,6 +230,8 @@ type Sink struct {
 	Splunk *splunk.Config `yaml:"splunk"`
 	// Elasticsearch is the elasticsearch: block.
 	Elasticsearch *elasticsearch.Config `yaml:"elasticsearch"`
+	// Syslog is the syslog: block.
+	Syslog *syslog.Config `yaml:"syslog"`
 }
 
 // Kind returns the name of the sink's type block (one of SinkKinds: "file",

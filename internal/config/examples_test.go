@@ -105,6 +105,22 @@ func TestExamples(t *testing.T) {
 				t.Errorf("providers of the elastic sink (-want +got):\n%s", diff)
 			}
 		},
+		"identity-to-qradar-and-arcsight": func(t *testing.T, c *Config) {
+			q, a := c.Sinks[0].Syslog, c.Sinks[1].Syslog
+			if q == nil || a == nil {
+				t.Fatalf("sinks = %+v", c.Sinks)
+			}
+			got := []any{q.Address, q.Transport, q.Format, q.MaxMessageBytes, q.AppName, q.Facility, q.Severity, q.EnterpriseID,
+				q.BatchSize, q.ConfirmWait.D(), a.Transport, a.Format, a.MaxMessageBytes, a.CertFile}
+			want := []any{"qradar.example.com:6514", "tls", "leef", units.ByteSize(8096), "auditrelay", "local4", "info", 32473,
+				2000, 10 * time.Millisecond, "tls", "cef", units.ByteSize(16 << 10), "/etc/auditrelay/client.pem"}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("syslog sinks (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff([]string{"pingone-eu", "cyberark-prod"}, c.Sinks[0].Sources); diff != "" {
+				t.Errorf("qradar routes (-want +got):\n%s", diff)
+			}
+		},
 		"multi-environment": func(t *testing.T, c *Config) {
 			if c.MetricsListen != "127.0.0.1:9464" {
 				t.Errorf("metrics_listen = %q", c.MetricsListen)

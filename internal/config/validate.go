@@ -354,6 +354,10 @@ func validateSinks(c *Config, sources map[string]int, is *issues) {
 			k.Elasticsearch.SetDefaults()
 			is.addBlock(sp+".elasticsearch", k.Elasticsearch.Validate())
 		}
+		if k.Syslog != nil {
+			k.Syslog.SetDefaults()
+			is.addBlock(sp+".syslog", k.Syslog.Validate())
+		}
 		if k.Stdout != nil {
 			if stdoutSink >= 0 {
 				is.add(sp+".stdout", "only one stdout sink is allowed: sinks[%d] already writes to standard output", stdoutSink)

@@ -20,6 +20,7 @@ import (
 	"github.com/auditrelay/auditrelay/internal/sink/sentinel"
 	"github.com/auditrelay/auditrelay/internal/sink/splunk"
 	"github.com/auditrelay/auditrelay/internal/sink/stdout"
+	"github.com/auditrelay/auditrelay/internal/sink/syslog"
 )
 
 // Sink is a built sink.
@@ -66,6 +67,10 @@ func BuildSinks(cfg *config.Config, log *slog.Logger, stdoutW io.Writer) ([]Sink
 			}
 		case sc.Elasticsearch != nil:
 			if err := buildElasticsearch(&b, *sc.Elasticsearch, cfg.Providers(&sc), log); err != nil {
+				return nil, err
+			}
+		case sc.Syslog != nil:
+			if err := buildSyslog(&b, *sc.Syslog, log); err != nil {
 				return nil, err
 			}
 		case sc.Stdout != nil:
@@ -215,6 +220,30 @@ func buildElasticsearch(b *Sink, c elasticsearch.Config, providers []string, log
 		counter("auditrelay_elasticsearch_requests_total", "_bulk requests, failed or not.", func(s elasticsearch.Stats) int64 { return s.Requests }),
 		counter("auditrelay_elasticsearch_splits_total", "_bulk requests split in two after a 413.", func(s elasticsearch.Stats) int64 { return s.Splits }),
 		counter("auditrelay_elasticsearch_failovers_total", "Requests moved to the next of urls after a connection failure or 5xx.", func(s elasticsearch.Stats) int64 { return s.Failovers }),
+	}
+	return nil
+}
+
+// buildSyslog fills b with a syslog sink and its metrics. It reads the
+// sink's ca_file, cert_file and key_file; it opens no connection.
+func buildSyslog(b *Sink, c syslog.Config, log *slog.Logger) error {
+	s, err := syslog.New(c, syslog.Options{Logger: log.With("sink", b.Name), Park: b.Park})
+	if err != nil {
+		return fmt.Errorf("sink %s: %w", b.Name, err)
+	}
+	b.Sink, b.Batch, b.Check = s, c.BatchSize, s.Check
+	labels := prometheus.Labels{"sink": b.Name}
+	counter := func(name, help string, v func(syslog.Stats) int64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help, ConstLabels: labels},
+			func() float64 { return float64(v(s.Stats())) })
+	}
+	b.Collectors = []prometheus.Collector{
+		counter("auditrelay_syslog_events_total", "Events acknowledged: written, taken by the receiver's TCP stack and followed by confirm_wait without a close.", func(s syslog.Stats) int64 { return s.Sent }),
+		counter("auditrelay_syslog_batches_total", "Batches acknowledged.", func(s syslog.Stats) int64 { return s.Batches }),
+		counter("auditrelay_syslog_bytes_total", "Octets of acknowledged batches, frames included.", func(s syslog.Stats) int64 { return s.Bytes }),
+		counter("auditrelay_syslog_parked_total", "Events kept in the park file instead of sent: over max_message_bytes, or not JSON.", func(s syslog.Stats) int64 { return s.Parked }),
+		counter("auditrelay_syslog_connects_total", "Connections opened to the receiver (TLS handshake done).", func(s syslog.Stats) int64 { return s.Connects }),
+		counter("auditrelay_syslog_resent_batches_total", "Batches written again on a new connection after a write failed or the receiver closed before they were acknowledged.", func(s syslog.Stats) int64 { return s.Resent }),
 	}
 	return nil
 }

@@ -61,6 +61,7 @@ Usage:
   auditrelay emulate splunk [--listen ADDR]    serve the Splunk HTTP Event Collector emulator (channels, ackIds)
   auditrelay emulate elasticsearch [--listen ADDR]
                                                serve the Elasticsearch (or --opensearch) _bulk emulator
+  auditrelay emulate syslog [--tls]            receive syslog (TCP or TLS) and print each message parsed
   auditrelay sentinel template --format pingone_v2|auditrelay|cyberark_audit|okta_v2 [--table NAME] [--workspace NAME] [--dce]
                                                print the ARM template of a Sentinel table, DCR and DCE
   auditrelay version

@@ -321,10 +321,11 @@ const emulateUsage = `usage: auditrelay emulate KIND [flags]; KIND is one of:
   entra    [--listen ADDR] [--rate R] [--backlog N] [--max-lag D] [--premium=false] [--token-ttl D]
   splunk   [--listen ADDR] [--token T] [--ack=false] [--ack-delay D]
   elasticsearch [--listen ADDR] [--api-key KEY] [--opensearch] [--throttle F] [--unavailable F]
+  syslog   [--listen ADDR] [--tls] [--max-message-bytes N]
 `
 
 // emulatorKinds names the kinds `auditrelay emulate` serves, in usage order.
-const emulatorKinds = "pingone, cyberark, sentinel, sekoia, okta, entra, splunk, elasticsearch"
+const emulatorKinds = "pingone, cyberark, sentinel, sekoia, okta, entra, splunk, elasticsearch, syslog"
 
 func cmdEmulate(ctx context.Context, args []string, env Env) int {
 	if len(args) == 0 {
@@ -348,6 +349,8 @@ func cmdEmulate(ctx context.Context, args []string, env Env) int {
 		return emulateSplunk(ctx, args[1:], env)
 	case "elasticsearch":
 		return emulateElasticsearch(ctx, args[1:], env)
+	case "syslog":
+		return emulateSyslog(ctx, args[1:], env)
 	}
 	fmt.Fprintf(env.Stderr, "auditrelay emulate: unknown emulator %q; one of: %s\n\n%s", args[0], emulatorKinds, emulateUsage)
 	return exitUsage

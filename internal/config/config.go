@@ -31,6 +31,7 @@ import (
 
 	"github.com/auditrelay/auditrelay/internal/sink/elasticsearch"
 	"github.com/auditrelay/auditrelay/internal/sink/file"
+	"github.com/auditrelay/auditrelay/internal/sink/kafka"
 	"github.com/auditrelay/auditrelay/internal/sink/sekoia"
 	"github.com/auditrelay/auditrelay/internal/sink/sentinel"
 	"github.com/auditrelay/auditrelay/internal/sink/splunk"
@@ -232,10 +233,13 @@ type Sink struct {
 	Elasticsearch *elasticsearch.Config `yaml:"elasticsearch"`
 	// Syslog is the syslog: block.
 	Syslog *syslog.Config `yaml:"syslog"`
+	// Kafka is the kafka: block.
+	Kafka *kafka.Config `yaml:"kafka"`
 }
 
 // Kind returns the name of the sink's type block (one of SinkKinds: "file",
-// "stdout", "sentinel" or "sekoia"), or "" when it has none.
+// "stdout", "sentinel", "sekoia", "splunk" or "kafka"), or "" when it has
+// none.
 func (s *Sink) Kind() string {
 	if k := s.kinds(); len(k) > 0 {
 		return k[0]
@@ -247,7 +251,8 @@ func (s *Sink) Kind() string {
 func (s *Sink) kinds() []string { return setBlocks(reflect.ValueOf(s).Elem()) }
 
 // SinkKinds lists the type blocks a sink can have, by their keys in the
-// file, in declaration order: "file", "stdout", "sentinel", "sekoia".
+// file, in declaration order: "file", "stdout", "sentinel", "sekoia",
+// "splunk", "kafka".
 func SinkKinds() []string { return blockKeys(reflect.TypeFor[Sink]()) }
 
 // blockKeys returns the keys of the type blocks of t, a Source or a Sink:

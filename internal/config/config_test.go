@@ -545,7 +545,7 @@ func TestKinds(t *testing.T) {
 	if diff := cmp.Diff([]string{"pingone", "cyberark", "okta", "entra"}, SourceKinds()); diff != "" {
 		t.Errorf("SourceKinds (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff([]string{"file", "stdout", "sentinel", "sekoia", "splunk", "elasticsearch", "syslog"}, SinkKinds()); diff != "" {
+	if diff := cmp.Diff([]string{"file", "stdout", "sentinel", "sekoia", "splunk", "elasticsearch", "syslog", "kafka"}, SinkKinds()); diff != "" {
 		t.Errorf("SinkKinds (-want +got):\n%s", diff)
 	}
 	for _, kind := range SinkKinds() {

@@ -121,6 +121,19 @@ func TestExamples(t *testing.T) {
 				t.Errorf("qradar routes (-want +got):\n%s", diff)
 			}
 		},
+		"pingone-and-okta-to-kafka": func(t *testing.T, c *Config) {
+			k := c.Sinks[0].Kafka
+			if len(c.Sinks) != 1 || k == nil {
+				t.Fatalf("sinks = %+v", c.Sinks)
+			}
+			got := []any{len(k.Brokers), k.Topic, k.Key, k.Format, k.Compression, k.TLS.On(), k.TLS.CAFile,
+				k.SASL.Mechanism, k.SASL.Username, k.SASL.Password.Reveal(), k.BatchSize, c.Sinks[0].Sources}
+			want := []any{3, "audit.{provider}", "tenant", "raw", "zstd", true, "/etc/auditrelay/kafka-ca.pem",
+				"SCRAM-SHA-512", "auditrelay", "example-KAFKA_PASSWORD", 1000, []string{"pingone-eu", "okta-prod"}}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("kafka sink (-want +got):\n%s", diff)
+			}
+		},
 		"multi-environment": func(t *testing.T, c *Config) {
 			if c.MetricsListen != "127.0.0.1:9464" {
 				t.Errorf("metrics_listen = %q", c.MetricsListen)

@@ -358,6 +358,10 @@ func validateSinks(c *Config, sources map[string]int, is *issues) {
 			k.Syslog.SetDefaults()
 			is.addBlock(sp+".syslog", k.Syslog.Validate())
 		}
+		if k.Kafka != nil {
+			k.Kafka.SetDefaults()
+			is.addBlock(sp+".kafka", k.Kafka.Validate())
+		}
 		if k.Stdout != nil {
 			if stdoutSink >= 0 {
 				is.add(sp+".stdout", "only one stdout sink is allowed: sinks[%d] already writes to standard output", stdoutSink)

@@ -16,6 +16,7 @@ import (
 	"github.com/auditrelay/auditrelay/internal/sink"
 	"github.com/auditrelay/auditrelay/internal/sink/elasticsearch"
 	"github.com/auditrelay/auditrelay/internal/sink/file"
+	"github.com/auditrelay/auditrelay/internal/sink/kafka"
 	"github.com/auditrelay/auditrelay/internal/sink/sekoia"
 	"github.com/auditrelay/auditrelay/internal/sink/sentinel"
 	"github.com/auditrelay/auditrelay/internal/sink/splunk"
@@ -71,6 +72,10 @@ func BuildSinks(cfg *config.Config, log *slog.Logger, stdoutW io.Writer) ([]Sink
 			}
 		case sc.Syslog != nil:
 			if err := buildSyslog(&b, *sc.Syslog, log); err != nil {
+				return nil, err
+			}
+		case sc.Kafka != nil:
+			if err := buildKafka(&b, *sc.Kafka, log); err != nil {
 				return nil, err
 			}
 		case sc.Stdout != nil:
@@ -244,6 +249,28 @@ func buildSyslog(b *Sink, c syslog.Config, log *slog.Logger) error {
 		counter("auditrelay_syslog_parked_total", "Events kept in the park file instead of sent: over max_message_bytes, or not JSON.", func(s syslog.Stats) int64 { return s.Parked }),
 		counter("auditrelay_syslog_connects_total", "Connections opened to the receiver (TLS handshake done).", func(s syslog.Stats) int64 { return s.Connects }),
 		counter("auditrelay_syslog_resent_batches_total", "Batches written again on a new connection after a write failed or the receiver closed before they were acknowledged.", func(s syslog.Stats) int64 { return s.Resent }),
+	}
+	return nil
+}
+
+// buildKafka fills b with a Kafka sink and its metrics. It reads the TLS
+// files; the client connects on the first send or check.
+func buildKafka(b *Sink, c kafka.Config, log *slog.Logger) error {
+	s, err := kafka.New(c, kafka.Options{Logger: log.With("sink", b.Name), Park: b.Park})
+	if err != nil {
+		return fmt.Errorf("sink %s: %w", b.Name, err)
+	}
+	b.Sink, b.Batch, b.Check = s, c.BatchSize, s.Check
+	labels := prometheus.Labels{"sink": b.Name}
+	counter := func(name, help string, v func(kafka.Stats) int64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help, ConstLabels: labels},
+			func() float64 { return float64(v(s.Stats())) })
+	}
+	b.Collectors = []prometheus.Collector{
+		counter("auditrelay_kafka_events_total", "Records acknowledged by the brokers (acks=all).", func(s kafka.Stats) int64 { return s.Sent }),
+		counter("auditrelay_kafka_parked_total", "Events the brokers cannot take (too large or invalid), kept in the park file.", func(s kafka.Stats) int64 { return s.Parked }),
+		counter("auditrelay_kafka_retried_total", "Records a send left unacknowledged, sent again or waited for again by the next attempt.", func(s kafka.Stats) int64 { return s.Retried }),
+		counter("auditrelay_kafka_errors_total", "Sends that returned an error (transient or permanent).", func(s kafka.Stats) int64 { return s.Errors }),
 	}
 	return nil
 }

@@ -197,3 +197,15 @@ func consumeSASL(t testing.TB, addrs []string, want int, user, pass string, topi
 	t.Fatalf("no mechanism admits %s", user)
 	return nil
 }
+
+// settled reports whether every record in flight has its outcome.
+func (s *Sink) settled() bool {
+	s.pmu.Lock()
+	defer s.pmu.Unlock()
+	for _, sl := range s.inflight {
+		if !sl.done {
+			return false
+		}
+	}
+	return true
+}

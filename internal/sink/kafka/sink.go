@@ -387,7 +387,13 @@ func (s *Sink) encode(batch []event.Raw, w *waiter, mine *[]*slot) ([]*slot, err
 				*mine = append(*mine, sl)
 				continue
 			}
-			delete(s.inflight, k) // failed: produced again below
+			delete(s.inflight, k)
+			if sl.err == nil { // acknowledged after its send gave up
+				s.acked[k] = true
+				s.sent.Add(1)
+				continue
+			}
+			// failed: produced again below
 		}
 		start := len(arena)
 		var err error

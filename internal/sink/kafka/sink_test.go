@@ -188,6 +188,11 @@ func leaders(c *kfake.Cluster) []int32 {
 // send delivers the batch: nothing is lost, and what was in flight is
 // waited for, not produced twice.
 func TestBrokerOutageMidBatch(t *testing.T) {
+	t.Run("retried at once", func(t *testing.T) { outage(t, false) })
+	t.Run("retried after the records in flight are done", func(t *testing.T) { outage(t, true) })
+}
+
+func outage(t *testing.T, wait bool) {
 	dir := t.TempDir()
 	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, testTopic), kfake.DataDir(dir), kfake.SyncWrites())
 	if err != nil {
@@ -211,7 +216,7 @@ func TestBrokerOutageMidBatch(t *testing.T) {
 		close(down)
 		return nil, errors.New("broker going down"), true // closes the connection, nothing written
 	})
-	h := newSink(t, addrs, func(cfg *Config) { cfg.DeliveryTimeout = 5e9 })
+	h := newSink(t, addrs, func(cfg *Config) { cfg.DeliveryTimeout, cfg.RequestTimeout = 5e9, 1e9 })
 	batch := events("pingone-eu", "out", 2000)
 	go func() { <-down; c.Close() }()
 	err = h.sink.Send(context.Background(), batch)
@@ -224,6 +229,14 @@ func TestBrokerOutageMidBatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c2.Close()
+	if wait {
+		// the records in flight are acknowledged before the next send
+		for deadline := time.Now().Add(20 * time.Second); !h.sink.settled(); time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("the records in flight were never acknowledged")
+			}
+		}
+	}
 	for attempt := 1; ; attempt++ {
 		err := h.sink.Send(context.Background(), batch)
 		if err == nil {

@@ -91,9 +91,9 @@ type Config struct {
 	// RequestTimeout bounds how long a broker may take to answer a produce
 	// request; default 30s.
 	RequestTimeout units.Duration `yaml:"request_timeout"`
-	// DeliveryTimeout bounds how long a batch may wait for its
-	// acknowledgments before the send is reported failed and retried;
-	// default 2m.
+	// DeliveryTimeout bounds how long a record may wait for its
+	// acknowledgment; a batch still unacknowledged after DeliveryTimeout
+	// plus RequestTimeout is reported failed and retried. Default 2m.
 	DeliveryTimeout units.Duration `yaml:"delivery_timeout"`
 }
 

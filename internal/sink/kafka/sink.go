@@ -25,8 +25,9 @@
 // or cluster authorization failures, an unknown topic and SASL failures
 // stop the sink with the fix named (the ACL to grant, the topic to
 // create). Broker outages, leader changes and timeouts are retried; a
-// batch not acknowledged within delivery_timeout is reported as a
-// transient failure so that the runner backs off and the lag shows.
+// batch not acknowledged within delivery_timeout (plus request_timeout
+// for an answer on the wire) is reported as a transient failure, so that
+// the runner backs off and the lag shows.
 //
 // Without TLS the sink connects to loopback brokers only, including the
 // brokers the cluster advertises. The SASL password goes only to the

@@ -368,6 +368,20 @@ func (s *Sink) encode(batch []event.Raw, w *waiter, mine *[]*slot) ([]*slot, err
 		n += len(ev.Data) + 2*(len(ev.Source)+len(ev.Provider)+len(ev.Tenant)+len(ev.ID)) + 80
 	}
 	arena := make([]byte, 0, n)
+	done := false
+	defer func() {
+		if done {
+			return
+		}
+		// A park failed: nothing of this batch was produced, so forget
+		// the slots reserved for it, or the next attempt would wait for
+		// records that never left.
+		for i := range slots {
+			if s.inflight[slots[i].key] == &slots[i] {
+				delete(s.inflight, slots[i].key)
+			}
+		}
+	}()
 	type span struct{ val, id, src, prov, ten [2]int }
 	spans := make([]span, 0, len(batch))
 	evs := make([]*event.Raw, 0, len(batch))
@@ -469,6 +483,7 @@ func (s *Sink) encode(batch []event.Raw, w *waiter, mine *[]*slot) ([]*slot, err
 		fresh = append(fresh, sl)
 		*mine = append(*mine, sl)
 	}
+	done = true
 	return fresh, nil
 }
 

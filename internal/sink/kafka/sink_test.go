@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -366,4 +367,35 @@ func TestCheck(t *testing.T) {
 		t.Errorf("Check against nothing = %v, want a transient error", err)
 	}
 	_ = time.Second
+}
+
+// TestParkFailureRetried: when the park file cannot be written the batch
+// fails as a whole, nothing of it produced; once the disk is fixed the
+// retried send delivers the rest once and parks the event.
+func TestParkFailureRetried(t *testing.T) {
+	c := newCluster(t, 1)
+	dir := t.TempDir()
+	blocker := filepath.Join(dir, "parked")
+	if err := os.WriteFile(blocker, nil, 0o600); err != nil { // a file where the directory should be
+		t.Fatal(err)
+	}
+	h := newSink(t, c.ListenAddrs(), func(cfg *Config) { cfg.MaxRecordBytes = 4096 })
+	h.sink.parkFile = park.New(filepath.Join(blocker, "kafka.ndjson"))
+	batch := events("pingone-eu", "pf", 20)
+	batch[5].Data = []byte(`{"id":"pf-00005","blob":"` + strings.Repeat("y", 5000) + `"}`)
+	err := h.sink.Send(context.Background(), batch)
+	if class, _ := delivery.ClassOf(err); err == nil || class != delivery.Transient || !strings.Contains(err.Error(), "free disk space") {
+		t.Fatalf("Send with an unwritable park file = %v", err)
+	}
+	if err := os.Remove(blocker); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.sink.Send(context.Background(), batch); err != nil {
+		t.Fatalf("Send after the fix: %v", err)
+	}
+	want := append(append([]event.Raw(nil), batch[:5]...), batch[6:]...)
+	exactlyOnce(t, want, consume(t, c.ListenAddrs(), len(want), testTopic))
+	if lines := parked(t, h.sink.parkFile); len(lines) != 1 || !strings.Contains(lines[0], `"id":"pf-00005"`) {
+		t.Errorf("parked %v", lines)
+	}
 }

@@ -20,7 +20,9 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
 
 	"github.com/auditrelay/auditrelay/internal/delivery"
 	"github.com/auditrelay/auditrelay/internal/secret"
@@ -194,4 +196,36 @@ func selfSigned(t *testing.T, dir string) (tls.Certificate, string) {
 		t.Fatal(err)
 	}
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, path
+}
+
+// TestACLFixedRecovers: once the missing ACL is granted, the runner's next
+// attempt delivers with the same sink, without a restart.
+func TestACLFixedRecovers(t *testing.T) {
+	c := aclCluster(t, MechanismSCRAMSHA256)
+	h := newSink(t, c.ListenAddrs(), withSASL(MechanismSCRAMSHA256, "reader"))
+	batch := events("pingone-eu", "fx", 10)
+	if err := h.sink.Send(context.Background(), batch); !delivery.IsPermanent(err) {
+		t.Fatalf("Send without Write = %v", err)
+	}
+	admin, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.SASL(scram.Auth{User: "admin", Pass: "admin-pw"}.AsSha256Mechanism()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	req := kmsg.NewPtrCreateACLsRequest()
+	cr := kmsg.NewCreateACLsRequestCreation()
+	cr.ResourceType, cr.ResourceName, cr.ResourcePatternType = kmsg.ACLResourceTypeTopic, testTopic, kmsg.ACLResourcePatternTypeLiteral
+	cr.Principal, cr.Host, cr.Operation, cr.PermissionType = "User:reader", "*", kmsg.ACLOperationWrite, kmsg.ACLPermissionTypeAllow
+	req.Creations = append(req.Creations, cr)
+	resp, err := req.RequestWith(context.Background(), admin)
+	if err != nil || len(resp.Results) != 1 || resp.Results[0].ErrorCode != 0 {
+		t.Fatalf("create ACL: %v %+v", err, resp)
+	}
+	if err := h.sink.Check(context.Background()); err != nil {
+		t.Errorf("Check after the fix: %v", err)
+	}
+	if err := h.sink.Send(context.Background(), batch); err != nil {
+		t.Fatalf("Send after the fix: %v", err)
+	}
+	exactlyOnce(t, batch, consumeAs(t, c, len(batch)))
 }

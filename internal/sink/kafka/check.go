@@ -66,6 +66,7 @@ func (s *Sink) checkError(what string, err error, topic string) error {
 	o := s.cls.classify(err, topic)
 	e := &delivery.Error{Class: delivery.Transient, Op: fmt.Sprintf("%s: %s", opCheck, what), Err: s.redactErr(err)}
 	if o.verdict == halt {
+		s.dropClient()
 		e.Class, e.Fix = delivery.Permanent, o.fix
 	} else {
 		e.Fix = s.cls.transientFix(err)

@@ -552,6 +552,10 @@ func (s *Sink) settle(ctx context.Context, cl *kgo.Client, mine []*slot, total i
 		}
 	}
 	if halted != nil {
+		// The client keeps some refusals (a producer id refused) for
+		// good: the next attempt, after the operator's fix, starts a new
+		// one. Records still in flight fail with it and are sent again.
+		s.dropClient()
 		s.retried.Add(int64(failed + pending))
 		return &delivery.Error{Class: delivery.Permanent, Op: opSend,
 			Msg: fmt.Sprintf("%d of %d records not acknowledged (topic %s)", failed+pending, total, halted.rec.Topic),
@@ -630,11 +634,17 @@ func (s *Sink) Close(context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.closed = true
+	s.dropClient()
+	return nil
+}
+
+// dropClient closes the client, if any; the next Send or Check makes a
+// new one.
+func (s *Sink) dropClient() {
 	if s.cl != nil {
 		s.cl.Close()
 		s.cl = nil
 	}
-	return nil
 }
 
 // redact removes the SASL password from a text that came from outside.

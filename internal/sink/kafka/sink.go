@@ -121,9 +121,8 @@ type Sink struct {
 	cls      classifier
 	password secret.String
 
-	mu     sync.Mutex // one Send or Check at a time
-	cl     *kgo.Client
-	closed bool
+	mu sync.Mutex // one Send or Check at a time
+	cl *kgo.Client
 	// acked holds the events of the batch in progress acknowledged or
 	// parked, so that a retried Send skips them.
 	acked map[string]bool
@@ -281,9 +280,6 @@ func tlsConfig(c TLS) (*tls.Config, error) {
 func (s *Sink) client() (*kgo.Client, error) {
 	if s.cl != nil {
 		return s.cl, nil
-	}
-	if s.closed {
-		return nil, &delivery.Error{Class: delivery.Transient, Op: opClient, Msg: "the sink is closed"}
 	}
 	cl, err := kgo.NewClient(s.opts...)
 	if err != nil {
@@ -629,11 +625,12 @@ func (s *Sink) park(ev *event.Raw, size int, reason string) error {
 	return nil
 }
 
-// Close fails the records still buffered and closes the connections.
+// Close fails the records still buffered and closes the connections. A
+// later Send connects again: with a shared store, a replica closes the sink
+// when another takes it over, and may run it again later.
 func (s *Sink) Close(context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.closed = true
 	s.dropClient()
 	return nil
 }

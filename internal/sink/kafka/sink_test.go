@@ -69,6 +69,24 @@ func TestSendDelivers(t *testing.T) {
 	}
 }
 
+// TestSendAfterClose: a closed sink connects again on its next Send, as a
+// replica does when it takes the sink back.
+func TestSendAfterClose(t *testing.T) {
+	c := newCluster(t, 1)
+	h := newSink(t, c.ListenAddrs(), nil)
+	first, second := events("pingone-eu", "a", 5), events("pingone-eu", "b", 5)
+	if err := h.sink.Send(context.Background(), first); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.sink.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.sink.Send(context.Background(), second); err != nil {
+		t.Fatalf("Send after Close: %v", err)
+	}
+	exactlyOnce(t, append(first, second...), consume(t, c.ListenAddrs(), 10, testTopic))
+}
+
 // TestKeys: the key setting picks what the record key holds.
 func TestKeys(t *testing.T) {
 	c := newCluster(t, 1, kfake.SeedTopics(3, "keys-id", "keys-tenant", "keys-source"))

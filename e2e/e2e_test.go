@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -149,9 +150,33 @@ func (p *proc) kill(t *testing.T) {
 	<-p.done
 }
 
-// stop sends SIGTERM and expects a clean exit 0.
+// handlesTERM reports whether the process has installed its SIGTERM
+// handler (the SigCgt mask of /proc/PID/status): before, SIGTERM kills it.
+func (p *proc) handlesTERM() bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	if err != nil {
+		return false
+	}
+	for line := range strings.Lines(string(b)) {
+		if mask, ok := strings.CutPrefix(line, "SigCgt:"); ok {
+			v, err := strconv.ParseUint(strings.TrimSpace(mask), 16, 64)
+			return err == nil && v&(1<<(uint(syscall.SIGTERM)-1)) != 0
+		}
+	}
+	return false
+}
+
+// stop sends SIGTERM, once the process handles it, and expects a clean
+// exit 0.
 func (p *proc) stop(t *testing.T) {
 	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !p.handlesTERM() && time.Now().Before(deadline); {
+		select {
+		case <-p.done:
+			t.Fatalf("auditrelay exited before it was stopped: %v", p.err)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-p.done:

@@ -25,11 +25,11 @@ type demoSIEMs struct {
 }
 
 // startDemoSIEMs serves a Splunk HEC emulator (indexer acknowledgment,
-// ackIds true after a second) and an Elasticsearch emulator on loopback,
+// ackIds true after 200 ms) and an Elasticsearch emulator on loopback,
 // and adds a splunk and an elasticsearch sink taking every source to cfg.
 func startDemoSIEMs(cfg *config.Config) (*demoSIEMs, error) {
 	d := &demoSIEMs{
-		hec: emulator.NewSplunk(emulator.SplunkOptions{AckDelay: time.Second}, emulator.SplunkToken{Token: demoSplunkToken, Ack: true}),
+		hec: emulator.NewSplunk(emulator.SplunkOptions{AckDelay: 200 * time.Millisecond}, emulator.SplunkToken{Token: demoSplunkToken, Ack: true}),
 		es:  emulator.NewElasticsearch(emulator.ElasticsearchOptions{APIKeys: []string{demoElasticsearchAPIKey}}),
 	}
 	serve := func(h http.Handler) (*http.Server, string, error) {

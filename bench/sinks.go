@@ -4,10 +4,15 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"sync"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/auditrelay/auditrelay/internal/emulator"
 )
@@ -29,7 +34,7 @@ func sinksScenario() scenario {
 	equal := func(want float64) func(float64) bool { return func(v float64) bool { return v == want } }
 	return scenario{
 		name: "sinks",
-		description: fmt.Sprintf("the backlog scenario's %d activities to the file sink alone, then to file + splunk (ack) + elasticsearch, side by side in each run",
+		description: fmt.Sprintf("the backlog scenario's %d activities to the file sink alone, then to file + splunk (ack) + elasticsearch, then to file + kafka (kfake, 3 brokers) + syslog (TCP, rfc5424), side by side in each run",
 			backlogEvents),
 		timeout: 6 * time.Minute,
 		figures: []figure{
@@ -38,8 +43,12 @@ func sinksScenario() scenario {
 			{key: "ratio", label: "ratio, all sinks / file alone", unit: "×", target: fmt.Sprintf("≤ %.2f", sinksRatio), met: atMost(sinksRatio)},
 			{key: "splunk_s", label: "splunk: time to hold all", unit: "s"},
 			{key: "elasticsearch_s", label: "elasticsearch: time to hold all", unit: "s"},
-			{key: "peak_rss_mib", label: "peak RSS with all sinks (VmHWM)", unit: "MiB"},
-			{key: "cpu_s", label: "child CPU time with all sinks", unit: "s"},
+			{key: "peak_rss_mib", label: "peak RSS with splunk + elasticsearch (VmHWM)", unit: "MiB"},
+			{key: "cpu_s", label: "child CPU time with splunk + elasticsearch", unit: "s"},
+			{key: "kafka_syslog_s", label: "file + kafka + syslog: time until all three hold all", unit: "s"},
+			{key: "kafka_syslog_ratio", label: "ratio, file + kafka + syslog / file alone", unit: "×", target: fmt.Sprintf("≤ %.2f", sinksRatio), met: atMost(sinksRatio)},
+			{key: "kafka_s", label: "kafka: time to hold all", unit: "s"},
+			{key: "syslog_s", label: "syslog: time to hold all", unit: "s"},
 			{key: "missing", label: "ids missing, any sink", unit: "", target: "= 0", met: equal(0)},
 			{key: "duplicates", label: "duplicates, any sink", unit: "", target: "= 0", met: equal(0)},
 		},
@@ -138,8 +147,102 @@ func runSinks(ctx context.Context, e *runEnv) (map[string]float64, error) {
 	}
 	_, d = countLoss(esCounts, nil)
 	missing, dups = missing+max(len(want)-len(esCounts), 0), dups+d
+
+	m, d, err = kafkaSyslogPhase(ctx, e, api.url, env, want, out)
+	if err != nil {
+		return nil, err
+	}
+	missing, dups = missing+m, dups+d
 	out["missing"], out["duplicates"] = float64(missing), float64(dups)
 	return out, nil
+}
+
+// kafkaSyslogPhase delivers the backlog to file + kafka + syslog, fills
+// in its figures and returns the ids missing and repeated in any of them.
+func kafkaSyslogPhase(ctx context.Context, e *runEnv, apiURL string, env emulator.Environment, want map[string]bool, out map[string]float64) (missing, dups int, err error) {
+	const topic = "identity-audit"
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(3), kfake.SeedTopics(6, topic))
+	if err != nil {
+		return 0, 0, fmt.Errorf("kfake: %w", err)
+	}
+	defer cluster.Close()
+	var mu sync.Mutex
+	kafkaIDs, syslogIDs := map[string]int{}, map[string]int{}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...), kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond))
+	if err != nil {
+		return 0, 0, err
+	}
+	cctx, stop := context.WithCancel(ctx)
+	consumed := make(chan struct{})
+	go func() {
+		defer close(consumed)
+		for cctx.Err() == nil {
+			fs := cl.PollFetches(cctx)
+			mu.Lock()
+			fs.EachRecord(func(r *kgo.Record) {
+				for _, h := range r.Headers {
+					if h.Key == "auditrelay-id" {
+						kafkaIDs[string(h.Value)]++
+					}
+				}
+			})
+			mu.Unlock()
+		}
+	}()
+	defer func() { stop(); <-consumed; cl.Close() }()
+	rcv := emulator.NewSyslog(emulator.SyslogOptions{OnMessage: func(m emulator.SyslogMessage) {
+		if id, ok := m.Param("auditrelay@32473", "id"); ok {
+			mu.Lock()
+			syslogIDs[id]++
+			mu.Unlock()
+		}
+	}})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, 0, err
+	}
+	go rcv.Serve(ln)
+	defer rcv.Close()
+
+	ph, err := phaseDir(e, "kafka-syslog")
+	if err != nil {
+		return 0, 0, err
+	}
+	extra := []string{
+		fmt.Sprintf("  - name: kafka\n    kafka: {brokers: [%q], topic: %s, tls: {enabled: false}}\n", cluster.ListenAddrs()[0], topic),
+		fmt.Sprintf("  - name: syslog\n    syslog: {address: %q, transport: tcp, format: rfc5424}\n", ln.Addr().String()),
+	}
+	var kafkaAt, syslogAt time.Time
+	watch := func() bool {
+		mu.Lock()
+		k, y := len(kafkaIDs), len(syslogIDs)
+		mu.Unlock()
+		if kafkaAt.IsZero() && k >= backlogEvents {
+			kafkaAt = time.Now()
+		}
+		if syslogAt.IsZero() && y >= backlogEvents {
+			syslogAt = time.Now()
+		}
+		return !kafkaAt.IsZero() && !syslogAt.IsZero()
+	}
+	t, started, _, err := deliverBacklog(ctx, ph, apiURL, env, extra, watch)
+	if err != nil {
+		return 0, 0, fmt.Errorf("file + kafka + syslog: %w", err)
+	}
+	out["kafka_syslog_s"] = t
+	out["kafka_syslog_ratio"] = t / out["file_only_s"]
+	out["kafka_s"] = kafkaAt.Sub(started).Seconds()
+	out["syslog_s"] = syslogAt.Sub(started).Seconds()
+	m, d, err := fileLoss(filepath.Join(ph.dir, "out", "events.ndjson"), want)
+	if err != nil {
+		return 0, 0, err
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	m2, d2 := countLoss(kafkaIDs, want)
+	m3, d3 := countLoss(syslogIDs, want)
+	return m + m2 + m3, d + d2 + d3, nil
 }
 
 // phaseDir returns a copy of e working in a subdirectory of its own.

@@ -1,0 +1,670 @@
+package normalize
+
+import "bytes"
+
+// The product every Entra stream's OCSF events name.
+func entraProduct(logName string) product {
+	return product{name: "Microsoft Entra ID", vendor: "Microsoft", logName: logName}
+}
+
+// entraAudit is what the normalizers read of a Graph directoryAudit.
+type entraAudit struct {
+	data                              []byte
+	id, category, correlationID       []byte
+	result, resultReason              []byte
+	activity, activityTime            []byte
+	service, operationType            []byte
+	user                              party // initiatedBy.user
+	userIP                            []byte
+	appID, appName, spID              []byte // initiatedBy.app
+	targets                           []byte
+	tUser, tGroup, tOther, tFirst     party
+	roleName                          []byte // from a target's modifiedProperties
+	userAgent                         []byte // additionalDetails User-Agent
+	hasTargets, initiatedByApp, byApp bool
+}
+
+func decodeEntraAudit(data []byte) entraAudit {
+	e := entraAudit{data: data}
+	m := objectMembers(data)
+	for {
+		k, v, ok := m.next()
+		if !ok {
+			break
+		}
+		switch string(k) {
+		case "id":
+			e.id = str(v)
+		case "category":
+			e.category = str(v)
+		case "correlationId":
+			e.correlationID = str(v)
+		case "result":
+			e.result = str(v)
+		case "resultReason":
+			e.resultReason = str(v)
+		case "activityDisplayName":
+			e.activity = bytes.TrimSpace(str(v))
+		case "activityDateTime":
+			e.activityTime = str(v)
+		case "loggedByService":
+			e.service = str(v)
+		case "operationType":
+			e.operationType = str(v)
+		case "initiatedBy":
+			u, a := get(v, "user"), get(v, "app")
+			e.user = party{id: str(get(u, "id")), name: str(get(u, "userPrincipalName")), display: str(get(u, "displayName"))}
+			e.user.email = e.user.name
+			e.userIP = str(get(u, "ipAddress"))
+			e.appID, e.appName, e.spID = str(get(a, "appId")), str(get(a, "displayName")), str(get(a, "servicePrincipalId"))
+		case "targetResources":
+			e.targets = v
+			it := arrayElements(v)
+			for {
+				t, ok := it.next()
+				if !ok {
+					break
+				}
+				p := party{id: str(get(t, "id")), typ: str(get(t, "type")), display: str(get(t, "displayName"))}
+				p.name = str(get(t, "userPrincipalName"))
+				p.email = p.name
+				if p.name == nil {
+					p.name = p.display
+				}
+				if e.tFirst.empty() {
+					e.tFirst = p
+				}
+				switch {
+				case string(p.typ) == "User" && e.tUser.empty():
+					e.tUser = p
+				case string(p.typ) == "Group" && e.tGroup.empty():
+					e.tGroup = p
+				case e.tOther.empty():
+					e.tOther = p
+				}
+				if e.roleName == nil {
+					e.roleName = entraRoleName(get(t, "modifiedProperties"))
+				}
+			}
+		case "additionalDetails":
+			it := arrayElements(v)
+			for {
+				d, ok := it.next()
+				if !ok {
+					break
+				}
+				if string(str(get(d, "key"))) == "User-Agent" {
+					e.userAgent = str(get(d, "value"))
+				}
+			}
+		}
+	}
+	return e
+}
+
+// entraRoleName returns the new Role.DisplayName of modifiedProperties,
+// without the JSON quoting Graph puts in the value ("\"Global Reader\"").
+func entraRoleName(props []byte) []byte {
+	it := arrayElements(props)
+	for {
+		p, ok := it.next()
+		if !ok {
+			return nil
+		}
+		if string(str(get(p, "displayName"))) == "Role.DisplayName" {
+			v := str(get(p, "newValue"))
+			v = bytes.TrimPrefix(bytes.TrimSuffix(v, []byte(`\"`)), []byte(`\"`))
+			if len(v) == 0 || bytes.IndexByte(v, '\\') >= 0 {
+				return nil
+			}
+			return v
+		}
+	}
+}
+
+func entraStatus(result []byte) int {
+	switch {
+	case equalFold(result, "success"):
+		return statusSuccess
+	case equalFold(result, "failure"):
+		return statusFailure
+	case len(result) == 0 || equalFold(result, "unknownFutureValue"):
+		return statusUnknown
+	}
+	return statusOther
+}
+
+func (e *entraAudit) actorUser() party {
+	if e.user.empty() {
+		return party{}
+	}
+	return e.user
+}
+
+func (e *entraAudit) route() route {
+	a := e.activity
+	switch {
+	case string(e.category) == "UserManagement" && !e.tUser.empty():
+		switch {
+		case equalFold(a, "Add user"):
+			return route{class: classAccountChange, activity: acCreate}
+		case equalFold(a, "Delete user") || equalFold(a, "Hard delete user"):
+			return route{class: classAccountChange, activity: acDelete}
+		case equalFold(a, "Disable account"):
+			return route{class: classAccountChange, activity: acDisable}
+		case equalFold(a, "Enable account"):
+			return route{class: classAccountChange, activity: acEnable}
+		case hasPrefixFold(a, "Reset password") || hasPrefixFold(a, "Reset user password"):
+			return route{class: classAccountChange, activity: acPasswordReset}
+		case hasPrefixFold(a, "Change password") || hasPrefixFold(a, "Change user password"):
+			return route{class: classAccountChange, activity: acPasswordChg}
+		case equalFold(a, "Update user"):
+			return route{class: classAccountChange, activity: activityOther, name: "Update"}
+		}
+	case string(e.category) == "UserManagement" && !e.user.empty() && (hasPrefixFold(a, "Reset password") || hasPrefixFold(a, "Change password")):
+		// Self-service resets name the user as the initiator only.
+		if hasPrefixFold(a, "Reset password") {
+			return route{class: classAccountChange, activity: acPasswordReset}
+		}
+		return route{class: classAccountChange, activity: acPasswordChg}
+	case string(e.category) == "GroupManagement" && !e.tGroup.empty():
+		switch {
+		case equalFold(a, "Add member to group"):
+			return route{class: classGroupManagement, activity: gmAddUser}
+		case equalFold(a, "Remove member from group"):
+			return route{class: classGroupManagement, activity: gmRemoveUser}
+		case equalFold(a, "Add group"):
+			return route{class: classGroupManagement, activity: gmCreate}
+		case equalFold(a, "Delete group") || equalFold(a, "Hard Delete group"):
+			return route{class: classGroupManagement, activity: gmDelete}
+		}
+	case string(e.category) == "RoleManagement" && !e.tUser.empty():
+		switch {
+		case hasPrefixFold(a, "Add member to role") || hasPrefixFold(a, "Add eligible member to role"):
+			return route{class: classUserAccess, activity: uaAssign}
+		case hasPrefixFold(a, "Remove member from role") || hasPrefixFold(a, "Remove eligible member from role"):
+			return route{class: classUserAccess, activity: uaRevoke}
+		}
+	}
+	rt := route{class: classEntityManagement, activity: verbActivity(e.operationType)}
+	if rt.activity == activityOther {
+		rt.name = string(e.operationType)
+	}
+	return rt
+}
+
+// entraAuditOCSF appends a directoryAudit as OCSF.
+func entraAuditOCSF(b []byte, in input) []byte {
+	e := decodeEntraAudit(in.data)
+	rt := e.route()
+	b = append(b, '{')
+	b = appendClass(b, rt, sevInformational)
+	b = putInt(b, "time", timeMS(e.activityTime, in.time))
+	b, mm := appendMetadataStart(b, entraProduct("directoryAudits"), e.service)
+	b = putRaw(b, "uid", e.id)
+	b = putRaw(b, "event_code", e.activity)
+	b = putRaw(b, "original_time", e.activityTime)
+	b = putRaw(b, "correlation_uid", e.correlationID)
+	b = putStr(b, "tenant_uid", in.tenant)
+	b = closeObj(b, mm)
+	b = putRaw(b, "message", e.activity)
+	st := entraStatus(e.result)
+	b = appendStatus(b, st, e.result)
+	if st != statusSuccess {
+		b = putRaw(b, "status_detail", e.resultReason)
+	}
+	am := len(b)
+	b = open(b, "actor")
+	b = appendUser(b, "user", e.user, 0)
+	if e.user.empty() {
+		b = putRaw(b, "app_uid", e.appID)
+		b = putRaw(b, "app_name", e.appName)
+	}
+	b = closeObj(b, am)
+	if isIP(e.userIP) {
+		sm := len(b)
+		b = open(b, "src_endpoint")
+		b = putRaw(b, "ip", e.userIP)
+		b = closeObj(b, sm)
+	}
+	if len(e.userAgent) > 0 {
+		hm := len(b)
+		b = open(b, "http_request")
+		b = putRaw(b, "user_agent", e.userAgent)
+		b = closeObj(b, hm)
+	}
+	switch rt.class {
+	case classAccountChange:
+		s := e.tUser
+		if s.empty() {
+			s = e.user
+		}
+		b = appendUser(b, "user", s, 0)
+	case classUserAccess:
+		b = appendUser(b, "user", e.tUser, 0)
+		pm := len(b)
+		b = openArr(b, "privileges")
+		if len(e.roleName) > 0 {
+			b = appendRawStr(b, e.roleName)
+		} else {
+			b = appendRawStr(b, e.activity)
+		}
+		b = closeArr(b, pm)
+	case classGroupManagement:
+		g := e.tGroup
+		if len(g.display) > 0 {
+			g.name = g.display
+		}
+		b = appendNamed(b, "group", g, false)
+		b = appendUser(b, "user", e.tUser, 0)
+	default:
+		ent := e.tFirst
+		if ent.empty() {
+			ent = party{name: e.activity, typ: e.category}
+		}
+		if ent.empty() {
+			ent = party{name: []byte("Microsoft Entra ID")}
+		}
+		em := len(b)
+		b = open(b, "entity")
+		b = putRaw(b, "uid", ent.id)
+		b = putRaw(b, "name", ent.name)
+		b = putRaw(b, "type", ent.typ)
+		b = closeObj(b, em)
+	}
+	b = appendUnmapped(b, in.data, shapeEntraAudit)
+	b = appendRawData(b, in.data)
+	return append(b, '}')
+}
+
+func entraAuditMapping(p []byte) int {
+	switch string(p) {
+	case "initiatedBy", "initiatedBy.user", "initiatedBy.app":
+		return pathPartial
+	case "id", "correlationId", "result", "resultReason", "activityDisplayName", "activityDateTime", "loggedByService",
+		"initiatedBy.user.id", "initiatedBy.user.userPrincipalName", "initiatedBy.user.displayName", "initiatedBy.user.ipAddress",
+		"initiatedBy.app.appId", "initiatedBy.app.displayName":
+		return pathMapped
+	}
+	return pathUnmapped
+}
+
+// entraSignIn is what the normalizers read of a Graph signIn.
+type entraSignIn struct {
+	data                         []byte
+	id, created, correlationID   []byte
+	user                         party
+	appID, appName               []byte
+	ip, userAgent, clientApp     []byte
+	resourceName, resourceID     []byte
+	errorCode                    []byte // raw number
+	failureReason, details       []byte
+	city, state, country         []byte
+	lat, lon                     []byte
+	authRequirement, riskLevel   []byte
+	deviceOS, deviceBrowser      []byte
+	deviceID, deviceName         []byte
+	authProtocol, sessionID      []byte
+	interactive, interactiveSeen bool
+}
+
+func decodeEntraSignIn(data []byte) entraSignIn {
+	e := entraSignIn{data: data}
+	m := objectMembers(data)
+	for {
+		k, v, ok := m.next()
+		if !ok {
+			break
+		}
+		switch string(k) {
+		case "id":
+			e.id = str(v)
+		case "createdDateTime":
+			e.created = str(v)
+		case "correlationId":
+			e.correlationID = str(v)
+		case "userDisplayName":
+			e.user.display = str(v)
+		case "userPrincipalName":
+			e.user.name = str(v)
+			e.user.email = e.user.name
+		case "userId":
+			e.user.id = str(v)
+		case "appId":
+			e.appID = str(v)
+		case "appDisplayName":
+			e.appName = str(v)
+		case "ipAddress":
+			e.ip = str(v)
+		case "userAgent":
+			e.userAgent = str(v)
+		case "clientAppUsed":
+			e.clientApp = str(v)
+		case "resourceDisplayName":
+			e.resourceName = str(v)
+		case "resourceId":
+			e.resourceID = str(v)
+		case "status":
+			e.errorCode = number(get(v, "errorCode"))
+			e.failureReason = str(get(v, "failureReason"))
+			e.details = str(get(v, "additionalDetails"))
+		case "location":
+			e.city = str(get(v, "city"))
+			e.state = str(get(v, "state"))
+			e.country = str(get(v, "countryOrRegion"))
+			g := get(v, "geoCoordinates")
+			e.lat = number(get(g, "latitude"))
+			e.lon = number(get(g, "longitude"))
+		case "authenticationRequirement":
+			e.authRequirement = str(v)
+		case "riskLevelDuringSignIn":
+			e.riskLevel = str(v)
+		case "deviceDetail":
+			e.deviceOS = str(get(v, "operatingSystem"))
+			e.deviceBrowser = str(get(v, "browser"))
+			e.deviceID = str(get(v, "deviceId"))
+			e.deviceName = str(get(v, "displayName"))
+		case "authenticationProtocol":
+			e.authProtocol = str(v)
+		case "sessionId":
+			e.sessionID = str(v)
+		case "isInteractive":
+			e.interactiveSeen = string(v) == "true" || string(v) == "false"
+			e.interactive = string(v) == "true"
+		}
+	}
+	return e
+}
+
+func (e *entraSignIn) status() int {
+	switch {
+	case string(e.errorCode) == "0":
+		return statusSuccess
+	case e.errorCode != nil:
+		return statusFailure
+	}
+	return statusUnknown
+}
+
+// authProtocolID maps authenticationProtocol to OCSF auth_protocol_id.
+func (e *entraSignIn) authProtocolID() (int, string) {
+	switch {
+	case equalFold(e.authProtocol, "saml20"):
+		return 5, "SAML"
+	case equalFold(e.authProtocol, "oAuth2"), equalFold(e.authProtocol, "ropc"), equalFold(e.authProtocol, "deviceCode"):
+		return 6, "OAUTH 2.0"
+	case equalFold(e.authProtocol, "wsFederation"):
+		return 99, "WS-Federation"
+	}
+	return 0, ""
+}
+
+// entraSignInOCSF appends a signIn as OCSF Authentication.
+func entraSignInOCSF(b []byte, in input) []byte {
+	e := decodeEntraSignIn(in.data)
+	rt := route{class: classAuthentication, activity: authLogon}
+	if e.user.empty() {
+		rt = route{class: classEntityManagement, activity: activityOther, name: "Sign-in"}
+	}
+	b = append(b, '{')
+	b = appendClass(b, rt, sevInformational)
+	b = putInt(b, "time", timeMS(e.created, in.time))
+	b, mm := appendMetadataStart(b, entraProduct("signIns"), nil)
+	b = putRaw(b, "uid", e.id)
+	b = putStr(b, "event_code", "signIn")
+	b = putRaw(b, "original_time", e.created)
+	b = putRaw(b, "correlation_uid", e.correlationID)
+	b = putStr(b, "tenant_uid", in.tenant)
+	b = closeObj(b, mm)
+	st := e.status()
+	b = appendStatus(b, st, nil)
+	if e.errorCode != nil {
+		b = key(b, "status_code")
+		b = append(b, '"')
+		b = append(b, e.errorCode...)
+		b = append(b, '"')
+	}
+	if st == statusFailure {
+		b = putRaw(b, "status_detail", e.failureReason)
+		b = putRaw(b, "message", e.failureReason)
+	}
+	am := len(b)
+	b = open(b, "actor")
+	b = appendUser(b, "user", e.user, userTypeUser)
+	b = putRaw(b, "app_uid", e.appID)
+	b = putRaw(b, "app_name", e.appName)
+	b = closeObj(b, am)
+	if isIP(e.ip) {
+		sm := len(b)
+		b = open(b, "src_endpoint")
+		b = putRaw(b, "ip", e.ip)
+		if len(e.city) > 0 || len(e.state) > 0 || isCountryCode(e.country) {
+			lm := len(b)
+			b = open(b, "location")
+			b = putRaw(b, "city", e.city)
+			b = putRaw(b, "region", e.state)
+			if isCountryCode(e.country) {
+				b = putRaw(b, "country", e.country)
+			}
+			b = putNum(b, "lat", e.lat)
+			b = putNum(b, "long", e.lon)
+			b = closeObj(b, lm)
+		}
+		b = closeObj(b, sm)
+	}
+	if len(e.userAgent) > 0 {
+		hm := len(b)
+		b = open(b, "http_request")
+		b = putRaw(b, "user_agent", e.userAgent)
+		b = closeObj(b, hm)
+	}
+	if rt.class == classAuthentication {
+		b = appendUser(b, "user", e.user, userTypeUser)
+		svc := party{id: e.resourceID, name: e.resourceName}
+		if svc.empty() {
+			svc = party{id: e.appID, name: e.appName}
+		}
+		if svc.empty() {
+			svc = party{name: []byte("Microsoft Entra ID")}
+		}
+		b = appendNamed(b, "service", svc, false)
+		if len(e.authRequirement) > 0 {
+			b = putBool(b, "is_mfa", equalFold(e.authRequirement, "multiFactorAuthentication"))
+		}
+		if id, name := e.authProtocolID(); id != 0 {
+			b = putInt(b, "auth_protocol_id", int64(id))
+			b = putStr(b, "auth_protocol", name)
+		}
+		if e.interactiveSeen && e.interactive {
+			b = putInt(b, "logon_type_id", 2)
+			b = putStr(b, "logon_type", "Interactive")
+		}
+		if len(e.sessionID) > 0 {
+			sm := len(b)
+			b = open(b, "session")
+			b = putRaw(b, "uid", e.sessionID)
+			b = closeObj(b, sm)
+		}
+	} else {
+		em := len(b)
+		b = open(b, "entity")
+		b = putRaw(b, "uid", e.appID)
+		b = putRaw(b, "name", e.appName)
+		if b[len(b)-1] == '{' {
+			b = putStr(b, "name", "Microsoft Entra ID")
+		}
+		b = closeObj(b, em)
+	}
+	b = appendUnmapped(b, in.data, shapeEntraSignIn)
+	b = appendRawData(b, in.data)
+	return append(b, '}')
+}
+
+func entraSignInMapping(p []byte) int {
+	switch string(p) {
+	case "status", "location", "location.geoCoordinates":
+		return pathPartial
+	case "id", "createdDateTime", "correlationId", "userDisplayName", "userPrincipalName", "userId", "appId",
+		"appDisplayName", "ipAddress", "userAgent", "resourceDisplayName", "resourceId", "status.errorCode",
+		"status.failureReason", "location.city", "location.state", "location.geoCoordinates.latitude",
+		"location.geoCoordinates.longitude", "authenticationRequirement", "authenticationProtocol", "sessionId":
+		return pathMapped
+	}
+	return pathUnmapped
+}
+
+// entraProvisioning is what the normalizers read of a Graph
+// provisioningObjectSummary.
+type entraProvisioning struct {
+	data                         []byte
+	id, at, tenantID             []byte
+	jobID, cycleID, changeID     []byte
+	action, status               []byte
+	errorCode, errorReason       []byte
+	duration                     []byte // raw number
+	spID, spName                 []byte
+	initiator                    []byte
+	source, target               party
+	sourceSystem, targetSystem   []byte
+	sourceSystemID, targetSystID []byte
+}
+
+func decodeEntraProvisioning(data []byte) entraProvisioning {
+	e := entraProvisioning{data: data}
+	m := objectMembers(data)
+	for {
+		k, v, ok := m.next()
+		if !ok {
+			break
+		}
+		switch string(k) {
+		case "id":
+			e.id = str(v)
+		case "activityDateTime":
+			e.at = str(v)
+		case "tenantId":
+			e.tenantID = str(v)
+		case "jobId":
+			e.jobID = str(v)
+		case "cycleId":
+			e.cycleID = str(v)
+		case "changeId":
+			e.changeID = str(v)
+		case "provisioningAction":
+			e.action = str(v)
+		case "durationInMilliseconds":
+			e.duration = number(v)
+		case "provisioningStatusInfo":
+			e.status = str(get(v, "status"))
+			ei := get(v, "errorInformation")
+			e.errorCode = str(get(ei, "errorCode"))
+			e.errorReason = str(get(ei, "reason"))
+		case "servicePrincipal":
+			e.spID, e.spName = str(get(v, "id")), str(get(v, "displayName"))
+		case "initiatedBy":
+			e.initiator = str(get(v, "displayName"))
+		case "sourceIdentity":
+			e.source = party{id: str(get(v, "id")), name: str(get(v, "displayName")), typ: str(get(v, "identityType"))}
+		case "targetIdentity":
+			e.target = party{id: str(get(v, "id")), name: str(get(v, "displayName")), typ: str(get(v, "identityType"))}
+		case "sourceSystem":
+			e.sourceSystemID, e.sourceSystem = str(get(v, "id")), str(get(v, "displayName"))
+		case "targetSystem":
+			e.targetSystID, e.targetSystem = str(get(v, "id")), str(get(v, "displayName"))
+		}
+	}
+	return e
+}
+
+func (e *entraProvisioning) subject() party {
+	if !e.target.empty() {
+		return e.target
+	}
+	return e.source
+}
+
+func (e *entraProvisioning) route() route {
+	isUser := string(e.subject().typ) == "User" || len(e.subject().typ) == 0
+	if !e.subject().empty() && isUser {
+		switch {
+		case equalFold(e.action, "create"):
+			return route{class: classAccountChange, activity: acCreate}
+		case equalFold(e.action, "delete"):
+			return route{class: classAccountChange, activity: acDelete}
+		case equalFold(e.action, "disable"):
+			return route{class: classAccountChange, activity: acDisable}
+		case equalFold(e.action, "update"):
+			return route{class: classAccountChange, activity: activityOther, name: "Update"}
+		}
+	}
+	rt := route{class: classEntityManagement, activity: verbActivity(e.action)}
+	if rt.activity == activityOther {
+		rt.name = string(e.action)
+	}
+	return rt
+}
+
+// entraProvisioningOCSF appends a provisioning event as OCSF.
+func entraProvisioningOCSF(b []byte, in input) []byte {
+	e := decodeEntraProvisioning(in.data)
+	rt := e.route()
+	b = append(b, '{')
+	b = appendClass(b, rt, sevInformational)
+	b = putInt(b, "time", timeMS(e.at, in.time))
+	b, mm := appendMetadataStart(b, entraProduct("provisioning"), nil)
+	b = putRaw(b, "uid", e.id)
+	b = putRaw(b, "event_code", e.action)
+	b = putRaw(b, "original_time", e.at)
+	b = putRaw(b, "correlation_uid", e.cycleID)
+	if len(e.tenantID) > 0 {
+		b = putRaw(b, "tenant_uid", e.tenantID)
+	} else {
+		b = putStr(b, "tenant_uid", in.tenant)
+	}
+	b = closeObj(b, mm)
+	st := entraStatus(e.status)
+	b = appendStatus(b, st, e.status)
+	b = putRaw(b, "status_code", e.errorCode)
+	b = putRaw(b, "status_detail", e.errorReason)
+	b = putNum(b, "duration", e.duration)
+	am := len(b)
+	b = open(b, "actor")
+	b = putRaw(b, "app_uid", e.spID)
+	b = putRaw(b, "app_name", e.spName)
+	if b[len(b)-1] == '{' {
+		b = putRaw(b, "app_name", e.initiator)
+	}
+	b = closeObj(b, am)
+	if rt.class == classAccountChange {
+		b = appendUser(b, "user", e.subject(), userTypeUser)
+	} else {
+		ent := e.subject()
+		if ent.empty() {
+			ent = party{id: e.targetSystID, name: e.targetSystem}
+		}
+		if ent.empty() {
+			ent = party{name: []byte("Microsoft Entra provisioning")}
+		}
+		em := len(b)
+		b = open(b, "entity")
+		b = putRaw(b, "uid", ent.id)
+		b = putRaw(b, "name", ent.name)
+		b = putRaw(b, "type", ent.typ)
+		b = closeObj(b, em)
+	}
+	b = appendUnmapped(b, in.data, shapeEntraProvisioning)
+	b = appendRawData(b, in.data)
+	return append(b, '}')
+}
+
+func entraProvisioningMapping(p []byte) int {
+	switch string(p) {
+	case "provisioningStatusInfo", "provisioningStatusInfo.errorInformation", "servicePrincipal":
+		return pathPartial
+	case "id", "activityDateTime", "tenantId", "cycleId", "provisioningAction", "durationInMilliseconds",
+		"provisioningStatusInfo.status", "provisioningStatusInfo.errorInformation.errorCode",
+		"provisioningStatusInfo.errorInformation.reason", "servicePrincipal.id", "servicePrincipal.displayName":
+		return pathMapped
+	}
+	return pathUnmapped
+}

@@ -1,0 +1,425 @@
+package normalize
+
+import (
+	"bytes"
+	"encoding/json"
+	"unicode/utf8"
+	"unsafe"
+
+	"github.com/auditrelay/auditrelay/internal/event"
+)
+
+// This file holds the two halves of the normalizers' JSON handling: a
+// scanner over input already checked by json.Valid, which hands out raw
+// values as sub-slices without decoding or allocating, and appenders that
+// write output JSON straight into a byte slice.
+
+// skipWS returns the index of the first byte at or after i that is not
+// JSON whitespace.
+func skipWS(b []byte, i int) int {
+	for i < len(b) {
+		switch b[i] {
+		case ' ', '\t', '\n', '\r':
+			i++
+		default:
+			return i
+		}
+	}
+	return i
+}
+
+// skipString returns the index just past the string whose opening quote
+// is at i.
+func skipString(b []byte, i int) int {
+	for i++; i < len(b); {
+		j := bytes.IndexByte(b[i:], '"')
+		if j < 0 {
+			return len(b)
+		}
+		i += j
+		// The quote ends the string unless an odd number of
+		// backslashes escapes it.
+		n := 0
+		for k := i - 1; k >= 0 && b[k] == '\\'; k-- {
+			n++
+		}
+		i++
+		if n%2 == 0 {
+			return i
+		}
+	}
+	return len(b)
+}
+
+// skipValue returns the index just past the value that starts at i.
+func skipValue(b []byte, i int) int {
+	if i >= len(b) {
+		return i
+	}
+	switch b[i] {
+	case '"':
+		return skipString(b, i)
+	case '{', '[':
+		depth := 0
+		for ; i < len(b); i++ {
+			switch b[i] {
+			case '"':
+				i = skipString(b, i) - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					return i + 1
+				}
+			}
+		}
+		return len(b)
+	}
+	for ; i < len(b); i++ { // number, true, false, null
+		switch b[i] {
+		case ',', '}', ']', ' ', '\t', '\n', '\r':
+			return i
+		}
+	}
+	return i
+}
+
+// members iterates over the members of a raw JSON object. A value that is
+// not an object has no members.
+type members struct {
+	b []byte
+	i int
+}
+
+// objectMembers returns an iterator over the members of v.
+func objectMembers(v []byte) members {
+	if len(v) < 2 || v[0] != '{' {
+		return members{}
+	}
+	return members{b: v, i: 1}
+}
+
+// next returns the next member's key (the raw text between its quotes, so
+// escapes are left as they are) and raw value.
+func (m *members) next() (key, val []byte, ok bool) {
+	i := skipWS(m.b, m.i)
+	if i < len(m.b) && m.b[i] == ',' {
+		i = skipWS(m.b, i+1)
+	}
+	if i >= len(m.b) || m.b[i] != '"' {
+		m.i = len(m.b)
+		return nil, nil, false
+	}
+	end := skipString(m.b, i)
+	key = m.b[i+1 : end-1]
+	i = skipWS(m.b, end)
+	if i < len(m.b) && m.b[i] == ':' {
+		i = skipWS(m.b, i+1)
+	}
+	vend := skipValue(m.b, i)
+	val = m.b[i:vend]
+	m.i = vend
+	return key, val, true
+}
+
+// elements iterates over the elements of a raw JSON array.
+type elements struct {
+	b []byte
+	i int
+}
+
+// arrayElements returns an iterator over the elements of v; a value that
+// is not an array has none.
+func arrayElements(v []byte) elements {
+	if len(v) < 2 || v[0] != '[' {
+		return elements{}
+	}
+	return elements{b: v, i: 1}
+}
+
+// next returns the next element's raw value.
+func (e *elements) next() ([]byte, bool) {
+	i := skipWS(e.b, e.i)
+	if i < len(e.b) && e.b[i] == ',' {
+		i = skipWS(e.b, i+1)
+	}
+	if i >= len(e.b) || e.b[i] == ']' {
+		e.i = len(e.b)
+		return nil, false
+	}
+	end := skipValue(e.b, i)
+	e.i = end
+	return e.b[i:end], true
+}
+
+// get returns the raw value of key in object v, nil when absent. It is a
+// linear scan: use it for small objects.
+func get(v []byte, key string) []byte {
+	m := objectMembers(v)
+	for {
+		k, val, ok := m.next()
+		if !ok {
+			return nil
+		}
+		if string(k) == key {
+			return val
+		}
+	}
+}
+
+// str returns the contents of v when it is a non-empty JSON string, as the
+// raw text between the quotes (escapes left as they are), and nil
+// otherwise. Because it is raw, compare it only with text that needs no
+// escaping; write it with appendRawStr.
+func str(v []byte) []byte {
+	if len(v) < 3 || v[0] != '"' {
+		return nil
+	}
+	return v[1 : len(v)-1]
+}
+
+// isObject reports whether v is a JSON object.
+func isObject(v []byte) bool { return len(v) > 1 && v[0] == '{' }
+
+// text decodes the JSON string v, or returns "" when v is not a string.
+// It allocates; the normalizers use it off the hot paths.
+func text(v []byte) string {
+	if len(v) < 2 || v[0] != '"' {
+		return ""
+	}
+	if bytes.IndexByte(v, '\\') < 0 {
+		return string(v[1 : len(v)-1])
+	}
+	var s string
+	_ = json.Unmarshal(v, &s) // v is a valid JSON string
+	return s
+}
+
+// number returns the raw text of v when it is a JSON number, nil otherwise.
+func number(v []byte) []byte {
+	if len(v) == 0 || (v[0] != '-' && (v[0] < '0' || v[0] > '9')) {
+		return nil
+	}
+	return v
+}
+
+// integer parses v as a JSON integer (no fraction, no exponent) that fits
+// in an int64.
+func integer(v []byte) (int64, bool) {
+	neg := len(v) > 0 && v[0] == '-'
+	if neg {
+		v = v[1:]
+	}
+	if len(v) == 0 || len(v) > 18 {
+		return 0, false
+	}
+	var n int64
+	for _, c := range v {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	if neg {
+		n = -n
+	}
+	return n, true
+}
+
+// equalFold reports whether the ASCII text b equals s ignoring case.
+func equalFold(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := range len(b) {
+		if lower(b[i]) != lower(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// hasPrefixFold reports whether b starts with s, ignoring ASCII case.
+func hasPrefixFold(b []byte, s string) bool {
+	return len(b) >= len(s) && equalFold(b[:len(s)], s)
+}
+
+// containsFold reports whether b contains s, ignoring ASCII case.
+func containsFold(b []byte, s string) bool {
+	for i := 0; i+len(s) <= len(b); i++ {
+		if equalFold(b[i:i+len(s)], s) {
+			return true
+		}
+	}
+	return false
+}
+
+func lower(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}
+
+// Appenders. Each writes one member of the object being built, with the
+// comma it needs: the byte before a member is '{' for the first one.
+
+// sep appends the comma that separates a member or element from the one
+// before it, unless b ends an opening brace or bracket.
+func sep(b []byte) []byte {
+	if n := len(b); n > 0 && b[n-1] != '{' && b[n-1] != '[' {
+		b = append(b, ',')
+	}
+	return b
+}
+
+// key appends a member's key (which needs no escaping) and its colon.
+func key(b []byte, k string) []byte {
+	b = sep(b)
+	b = append(b, '"')
+	b = append(b, k...)
+	return append(b, '"', ':')
+}
+
+// putStr appends k with the string v, unless v is empty.
+func putStr(b []byte, k, v string) []byte {
+	if v == "" {
+		return b
+	}
+	return event.AppendJSONString(key(b, k), v)
+}
+
+// putRaw appends k with the raw JSON string contents v (from str), unless
+// v is empty.
+func putRaw(b []byte, k string, v []byte) []byte {
+	if len(v) == 0 {
+		return b
+	}
+	return appendRawStr(key(b, k), v)
+}
+
+// appendRawStr appends the raw string contents v between quotes. The
+// input was checked to be valid JSON in valid UTF-8, so v needs no
+// escaping.
+func appendRawStr(b, v []byte) []byte {
+	b = append(b, '"')
+	b = append(b, v...)
+	return append(b, '"')
+}
+
+// putInt appends k with the integer n.
+func putInt(b []byte, k string, n int64) []byte {
+	return appendInt(key(b, k), n)
+}
+
+// putBool appends k with v.
+func putBool(b []byte, k string, v bool) []byte {
+	if v {
+		return append(key(b, k), "true"...)
+	}
+	return append(key(b, k), "false"...)
+}
+
+func appendInt(b []byte, n int64) []byte {
+	if n < 0 {
+		b = append(b, '-')
+		n = -n
+	}
+	var d [20]byte
+	i := len(d)
+	for {
+		i--
+		d[i] = byte('0' + n%10)
+		n /= 10
+		if n == 0 {
+			break
+		}
+	}
+	return append(b, d[i:]...)
+}
+
+// open appends k with an opening brace. The caller keeps len(b) from
+// before the call for closeObj.
+func open(b []byte, k string) []byte {
+	return append(key(b, k), '{')
+}
+
+// closeObj closes the object opened at mark, or removes the member
+// entirely when nothing was written into it.
+func closeObj(b []byte, mark int) []byte {
+	if b[len(b)-1] == '{' {
+		return b[:mark]
+	}
+	return append(b, '}')
+}
+
+// openArr appends k with an opening bracket. The caller keeps len(b)
+// from before the call for closeArr.
+func openArr(b []byte, k string) []byte {
+	return append(key(b, k), '[')
+}
+
+// closeArr closes the array opened at mark, or removes the member when it
+// is empty.
+func closeArr(b []byte, mark int) []byte {
+	if b[len(b)-1] == '[' {
+		return b[:mark]
+	}
+	return append(b, ']')
+}
+
+// appendCompact appends the raw JSON value v without the whitespace
+// between its tokens, so that a value spanning lines fits on one.
+func appendCompact(b, v []byte) []byte {
+	if bytes.IndexAny(v, " \t\r\n") < 0 {
+		return append(b, v...)
+	}
+	for i := 0; i < len(v); i++ {
+		switch c := v[i]; c {
+		case ' ', '\t', '\r', '\n':
+		case '"':
+			end := skipString(v, i)
+			b = append(b, v[i:end]...)
+			i = end - 1
+		default:
+			b = append(b, c)
+		}
+	}
+	return b
+}
+
+// prepare checks that data is one JSON object and returns it in valid
+// UTF-8: invalid bytes, which json.Valid lets through inside strings,
+// become U+FFFD, so that everything copied from it is valid output.
+func prepare(data []byte) ([]byte, bool) {
+	d := bytes.TrimSpace(data)
+	if len(d) < 2 || d[0] != '{' {
+		return nil, false
+	}
+	end, ascii, ok := validValue(d, 0, 0)
+	if !ok || end != len(d) {
+		return nil, false
+	}
+	if !ascii && !utf8.Valid(d) {
+		d = bytes.ToValidUTF8(d, []byte("\uFFFD"))
+	}
+	return d, true
+}
+
+// appendJSONBytes appends data as one JSON string. It hands data to
+// event.AppendJSONString as a string without copying it: the appender
+// only reads its argument, and data is not modified while it runs.
+func appendJSONBytes(b, data []byte) []byte {
+	if len(data) == 0 {
+		return append(b, '"', '"')
+	}
+	return event.AppendJSONString(b, unsafe.String(unsafe.SliceData(data), len(data)))
+}
+
+// putNum appends k with the raw JSON number v, unless v is not a number.
+func putNum(b []byte, k string, v []byte) []byte {
+	if number(v) == nil {
+		return b
+	}
+	return append(key(b, k), v...)
+}

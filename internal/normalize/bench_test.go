@@ -51,3 +51,9 @@ func BenchmarkOCSF(b *testing.B) {
 		b.Run(p, func(b *testing.B) { benchNormalizer(b, p, OCSF) })
 	}
 }
+
+func BenchmarkECS(b *testing.B) {
+	for _, p := range Providers() {
+		b.Run(p, func(b *testing.B) { benchNormalizer(b, p, ECS) })
+	}
+}

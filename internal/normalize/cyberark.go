@@ -496,3 +496,209 @@ func cyberarkMapping(p []byte) int {
 	}
 	return pathUnmapped
 }
+
+// cyberarkECS appends an event as ECS, with the fields and values
+// Sekoia's "CyberArk Audit Logs" intake format gives the same event, plus
+// event.kind, event.outcome of failures and sign-ins, the authentication
+// category of sign-in codes, and cyberark.audit fields for what that
+// format leaves unmapped (audit_type, action_type, access_method,
+// command, identity_type, correlation_id).
+func cyberarkECS(b []byte, in input) []byte {
+	e := decodeCyberArk(in.data)
+	code := string(e.auditCode)
+	var c ecsEvent
+	switch code {
+	case "PAM00088", "PAM00294", "IDP6004":
+		c.category("configuration")
+		c.typ("change")
+	case "PAM00105", "PAM00032", "PAM00185", "IDP2001":
+		c.category("configuration")
+		c.typ("creation")
+	case "PAM00295", "PAM00099":
+		c.category("configuration")
+		c.typ("access")
+	case "PAM00273", "IDP6010":
+		c.category("configuration")
+		c.typ("deletion")
+	case "IDP2009":
+		c.category("authentication")
+		c.typ("start")
+		c.outcome = "success"
+	}
+	switch kind, remote := e.authKind(); {
+	case kind == caSessionLogon:
+		c.category("authentication")
+		c.typ("start")
+		if remote {
+			c.category("session")
+		}
+	case kind == caSessionLogoff:
+		c.category("authentication")
+		c.typ("end")
+		if remote {
+			c.category("session")
+		}
+	}
+	if kind, _ := e.authKind(); kind == caSessionLogon || kind == caSessionLogoff {
+		c.outcome = outcomeOf(e.status())
+	}
+	if e.failed() {
+		c.outcome = "failure"
+	}
+	var rel related
+	b = append(b, '{')
+	ms, ok := integer(e.timestamp)
+	if !ok {
+		ms = timeMS(nil, in.time)
+	}
+	b = appendTimestamp(b, ms)
+	b, em := appendEventStart(b, c)
+	b = putRaw(b, "action", e.action)
+	b = putRaw(b, "code", e.auditCode)
+	b = putRaw(b, "dataset", e.appCode)
+	b = putRaw(b, "provider", e.component)
+	b = putRaw(b, "reason", e.message)
+	b = appendEventEnd(b, em, in.data)
+	// user and user.target
+	um := len(b)
+	b = open(b, "user")
+	b = putRaw(b, "id", e.userID)
+	if bytes.IndexByte(e.username, '@') >= 0 {
+		b = putRaw(b, "email", e.username)
+	} else {
+		b = putRaw(b, "name", e.username)
+		rel.user(e.username)
+	}
+	tm := len(b)
+	b = open(b, "target")
+	targetName := e.targetAccount
+	var targetDomain []byte
+	switch code {
+	case "PAM00105", "PAM00294", "PAM00295":
+		if i := bytes.Index(e.cdPAMTarget, []byte(`\\`)); i >= 0 {
+			targetDomain, targetName = e.cdPAMTarget[:i], e.cdPAMTarget[i+2:]
+		}
+	}
+	if bytes.IndexByte(e.cdUserName, '@') >= 0 {
+		b = putRaw(b, "email", e.cdUserName)
+	} else if len(e.cdUserName) > 0 {
+		targetName = e.cdUserName
+	}
+	b = putRaw(b, "id", e.cdUserID)
+	b = putRaw(b, "name", targetName)
+	b = putRaw(b, "domain", targetDomain)
+	rel.user(targetName)
+	b = closeObj(b, tm)
+	b = closeObj(b, um)
+	// source, destination, observer
+	srcIP := isIP(e.source)
+	if srcIP || len(e.cdCity) > 0 || len(e.cdCountry) > 0 {
+		sm := len(b)
+		b = open(b, "source")
+		if srcIP {
+			b = putRaw(b, "ip", e.source)
+			b = putRaw(b, "address", e.source)
+			rel.ip(e.source)
+		}
+		gm := len(b)
+		b = open(b, "geo")
+		b = putRaw(b, "city_name", e.cdCity)
+		b = putRaw(b, "country_name", e.cdCountry)
+		b = closeObj(b, gm)
+		b = closeObj(b, sm)
+	}
+	if len(e.target) > 0 {
+		dm := len(b)
+		b = open(b, "destination")
+		if isIP(e.target) {
+			b = putRaw(b, "ip", e.target)
+			rel.ip(e.target)
+		}
+		b = putRaw(b, "address", e.target)
+		b = closeObj(b, dm)
+	}
+	om := len(b)
+	b = open(b, "observer")
+	b = putStr(b, "vendor", "CyberArk")
+	b = putRaw(b, "product", e.serviceName)
+	if !srcIP {
+		b = putRaw(b, "name", e.source)
+	}
+	b = closeObj(b, om)
+	if len(e.cdBrowser) > 0 {
+		am := len(b)
+		b = open(b, "user_agent")
+		b = putRaw(b, "name", e.cdBrowser)
+		b = closeObj(b, am)
+	}
+	if len(e.cdOS) > 0 {
+		hm := len(b)
+		b = open(b, "host")
+		osm := len(b)
+		b = open(b, "os")
+		b = putRaw(b, "platform", e.cdOS)
+		b = closeObj(b, osm)
+		b = closeObj(b, hm)
+	}
+	if code == "PAM00099" && len(e.cdPAMTarget) > 0 {
+		fm := len(b)
+		b = open(b, "file")
+		b = putRaw(b, "path", e.cdPAMTarget)
+		name := e.cdPAMTarget
+		if i := bytes.LastIndex(name, []byte(`\\`)); i >= 0 {
+			name = name[i+2:]
+		}
+		b = putRaw(b, "name", name)
+		b = closeObj(b, fm)
+	}
+	if len(e.cloudProvider) > 0 {
+		cm := len(b)
+		b = open(b, "cloud")
+		b = putRaw(b, "provider", e.cloudProvider)
+		b = closeObj(b, cm)
+	}
+	org := e.tenantID
+	if len(org) == 0 && in.tenant != "" {
+		org = []byte(in.tenant)
+	}
+	if len(org) > 0 {
+		om := len(b)
+		b = open(b, "organization")
+		b = putRaw(b, "id", org)
+		b = closeObj(b, om)
+	}
+	b = appendRelated(b, &rel)
+	cym := len(b)
+	b = open(b, "cyberark")
+	am := len(b)
+	b = open(b, "audit")
+	b = putRaw(b, "uuid", e.uuid)
+	b = putRaw(b, "safe", e.safe)
+	b = putRaw(b, "session_id", e.sessionID)
+	b = putRaw(b, "account_id", e.accountID)
+	b = putRaw(b, "account_name", e.accountName)
+	b = putRaw(b, "target_platform", e.targetPlatform)
+	if code == "PAM00105" || code == "PAM00295" {
+		b = putRaw(b, "new_target", e.cdPAMNewTarget)
+	}
+	b = putRaw(b, "directory_service_id", e.cdDirectory)
+	if len(e.cdAppName) > 0 {
+		apm := len(b)
+		b = open(b, "application")
+		b = putRaw(b, "description", e.cdAppDesc)
+		b = putRaw(b, "id", e.cdAppID)
+		b = putRaw(b, "display_name", e.cdAppName)
+		b = putRaw(b, "service_name", e.cdSvc)
+		b = closeObj(b, apm)
+	}
+	b = putRaw(b, "audit_type", e.auditType)
+	b = putRaw(b, "action_type", e.actionType)
+	b = putRaw(b, "access_method", e.accessMethod)
+	b = putRaw(b, "command", e.command)
+	b = putRaw(b, "identity_type", e.identityType)
+	b = putRaw(b, "correlation_id", e.correlationID)
+	b = closeObj(b, am)
+	b = closeObj(b, cym)
+	b = appendECSVersion(b)
+	return append(b, '}')
+}

@@ -668,3 +668,285 @@ func entraProvisioningMapping(p []byte) int {
 	}
 	return pathUnmapped
 }
+
+// entraVendor writes the members of a Graph event that ECS has no place
+// for under azure.<stream>, keys as served, values compacted.
+func entraVendor(b []byte, data []byte, stream string, skip func(k []byte) bool) []byte {
+	am := len(b)
+	b = open(b, "azure")
+	sm := len(b)
+	b = open(b, stream)
+	m := objectMembers(data)
+	for {
+		k, v, ok := m.next()
+		if !ok {
+			break
+		}
+		if skip(k) || string(v) == "null" {
+			continue
+		}
+		b = appendRawStr(sep(b), k)
+		b = append(b, ':')
+		b = appendCompact(b, v)
+	}
+	b = closeObj(b, sm)
+	return closeObj(b, am)
+}
+
+// entraAuditECS appends a directoryAudit as ECS, after Elastic's azure
+// auditlogs data stream.
+func entraAuditECS(b []byte, in input) []byte {
+	e := decodeEntraAudit(in.data)
+	var c ecsEvent
+	c.category("iam")
+	switch {
+	case equalFold(e.operationType, "Add"):
+		c.typ("creation")
+	case equalFold(e.operationType, "Delete"):
+		c.typ("deletion")
+	default:
+		c.typ("change")
+	}
+	switch string(e.category) {
+	case "UserManagement":
+		c.typ("user")
+	case "GroupManagement":
+		c.typ("group")
+	case "RoleManagement":
+		c.typ("admin")
+	case "Policy", "ApplicationManagement":
+		c.category("configuration")
+	}
+	c.outcome = outcomeOf(entraStatus(e.result))
+	var rel related
+	b = append(b, '{')
+	b = appendTimestamp(b, timeMS(e.activityTime, in.time))
+	b = putRaw(b, "message", e.activity)
+	b, em := appendEventStart(b, c)
+	b = putRaw(b, "action", e.activity)
+	b = putRaw(b, "id", e.id)
+	b = putRaw(b, "provider", e.service)
+	b = putRaw(b, "reason", e.resultReason)
+	b = putStr(b, "dataset", "azure.auditlogs")
+	b = appendEventEnd(b, em, in.data)
+	um := len(b)
+	b = open(b, "user")
+	b = putRaw(b, "id", e.user.id)
+	b = putRaw(b, "name", e.user.name)
+	b = putRaw(b, "full_name", e.user.display)
+	if isEmail(e.user.email) {
+		b = putRaw(b, "email", e.user.email)
+	}
+	rel.user(e.user.name)
+	tm := len(b)
+	b = open(b, "target")
+	b = putRaw(b, "id", e.tUser.id)
+	b = putRaw(b, "name", e.tUser.name)
+	if isEmail(e.tUser.email) {
+		b = putRaw(b, "email", e.tUser.email)
+	}
+	rel.user(e.tUser.name)
+	if !e.tGroup.empty() {
+		gm := len(b)
+		b = open(b, "group")
+		b = putRaw(b, "id", e.tGroup.id)
+		b = putRaw(b, "name", e.tGroup.display)
+		b = closeObj(b, gm)
+	}
+	b = closeObj(b, tm)
+	b = closeObj(b, um)
+	if isIP(e.userIP) {
+		sm := len(b)
+		b = open(b, "source")
+		b = putRaw(b, "ip", e.userIP)
+		b = closeObj(b, sm)
+		rel.ip(e.userIP)
+	}
+	if len(e.userAgent) > 0 {
+		am := len(b)
+		b = open(b, "user_agent")
+		b = putRaw(b, "original", e.userAgent)
+		b = closeObj(b, am)
+	}
+	if len(e.appName) > 0 || len(e.appID) > 0 {
+		sm := len(b)
+		b = open(b, "service")
+		b = putRaw(b, "name", e.appName)
+		b = closeObj(b, sm)
+	}
+	b = appendRelated(b, &rel)
+	if in.tenant != "" {
+		om := len(b)
+		b = open(b, "organization")
+		b = putStr(b, "id", in.tenant)
+		b = closeObj(b, om)
+	}
+	b = entraVendor(b, in.data, "auditlogs", func(k []byte) bool {
+		switch string(k) {
+		case "id", "activityDateTime", "activityDisplayName":
+			return true
+		}
+		return false
+	})
+	b = appendECSVersion(b)
+	return append(b, '}')
+}
+
+// entraSignInECS appends a signIn as ECS, after Elastic's azure
+// signinlogs data stream.
+func entraSignInECS(b []byte, in input) []byte {
+	e := decodeEntraSignIn(in.data)
+	var c ecsEvent
+	c.category("authentication")
+	c.typ("start")
+	c.outcome = outcomeOf(e.status())
+	var rel related
+	b = append(b, '{')
+	b = appendTimestamp(b, timeMS(e.created, in.time))
+	if e.status() == statusFailure {
+		b = putRaw(b, "message", e.failureReason)
+	}
+	b, em := appendEventStart(b, c)
+	b = putStr(b, "action", "Sign-in activity")
+	b = putRaw(b, "id", e.id)
+	if e.status() == statusFailure {
+		b = putRaw(b, "reason", e.failureReason)
+	}
+	b = putStr(b, "dataset", "azure.signinlogs")
+	b = appendEventEnd(b, em, in.data)
+	um := len(b)
+	b = open(b, "user")
+	b = putRaw(b, "id", e.user.id)
+	b = putRaw(b, "name", e.user.name)
+	b = putRaw(b, "full_name", e.user.display)
+	if isEmail(e.user.email) {
+		b = putRaw(b, "email", e.user.email)
+	}
+	b = closeObj(b, um)
+	rel.user(e.user.name)
+	if isIP(e.ip) {
+		rel.ip(e.ip)
+		sm := len(b)
+		b = open(b, "source")
+		b = putRaw(b, "ip", e.ip)
+		gm := len(b)
+		b = open(b, "geo")
+		b = putRaw(b, "city_name", e.city)
+		b = putRaw(b, "region_name", e.state)
+		if isCountryCode(e.country) {
+			b = putRaw(b, "country_iso_code", e.country)
+		}
+		if e.lat != nil && e.lon != nil {
+			lm := len(b)
+			b = open(b, "location")
+			b = putNum(b, "lat", e.lat)
+			b = putNum(b, "lon", e.lon)
+			b = closeObj(b, lm)
+		}
+		b = closeObj(b, gm)
+		b = closeObj(b, sm)
+	}
+	if len(e.userAgent) > 0 || len(e.deviceOS) > 0 {
+		am := len(b)
+		b = open(b, "user_agent")
+		b = putRaw(b, "original", e.userAgent)
+		if len(e.deviceOS) > 0 {
+			om := len(b)
+			b = open(b, "os")
+			b = putRaw(b, "name", e.deviceOS)
+			b = closeObj(b, om)
+		}
+		b = closeObj(b, am)
+	}
+	if e.errorCode != nil && string(e.errorCode) != "0" {
+		erm := len(b)
+		b = open(b, "error")
+		b = key(b, "code")
+		b = append(b, '"')
+		b = append(b, e.errorCode...)
+		b = append(b, '"')
+		b = closeObj(b, erm)
+	}
+	b = appendRelated(b, &rel)
+	if in.tenant != "" {
+		om := len(b)
+		b = open(b, "organization")
+		b = putStr(b, "id", in.tenant)
+		b = closeObj(b, om)
+	}
+	b = entraVendor(b, in.data, "signinlogs", func(k []byte) bool {
+		switch string(k) {
+		case "id", "createdDateTime", "userPrincipalName", "userId", "userDisplayName", "ipAddress", "userAgent":
+			return true
+		}
+		return false
+	})
+	b = appendECSVersion(b)
+	return append(b, '}')
+}
+
+// entraProvisioningECS appends a provisioning event as ECS.
+func entraProvisioningECS(b []byte, in input) []byte {
+	e := decodeEntraProvisioning(in.data)
+	var c ecsEvent
+	c.category("iam")
+	c.typ("user")
+	switch {
+	case equalFold(e.action, "create"):
+		c.typ("creation")
+	case equalFold(e.action, "delete"):
+		c.typ("deletion")
+	default:
+		c.typ("change")
+	}
+	c.outcome = outcomeOf(entraStatus(e.status))
+	var rel related
+	b = append(b, '{')
+	b = appendTimestamp(b, timeMS(e.at, in.time))
+	b = putRaw(b, "message", e.errorReason)
+	b, em := appendEventStart(b, c)
+	b = putRaw(b, "action", e.action)
+	b = putRaw(b, "id", e.id)
+	b = putRaw(b, "reason", e.errorReason)
+	if ms, ok := integer(e.duration); ok {
+		b = putInt(b, "duration", ms*1_000_000) // ECS durations are in nanoseconds
+	}
+	b = putStr(b, "dataset", "azure.provisioning")
+	b = appendEventEnd(b, em, in.data)
+	t := e.subject()
+	um := len(b)
+	b = open(b, "user")
+	tm := len(b)
+	b = open(b, "target")
+	b = putRaw(b, "id", t.id)
+	b = putRaw(b, "full_name", t.name)
+	b = closeObj(b, tm)
+	b = closeObj(b, um)
+	rel.user(t.name)
+	if len(e.spName) > 0 {
+		sm := len(b)
+		b = open(b, "service")
+		b = putRaw(b, "name", e.spName)
+		b = closeObj(b, sm)
+	}
+	b = appendRelated(b, &rel)
+	org := e.tenantID
+	if len(org) == 0 && in.tenant != "" {
+		org = []byte(in.tenant)
+	}
+	if len(org) > 0 {
+		om := len(b)
+		b = open(b, "organization")
+		b = putRaw(b, "id", org)
+		b = closeObj(b, om)
+	}
+	b = entraVendor(b, in.data, "provisioning", func(k []byte) bool {
+		switch string(k) {
+		case "id", "activityDateTime":
+			return true
+		}
+		return false
+	})
+	b = appendECSVersion(b)
+	return append(b, '}')
+}

@@ -480,3 +480,204 @@ func oktaMapping(p []byte) int {
 	}
 	return pathUnmapped
 }
+
+// oktaECS appends an event as ECS, after Elastic's okta integration: the
+// actor as user, the client as source and user_agent, the first user and
+// group targets as user.target, and Okta's own sections under okta.
+func oktaECS(b []byte, in input) []byte {
+	e := decodeOkta(in.data)
+	t := e.eventType
+	rt := e.route()
+	var c ecsEvent
+	switch rt.class {
+	case classAuthentication:
+		c.category("authentication")
+		c.category("session")
+		if rt.activity == authLogoff {
+			c.typ("end")
+		} else {
+			c.typ("start")
+		}
+	case classAccountChange:
+		c.category("iam")
+		c.typ("user")
+		switch rt.activity {
+		case acCreate:
+			c.typ("creation")
+		case acDelete:
+			c.typ("deletion")
+		default:
+			c.typ("change")
+		}
+	case classGroupManagement:
+		c.category("iam")
+		c.typ("group")
+		switch rt.activity {
+		case gmCreate:
+			c.typ("creation")
+		case gmDelete:
+			c.typ("deletion")
+		default:
+			c.typ("change")
+		}
+	case classUserAccess:
+		c.category("iam")
+		c.typ("admin")
+		c.typ("change")
+	default:
+		switch {
+		case hasPrefixFold(t, "policy."):
+			c.category("configuration")
+			c.typ("info")
+		case hasPrefixFold(t, "system.api_token."):
+			c.category("iam")
+			c.category("configuration")
+			switch rt.activity {
+			case emCreate:
+				c.typ("creation")
+			case emDelete:
+				c.typ("deletion")
+			default:
+				c.typ("change")
+			}
+		}
+		if hasPrefixFold(t, "application.") {
+			c.category("configuration")
+			c.typ("change")
+		}
+	}
+	switch e.status() {
+	case statusSuccess:
+		c.outcome = "success"
+	case statusFailure:
+		c.outcome = "failure"
+	default:
+		c.outcome = "unknown"
+	}
+	var rel related
+	b = append(b, '{')
+	b = appendTimestamp(b, timeMS(e.published, in.time))
+	b = putRaw(b, "message", e.displayMessage)
+	b, em := appendEventStart(b, c)
+	b = putRaw(b, "action", t)
+	b = putRaw(b, "id", e.uuid)
+	b = putRaw(b, "reason", e.reason)
+	b = putStr(b, "dataset", "okta.system")
+	b = appendEventEnd(b, em, in.data)
+	um := len(b)
+	b = open(b, "user")
+	b = putRaw(b, "id", e.actor.id)
+	b = putRaw(b, "name", e.actor.name)
+	b = putRaw(b, "full_name", e.actor.display)
+	if isEmail(e.actor.email) {
+		b = putRaw(b, "email", e.actor.email)
+	}
+	rel.user(e.actor.name)
+	tm := len(b)
+	b = open(b, "target")
+	b = putRaw(b, "id", e.tUser.id)
+	b = putRaw(b, "name", e.tUser.name)
+	b = putRaw(b, "full_name", e.tUser.display)
+	if isEmail(e.tUser.email) {
+		b = putRaw(b, "email", e.tUser.email)
+	}
+	rel.user(e.tUser.name)
+	if !e.tGroup.empty() {
+		gm := len(b)
+		b = open(b, "group")
+		b = putRaw(b, "id", e.tGroup.id)
+		b = putRaw(b, "name", e.tGroup.display)
+		b = closeObj(b, gm)
+	}
+	b = closeObj(b, tm)
+	b = closeObj(b, um)
+	if isIP(e.ip) {
+		rel.ip(e.ip)
+		cm := len(b)
+		b = open(b, "client")
+		b = putRaw(b, "ip", e.ip)
+		b = closeObj(b, cm)
+		sm := len(b)
+		b = open(b, "source")
+		b = putRaw(b, "ip", e.ip)
+		b = putRaw(b, "domain", e.domain)
+		if e.asNumber != nil || len(e.asOrg) > 0 {
+			am := len(b)
+			b = open(b, "as")
+			b = putNum(b, "number", e.asNumber)
+			if len(e.asOrg) > 0 {
+				om := len(b)
+				b = open(b, "organization")
+				b = putRaw(b, "name", e.asOrg)
+				b = closeObj(b, om)
+			}
+			b = closeObj(b, am)
+		}
+		gm := len(b)
+		b = open(b, "geo")
+		b = putRaw(b, "city_name", e.city)
+		b = putRaw(b, "region_name", e.state)
+		b = putRaw(b, "country_name", e.country)
+		if e.lat != nil && e.lon != nil {
+			lm := len(b)
+			b = open(b, "location")
+			b = putNum(b, "lat", e.lat)
+			b = putNum(b, "lon", e.lon)
+			b = closeObj(b, lm)
+		}
+		b = closeObj(b, gm)
+		b = closeObj(b, sm)
+	}
+	if len(e.userAgent) > 0 {
+		am := len(b)
+		b = open(b, "user_agent")
+		b = putRaw(b, "original", e.userAgent)
+		b = closeObj(b, am)
+	}
+	b = appendRelated(b, &rel)
+	om := len(b)
+	b = open(b, "okta")
+	b = putRaw(b, "uuid", e.uuid)
+	b = putRaw(b, "event_type", t)
+	b = putRaw(b, "severity", e.severity)
+	b = putRaw(b, "display_message", e.displayMessage)
+	am := len(b)
+	b = open(b, "actor")
+	b = putRaw(b, "id", e.actor.id)
+	b = putRaw(b, "type", e.actorType)
+	b = putRaw(b, "alternate_id", e.actor.email)
+	b = putRaw(b, "display_name", e.actor.display)
+	b = closeObj(b, am)
+	ocm := len(b)
+	b = open(b, "outcome")
+	b = putRaw(b, "result", e.result)
+	b = putRaw(b, "reason", e.reason)
+	b = closeObj(b, ocm)
+	// Okta's other sections, as served.
+	m := objectMembers(in.data)
+	for {
+		k, v, ok := m.next()
+		if !ok {
+			break
+		}
+		switch string(k) {
+		case "client":
+			b = putCompact(b, "client", v)
+		case "authenticationContext":
+			b = putCompact(b, "authentication_context", v)
+		case "securityContext":
+			b = putCompact(b, "security_context", v)
+		case "debugContext":
+			b = putCompact(b, "debug_context", v)
+		case "transaction":
+			b = putCompact(b, "transaction", v)
+		case "request":
+			b = putCompact(b, "request", v)
+		case "target":
+			b = putCompact(b, "target", v)
+		}
+	}
+	b = closeObj(b, om)
+	b = appendECSVersion(b)
+	return append(b, '}')
+}

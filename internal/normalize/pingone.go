@@ -452,3 +452,159 @@ func pingoneMapping(p []byte) int {
 	}
 	return pathUnmapped
 }
+
+// pingoneECS appends an activity as ECS, as Elastic's ping_one audit
+// pipeline does, plus source.ip, user_agent.original and the
+// authentication category of sign-on decisions and password checks,
+// which the pipeline leaves out.
+func pingoneECS(b []byte, in input) []byte {
+	e := decodePingOne(in.data)
+	t := e.actionType
+	var c ecsEvent
+	c.category("iam")
+	if pingoneIsAuthentication(t) {
+		c.category("authentication")
+		c.typ("start")
+	}
+	switch {
+	case containsFold(t, "CREATED"):
+		c.category("configuration")
+		c.typ("creation")
+	case containsFold(t, "DELETED"):
+		c.category("configuration")
+		c.typ("deletion")
+	case containsFold(t, "UPDATED"):
+		c.category("configuration")
+		c.typ("change")
+	case equalFold(t, "SECRET.READ"):
+		c.category("configuration")
+		c.typ("access")
+	}
+	if containsFold(e.noun(), "USER") {
+		c.typ("user")
+	}
+	if containsFold(e.noun(), "GROUP") {
+		c.typ("group")
+	}
+	if containsFold(t, "EMAIL") {
+		c.category("email")
+		c.typ("info")
+	}
+	if !c.hasType("admin", "change", "creation", "deletion", "group", "info", "user") {
+		c.typ("info") // so that iam has one of the types ECS expects of it
+	}
+	c.outcome = outcomeOf(e.status())
+	var rel related
+	b = append(b, '{')
+	b = appendTimestamp(b, timeMS(e.recordedAt, in.time))
+	b = putRaw(b, "message", e.resultDesc)
+	tm := len(b)
+	b = openArr(b, "tags")
+	it := arrayElements(e.tags)
+	for {
+		v, ok := it.next()
+		if !ok {
+			break
+		}
+		if s := str(v); s != nil {
+			b = appendRawStr(sep(b), s)
+		}
+	}
+	b = closeArr(b, tm)
+	b, em := appendEventStart(b, c)
+	if len(t) > 0 {
+		b = appendLowerRaw(key(b, "action"), t)
+	}
+	b = putRaw(b, "id", e.id)
+	b = appendEventEnd(b, em, in.data)
+	um := len(b)
+	b = open(b, "user")
+	b = putRaw(b, "id", e.user.id)
+	b = putRaw(b, "name", e.user.name)
+	b = closeObj(b, um)
+	rel.user(e.user.name)
+	cm := len(b)
+	b = open(b, "client")
+	cum := len(b)
+	b = open(b, "user")
+	b = putRaw(b, "id", e.client.id)
+	b = putRaw(b, "name", e.client.name)
+	b = closeObj(b, cum)
+	b = closeObj(b, cm)
+	rel.user(e.client.name)
+	if isIP(e.ip) {
+		sm := len(b)
+		b = open(b, "source")
+		b = putRaw(b, "ip", e.ip)
+		b = closeObj(b, sm)
+		rel.ip(e.ip)
+	}
+	if len(e.userAgent) > 0 {
+		am := len(b)
+		b = open(b, "user_agent")
+		b = putRaw(b, "original", e.userAgent)
+		b = closeObj(b, am)
+	}
+	b = appendRelated(b, &rel)
+	tenant := e.tenant(in.tenant)
+	om := len(b)
+	b = open(b, "organization")
+	b = putStr(b, "id", in.tenant)
+	b = putRaw(b, "id", tenant)
+	b = closeObj(b, om)
+	pm := len(b)
+	b = open(b, "ping_one")
+	am := len(b)
+	b = open(b, "audit")
+	b = putRaw(b, "created_at", e.createdAt)
+	crm := len(b)
+	b = open(b, "correlation")
+	b = putRaw(b, "id", e.correlationID)
+	b = closeObj(b, crm)
+	if len(e.sessionID) > 0 {
+		icm := len(b)
+		b = open(b, "internal_correlation")
+		b = putRaw(b, "session_id", e.sessionID)
+		b = closeObj(b, icm)
+	}
+	acm := len(b)
+	b = open(b, "action")
+	b = putRaw(b, "description", e.actionDesc)
+	b = closeObj(b, acm)
+	rm := len(b)
+	b = open(b, "result")
+	b = putRaw(b, "id", e.resultID)
+	b = putRaw(b, "description", e.resultDesc)
+	b = putRaw(b, "status", e.resultStatus)
+	b = closeObj(b, rm)
+	arm := len(b)
+	b = open(b, "actors")
+	for _, a := range [...]struct {
+		k             string
+		typ, env, pop []byte
+	}{{"user", e.user.typ, e.userEnv, e.userPopulation}, {"client", e.client.typ, e.clientEnv, nil}} {
+		xm := len(b)
+		b = open(b, a.k)
+		b = putRaw(b, "type", a.typ)
+		if len(a.env) > 0 {
+			m := len(b)
+			b = open(b, "environment")
+			b = putRaw(b, "id", a.env)
+			b = closeObj(b, m)
+		}
+		if len(a.pop) > 0 {
+			m := len(b)
+			b = open(b, "population")
+			b = putRaw(b, "id", a.pop)
+			b = closeObj(b, m)
+		}
+		b = closeObj(b, xm)
+	}
+	b = closeObj(b, arm)
+	b = putCompact(b, "resources", e.resources)
+	b = putCompact(b, "embedded", e.embedded)
+	b = closeObj(b, am)
+	b = closeObj(b, pm)
+	b = appendECSVersion(b)
+	return append(b, '}')
+}

@@ -64,6 +64,9 @@ Usage:
   auditrelay emulate syslog [--tls]            receive syslog (TCP or TLS) and print each message parsed
   auditrelay sentinel template --format pingone_v2|auditrelay|cyberark_audit|okta_v2 [--table NAME] [--workspace NAME] [--dce]
                                                print the ARM template of a Sentinel table, DCR and DCE
+  auditrelay normalize --format ocsf|ecs|asim [--provider pingone|cyberark|okta|entra]
+                                               convert NDJSON on stdin (the file sink's lines, or bare
+                                               provider events) to OCSF, ECS or ASIM on stdout
   auditrelay version
 
 Exit codes: 0 success, 1 failure, 2 bad usage or configuration.
@@ -97,6 +100,8 @@ func Main(ctx context.Context, args []string, env Env) int {
 		return cmdEmulate(ctx, rest, env)
 	case "sentinel":
 		return cmdSentinel(rest, env)
+	case "normalize":
+		return cmdNormalize(rest, env)
 	case "version", "--version", "-version":
 		fmt.Fprintf(env.Stdout, "auditrelay %s\n", Version())
 		return exitOK

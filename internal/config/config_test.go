@@ -152,7 +152,7 @@ func TestGood(t *testing.T) {
 					Licence:         "default",
 					RequestTimeout:  units.Duration(time.Minute),
 				}}},
-				Sinks: []Sink{{Name: "console", Sources: []string{"pingone-na"}, Stdout: &stdout.Config{}}},
+				Sinks: []Sink{{Name: "console", Sources: []string{"pingone-na"}, Stdout: &stdout.Config{Format: "raw"}}},
 			}
 			if diff := cmp.Diff(want, c, cmp.Comparer(secretEqual)); diff != "" {
 				t.Errorf("config mismatch (-want +got):\n%s", diff)
@@ -188,7 +188,7 @@ func TestGood(t *testing.T) {
 					RequestTimeout:  units.Duration(45 * time.Second),
 				}}},
 				Sinks: []Sink{{Name: "archive", Sources: []string{"pingone-eu"}, File: &file.Config{
-					Path: "/var/log/auditrelay/events.ndjson", MaxSize: 64 << 20, MaxFiles: 5, BatchSize: 200,
+					Path: "/var/log/auditrelay/events.ndjson", MaxSize: 64 << 20, MaxFiles: 5, BatchSize: 200, Format: "raw",
 				}}},
 			}
 			if diff := cmp.Diff(want, c, cmp.Comparer(secretEqual)); diff != "" {
@@ -414,7 +414,7 @@ func TestRedacted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"data_dir: ./data\n", "metrics_listen: \"\"\n", "lookback: 24h\n", "spool_max_bytes: 1GiB\n", "    stdout: {}\n"} {
+	for _, want := range []string{"data_dir: ./data\n", "metrics_listen: \"\"\n", "lookback: 24h\n", "spool_max_bytes: 1GiB\n", "    stdout:\n      format: raw\n"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("printed minimal configuration lacks %q:\n%s", want, out)
 		}

@@ -100,5 +100,6 @@ sinks:
 	// sinks:
 	//   - name: console
 	//     sources: [pingone-eu]
-	//     stdout: {}
+	//     stdout:
+	//       format: raw
 }

@@ -363,6 +363,8 @@ func validateSinks(c *Config, sources map[string]int, is *issues) {
 			is.addBlock(sp+".kafka", k.Kafka.Validate())
 		}
 		if k.Stdout != nil {
+			k.Stdout.SetDefaults()
+			is.addBlock(sp+".stdout", k.Stdout.Validate())
 			if stdoutSink >= 0 {
 				is.add(sp+".stdout", "only one stdout sink is allowed: sinks[%d] already writes to standard output", stdoutSink)
 			} else {

@@ -380,7 +380,8 @@ func cyberarkOCSF(b []byte, in input) []byte {
 	}
 	b = putInt(b, "time", ms)
 	b, mm := appendMetadataStart(b, product{name: "Identity Security Platform Audit", vendor: "CyberArk", logName: "ISP Audit"}, e.serviceName)
-	b = putRaw(b, "uid", e.uuid)
+	b = putID(b, "uid", in, e.uuid)
+	b = putStr(b, "log_source", in.source)
 	b = putRaw(b, "event_code", e.auditCode)
 	b = putRaw(b, "original_time", e.timestamp)
 	b = putRaw(b, "correlation_uid", e.correlationID)
@@ -553,6 +554,7 @@ func cyberarkECS(b []byte, in input) []byte {
 	}
 	b = appendTimestamp(b, ms)
 	b, em := appendEventStart(b, c)
+	b = putID(b, "id", in, e.uuid)
 	b = putRaw(b, "action", e.action)
 	b = putRaw(b, "code", e.auditCode)
 	b = putRaw(b, "dataset", e.appCode)
@@ -699,6 +701,7 @@ func cyberarkECS(b []byte, in input) []byte {
 	b = putRaw(b, "correlation_id", e.correlationID)
 	b = closeObj(b, am)
 	b = closeObj(b, cym)
+	b = appendLabels(b, in)
 	b = appendECSVersion(b)
 	return append(b, '}')
 }

@@ -204,3 +204,15 @@ func outcomeOf(status int) string {
 	}
 	return ""
 }
+
+// appendLabels appends labels.auditrelay_source, the configured source
+// name, when the envelope has one.
+func appendLabels(b []byte, in input) []byte {
+	if in.source == "" {
+		return b
+	}
+	m := len(b)
+	b = open(b, "labels")
+	b = putStr(b, "auditrelay_source", in.source)
+	return closeObj(b, m)
+}

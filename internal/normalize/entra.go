@@ -201,7 +201,8 @@ func entraAuditOCSF(b []byte, in input) []byte {
 	b = appendClass(b, rt, sevInformational)
 	b = putInt(b, "time", timeMS(e.activityTime, in.time))
 	b, mm := appendMetadataStart(b, entraProduct("directoryAudits"), e.service)
-	b = putRaw(b, "uid", e.id)
+	b = putID(b, "uid", in, e.id)
+	b = putStr(b, "log_source", in.source)
 	b = putRaw(b, "event_code", e.activity)
 	b = putRaw(b, "original_time", e.activityTime)
 	b = putRaw(b, "correlation_uid", e.correlationID)
@@ -410,7 +411,8 @@ func entraSignInOCSF(b []byte, in input) []byte {
 	b = appendClass(b, rt, sevInformational)
 	b = putInt(b, "time", timeMS(e.created, in.time))
 	b, mm := appendMetadataStart(b, entraProduct("signIns"), nil)
-	b = putRaw(b, "uid", e.id)
+	b = putID(b, "uid", in, e.id)
+	b = putStr(b, "log_source", in.source)
 	b = putStr(b, "event_code", "signIn")
 	b = putRaw(b, "original_time", e.created)
 	b = putRaw(b, "correlation_uid", e.correlationID)
@@ -612,7 +614,8 @@ func entraProvisioningOCSF(b []byte, in input) []byte {
 	b = appendClass(b, rt, sevInformational)
 	b = putInt(b, "time", timeMS(e.at, in.time))
 	b, mm := appendMetadataStart(b, entraProduct("provisioning"), nil)
-	b = putRaw(b, "uid", e.id)
+	b = putID(b, "uid", in, e.id)
+	b = putStr(b, "log_source", in.source)
 	b = putRaw(b, "event_code", e.action)
 	b = putRaw(b, "original_time", e.at)
 	b = putRaw(b, "correlation_uid", e.cycleID)
@@ -724,7 +727,7 @@ func entraAuditECS(b []byte, in input) []byte {
 	b = putRaw(b, "message", e.activity)
 	b, em := appendEventStart(b, c)
 	b = putRaw(b, "action", e.activity)
-	b = putRaw(b, "id", e.id)
+	b = putID(b, "id", in, e.id)
 	b = putRaw(b, "provider", e.service)
 	b = putRaw(b, "reason", e.resultReason)
 	b = putStr(b, "dataset", "azure.auditlogs")
@@ -788,6 +791,7 @@ func entraAuditECS(b []byte, in input) []byte {
 		}
 		return false
 	})
+	b = appendLabels(b, in)
 	b = appendECSVersion(b)
 	return append(b, '}')
 }
@@ -808,7 +812,7 @@ func entraSignInECS(b []byte, in input) []byte {
 	}
 	b, em := appendEventStart(b, c)
 	b = putStr(b, "action", "Sign-in activity")
-	b = putRaw(b, "id", e.id)
+	b = putID(b, "id", in, e.id)
 	if e.status() == statusFailure {
 		b = putRaw(b, "reason", e.failureReason)
 	}
@@ -881,6 +885,7 @@ func entraSignInECS(b []byte, in input) []byte {
 		}
 		return false
 	})
+	b = appendLabels(b, in)
 	b = appendECSVersion(b)
 	return append(b, '}')
 }
@@ -906,7 +911,7 @@ func entraProvisioningECS(b []byte, in input) []byte {
 	b = putRaw(b, "message", e.errorReason)
 	b, em := appendEventStart(b, c)
 	b = putRaw(b, "action", e.action)
-	b = putRaw(b, "id", e.id)
+	b = putID(b, "id", in, e.id)
 	b = putRaw(b, "reason", e.errorReason)
 	if ms, ok := integer(e.duration); ok {
 		b = putInt(b, "duration", ms*1_000_000) // ECS durations are in nanoseconds
@@ -947,6 +952,7 @@ func entraProvisioningECS(b []byte, in input) []byte {
 		}
 		return false
 	})
+	b = appendLabels(b, in)
 	b = appendECSVersion(b)
 	return append(b, '}')
 }

@@ -99,9 +99,9 @@ func Append(f Format, r event.Raw, dst []byte) ([]byte, error) {
 // input is a prepared event: its data checked and in valid UTF-8, and
 // the envelope fields the normalizers fall back on.
 type input struct {
-	tenant string
-	time   time.Time
-	data   []byte
+	source, tenant, id string
+	time               time.Time
+	data               []byte
 }
 
 // prepareInput checks r's data for the normalizer of schema.
@@ -110,7 +110,7 @@ func prepareInput(schema string, r *event.Raw) (input, error) {
 	if !ok {
 		return input{}, fmt.Errorf("normalize %s: %s event %q: %w", schema, r.Provider, r.ID, ErrNotObject)
 	}
-	return input{tenant: r.Tenant, time: r.Time, data: d}, nil
+	return input{source: r.Source, tenant: r.Tenant, id: r.ID, time: r.Time, data: d}, nil
 }
 
 // OCSF appends r as one OCSF 1.8.0 event to dst.
@@ -226,4 +226,14 @@ func timeMS(v []byte, envelope time.Time) int64 {
 		return 0
 	}
 	return envelope.UnixMilli()
+}
+
+// putID appends k with the event id: the envelope's, which the source
+// took from the event, or the raw string contents v when the envelope has
+// none. The file sink reads it back to skip events written before a crash.
+func putID(b []byte, k string, in input, v []byte) []byte {
+	if in.id != "" {
+		return putStr(b, k, in.id)
+	}
+	return putRaw(b, k, v)
 }

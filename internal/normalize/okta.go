@@ -316,7 +316,8 @@ func oktaOCSF(b []byte, in input) []byte {
 	b = appendClass(b, rt, e.severityID())
 	b = putInt(b, "time", timeMS(e.published, in.time))
 	b, mm := appendMetadataStart(b, product{name: "Okta System Log", vendor: "Okta", logName: "System Log"}, nil)
-	b = putRaw(b, "uid", e.uuid)
+	b = putID(b, "uid", in, e.uuid)
+	b = putStr(b, "log_source", in.source)
 	b = putRaw(b, "event_code", e.eventType)
 	b = putRaw(b, "original_time", e.published)
 	b = putRaw(b, "correlation_uid", e.transactionID)
@@ -560,7 +561,7 @@ func oktaECS(b []byte, in input) []byte {
 	b = putRaw(b, "message", e.displayMessage)
 	b, em := appendEventStart(b, c)
 	b = putRaw(b, "action", t)
-	b = putRaw(b, "id", e.uuid)
+	b = putID(b, "id", in, e.uuid)
 	b = putRaw(b, "reason", e.reason)
 	b = putStr(b, "dataset", "okta.system")
 	b = appendEventEnd(b, em, in.data)
@@ -678,6 +679,7 @@ func oktaECS(b []byte, in input) []byte {
 		}
 	}
 	b = closeObj(b, om)
+	b = appendLabels(b, in)
 	b = appendECSVersion(b)
 	return append(b, '}')
 }

@@ -338,7 +338,8 @@ func pingoneOCSF(b []byte, in input) []byte {
 	b = appendClass(b, rt, sevInformational)
 	b = putInt(b, "time", timeMS(e.recordedAt, in.time))
 	b, mm := appendMetadataStart(b, product{name: "PingOne", vendor: "Ping Identity", logName: "AuditActivities"}, nil)
-	b = putRaw(b, "uid", e.id)
+	b = putID(b, "uid", in, e.id)
+	b = putStr(b, "log_source", in.source)
 	b = putRaw(b, "event_code", e.actionType)
 	b = putRaw(b, "original_time", e.recordedAt)
 	if ms, ok := parseTimeMS(e.createdAt); ok {
@@ -515,7 +516,7 @@ func pingoneECS(b []byte, in input) []byte {
 	if len(t) > 0 {
 		b = appendLowerRaw(key(b, "action"), t)
 	}
-	b = putRaw(b, "id", e.id)
+	b = putID(b, "id", in, e.id)
 	b = appendEventEnd(b, em, in.data)
 	um := len(b)
 	b = open(b, "user")
@@ -605,6 +606,7 @@ func pingoneECS(b []byte, in input) []byte {
 	b = putCompact(b, "embedded", e.embedded)
 	b = closeObj(b, am)
 	b = closeObj(b, pm)
+	b = appendLabels(b, in)
 	b = appendECSVersion(b)
 	return append(b, '}')
 }

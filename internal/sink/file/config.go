@@ -3,6 +3,7 @@ package file
 import (
 	"fmt"
 
+	"github.com/auditrelay/auditrelay/internal/normalize"
 	"github.com/auditrelay/auditrelay/internal/units"
 )
 
@@ -16,6 +17,9 @@ type Config struct {
 	MaxFiles int `yaml:"max_files"`
 	// BatchSize is the most events written and fsynced at once.
 	BatchSize int `yaml:"batch_size"`
+	// Format is what each line holds: raw (the envelope with the provider
+	// event under "raw", the default), ocsf or ecs.
+	Format string `yaml:"format"`
 }
 
 // SetDefaults fills every unset field with its documented default.
@@ -28,6 +32,9 @@ func (c *Config) SetDefaults() {
 	}
 	if c.BatchSize == 0 {
 		c.BatchSize = 1000
+	}
+	if c.Format == "" {
+		c.Format = string(normalize.FormatRaw)
 	}
 }
 
@@ -46,6 +53,9 @@ func (c *Config) Validate() []error {
 	}
 	if c.BatchSize < 1 || c.BatchSize > maxBatchSize {
 		errs = append(errs, fmt.Errorf("batch_size: %d is out of range (1 to 10000)", c.BatchSize))
+	}
+	if _, err := normalize.ParseLineFormat(c.Format); err != nil {
+		errs = append(errs, fmt.Errorf("format: %w", err))
 	}
 	return errs
 }

@@ -1,6 +1,7 @@
 // Package file writes events as NDJSON to a local file, one event per line:
-// the raw provider JSON under "raw" plus source, provider, tenant, id and
-// time. Each batch is written with one write and fsynced before it is
+// by default the raw provider JSON under "raw" plus source, provider,
+// tenant, id and time; with format ocsf or ecs, the event normalized to
+// that schema (internal/normalize). Each batch is written with one write and fsynced before it is
 // acknowledged; the file rotates by size.
 //
 // A crash between the fsync and the pipeline's acknowledgement would send
@@ -23,6 +24,7 @@ import (
 
 	"github.com/auditrelay/auditrelay/internal/delivery"
 	"github.com/auditrelay/auditrelay/internal/event"
+	"github.com/auditrelay/auditrelay/internal/normalize"
 	"github.com/auditrelay/auditrelay/internal/rotate"
 )
 
@@ -68,8 +70,9 @@ func (s *Sink) Send(ctx context.Context, batch []event.Raw) error {
 			continue
 		}
 		var err error
-		if b, err = event.AppendLine(b, &batch[i]); err != nil {
-			return &delivery.Error{Class: delivery.Permanent, Op: "file: encode", Err: err}
+		if b, err = normalize.AppendLine(b, normalize.Format(s.cfg.Format), &batch[i]); err != nil {
+			return &delivery.Error{Class: delivery.Permanent, Op: "file: encode", Err: err,
+				Fix: "set file.format: raw for this sink, which writes any event as served"}
 		}
 	}
 	if skipped > 0 {
@@ -205,9 +208,8 @@ func tailIDs(f *os.File, size int64, n int, ids map[string]bool) int {
 	}
 	read := 0
 	for _, l := range lines {
-		var k struct{ Source, ID string }
-		if json.Unmarshal(l, &k) == nil {
-			ids[k.Source+"\x00"+k.ID] = true
+		if src, id, ok := normalize.LineKey(l); ok {
+			ids[src+"\x00"+id] = true
 			read++
 		}
 	}

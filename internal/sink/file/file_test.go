@@ -194,3 +194,50 @@ func TestRestartWithOtherBatchSize(t *testing.T) {
 		})
 	}
 }
+
+// TestNormalizedFormats writes OCSF and ECS lines, and restarts: the
+// events of the last batch, sent again, are recognized in those formats
+// too and written once.
+func TestNormalizedFormats(t *testing.T) {
+	for _, tt := range []struct{ format, idPath string }{{"ocsf", "metadata.uid"}, {"ecs", "event.id"}} {
+		path := filepath.Join(t.TempDir(), "e.ndjson")
+		cfg := Config{Path: path, Format: tt.format}
+		cfg.SetDefaults()
+		if errs := cfg.Validate(); len(errs) > 0 {
+			t.Fatal(errs)
+		}
+		log := slog.New(slog.NewTextHandler(io.Discard, nil))
+		s := New(cfg, log)
+		if err := s.Send(context.Background(), events(0, 3)); err != nil {
+			t.Fatal(err)
+		}
+		s.Close(context.Background())
+		s = New(cfg, log)
+		if err := s.Send(context.Background(), events(1, 4)); err != nil {
+			t.Fatal(err)
+		}
+		s.Close(context.Background())
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, l := range strings.Split(strings.TrimSuffix(string(b), "\n"), "\n") {
+			var doc map[string]any
+			if err := json.Unmarshal([]byte(l), &doc); err != nil {
+				t.Fatalf("%s: line %q: %v", tt.format, l, err)
+			}
+			parts := strings.Split(tt.idPath, ".")
+			id, _ := doc[parts[0]].(map[string]any)[parts[1]].(string)
+			got = append(got, id)
+		}
+		if want := "id-0000 id-0001 id-0002 id-0003 id-0004"; strings.Join(got, " ") != want {
+			t.Errorf("%s: ids %v, want %s", tt.format, got, want)
+		}
+	}
+	bad := Config{Path: "x", Format: "asim"}
+	bad.SetDefaults()
+	if errs := bad.Validate(); len(errs) != 1 || !strings.Contains(errs[0].Error(), "format:") {
+		t.Errorf("format asim: %v", errs)
+	}
+}

@@ -17,14 +17,14 @@ import (
 
 // cmdSentinel runs `auditrelay sentinel template`.
 func cmdSentinel(args []string, env Env) int {
-	const use = "usage: auditrelay sentinel template --format pingone_v2|auditrelay|cyberark_audit|okta_v2 [--table NAME] [--workspace NAME] [--dce]"
+	const use = "usage: auditrelay sentinel template --format pingone_v2|auditrelay|cyberark_audit|okta_v2|asim_audit|asim_authentication [--table NAME] [--workspace NAME] [--dce]"
 	if len(args) == 0 || args[0] != "template" {
 		fmt.Fprintln(env.Stderr, use)
 		return exitUsage
 	}
 	fs := newFlags("sentinel template", env)
-	format := fs.String("format", sentinel.FormatPingOneV2, "row `FORMAT`: pingone_v2 (the Sentinel PingOne connector's stream and table), auditrelay (every field, typed), cyberark_audit (the Sentinel CyberArkAudit solution's stream and table) or okta_v2 (the Sentinel Okta Single Sign-On solution's stream and table)")
-	table := fs.String("table", "", "custom table `NAME` ending in _CL (default PingOne_AuditActivitiesV2_CL for pingone_v2, PingOne_AuditActivities_CL for auditrelay, CyberArk_AuditEvents_CL for cyberark_audit, OktaV2_CL for okta_v2)")
+	format := fs.String("format", sentinel.FormatPingOneV2, "row `FORMAT`: pingone_v2 (the Sentinel PingOne connector's stream and table), auditrelay (every field, typed), cyberark_audit (the Sentinel CyberArkAudit solution's stream and table) okta_v2 (the Sentinel Okta Single Sign-On solution's stream and table), asim_audit or asim_authentication (ASIM AuditEvent or Authentication rows of every provider)")
+	table := fs.String("table", "", "custom table `NAME` ending in _CL (default PingOne_AuditActivitiesV2_CL for pingone_v2, PingOne_AuditActivities_CL for auditrelay, CyberArk_AuditEvents_CL for cyberark_audit, OktaV2_CL for okta_v2, AuditRelayAuditEvent_CL for asim_audit, AuditRelayAuthentication_CL for asim_authentication)")
 	workspace := fs.String("workspace", "", "default of the template's workspaceName parameter: the Sentinel Log Analytics workspace `NAME`")
 	dce := fs.Bool("dce", false, "also create a data collection endpoint (needed for private link); without it the DCR has its own ingestion endpoint")
 	if fs.Parse(args[1:]) != nil {

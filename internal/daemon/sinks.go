@@ -123,6 +123,7 @@ func buildSentinel(b *Sink, c sentinel.Config, log *slog.Logger) {
 		counter("auditrelay_sentinel_rows_total", "Rows acknowledged by the Logs Ingestion API.", func(s sentinel.Stats) int64 { return s.Rows }),
 		counter("auditrelay_sentinel_calls_total", "Logs Ingestion API calls acknowledged (204).", func(s sentinel.Stats) int64 { return s.Calls }),
 		counter("auditrelay_sentinel_bytes_total", "Compressed bytes of acknowledged calls.", func(s sentinel.Stats) int64 { return s.Bytes }),
+		counter("auditrelay_sentinel_filtered_total", "Events an ASIM format left to the other ASIM format (asim_audit, asim_authentication).", func(s sentinel.Stats) int64 { return s.Filtered }),
 		counter("auditrelay_sentinel_parked_total", "Events that could not be sent and were skipped; each is logged with its id.", func(s sentinel.Stats) int64 { return s.Parked }),
 		counter("auditrelay_sentinel_truncated_total", "Field values cut to the 64 KB limit.", func(s sentinel.Stats) int64 { return s.Truncated }),
 		counter("auditrelay_sentinel_splits_total", "Calls split again after a 413 from the service.", func(s sentinel.Stats) int64 { return s.Splits }),

@@ -49,6 +49,49 @@ func ASIM(r event.Raw, dst []byte) ([]byte, error) {
 	return row.append(dst, in), nil
 }
 
+// ASIMOf appends r's row to dst when it belongs to schema
+// (ASIMAuthentication or ASIMAuditEvent); ok is false, and nothing is
+// appended, for an event of the other schema. It is for a destination that
+// takes the rows of one schema, such as a Sentinel table.
+func ASIMOf(schema string, r event.Raw, dst []byte) (b []byte, ok bool, err error) {
+	in, err := prepareInput("asim", &r)
+	if err != nil {
+		return dst, false, err
+	}
+	row, err := asimRowOf(r.Provider, in)
+	if err != nil {
+		return dst, false, err
+	}
+	if row.auth != (schema == ASIMAuthentication) {
+		return dst, false, nil
+	}
+	return row.append(dst, in), true, nil
+}
+
+// ASIMColumns returns the columns an ASIM row of schema may hold, in the
+// order the rows write them, with their Log Analytics types.
+func ASIMColumns(schema string) [][2]string {
+	cols := [][2]string{{"TimeGenerated", "datetime"}, {"EventStartTime", "datetime"}, {"EventEndTime", "datetime"},
+		{"EventCount", "int"}, {"EventType", "string"}, {"EventSchema", "string"}, {"EventSchemaVersion", "string"},
+		{"EventResult", "string"}, {"EventResultDetails", "string"}, {"EventOriginalResultDetails", "string"},
+		{"EventSeverity", "string"}, {"EventVendor", "string"}, {"EventProduct", "string"}, {"EventOriginalType", "string"},
+		{"EventOriginalUid", "string"}, {"EventMessage", "string"}, {"Dvc", "string"}, {"DvcId", "string"}, {"DvcIdType", "string"}}
+	if schema == ASIMAuditEvent {
+		cols = append(cols, [][2]string{{"Operation", "string"}, {"Object", "string"}, {"ObjectId", "string"},
+			{"ObjectType", "string"}, {"NewValue", "string"}}...)
+	}
+	cols = append(cols, [][2]string{{"ActorUsername", "string"}, {"ActorUserId", "string"}, {"ActorUserIdType", "string"},
+		{"ActorUserType", "string"}, {"ActingAppName", "string"}, {"ActingAppId", "string"}}...)
+	if schema == ASIMAuthentication {
+		cols = append(cols, [][2]string{{"TargetUsername", "string"}, {"TargetUserId", "string"}, {"TargetUserIdType", "string"},
+			{"TargetUserType", "string"}, {"TargetSessionId", "string"}, {"TargetHostname", "string"}, {"LogonMethod", "string"},
+			{"LogonProtocol", "string"}}...)
+	}
+	return append(cols, [][2]string{{"TargetAppName", "string"}, {"TargetAppId", "string"}, {"TargetAppType", "string"},
+		{"SrcIpAddr", "string"}, {"SrcGeoCity", "string"}, {"SrcGeoCountry", "string"}, {"HttpUserAgent", "string"},
+		{"AdditionalFields", "dynamic"}}...)
+}
+
 func asimRowOf(provider string, in input) (asimRow, error) {
 	switch provider {
 	case ProviderPingOne:
@@ -138,7 +181,12 @@ func (w *asimRow) append(b []byte, in input) []byte {
 	default:
 		b = putStr(b, "EventResult", "NA")
 	}
-	b = putStr(b, "EventResultDetails", w.resultDetails)
+	if w.auth {
+		b = putStr(b, "EventResultDetails", w.resultDetails)
+	} else {
+		// AuditEvent enumerates no result details: the provider's text.
+		b = putRaw(b, "EventResultDetails", w.originalDetails)
+	}
 	b = putRaw(b, "EventOriginalResultDetails", w.originalDetails)
 	b = putStr(b, "EventSeverity", [...]string{0: "Informational", 1: "Informational", 2: "Low", 3: "Medium", 4: "High", 5: "High", 6: "High"}[min(w.severity, 6)])
 	b = putStr(b, "EventVendor", w.vendor)

@@ -191,3 +191,40 @@ func FuzzASIM(f *testing.F) {
 		}
 	})
 }
+
+// TestASIMColumnsCoverRows checks that ASIMColumns lists every column the
+// rows write, and that ASIMOf splits events between the two schemas.
+func TestASIMColumnsCoverRows(t *testing.T) {
+	for _, p := range Providers() {
+		for _, r := range emulated(t, p, 300, 2) {
+			schema, err := ASIMSchema(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cols := map[string]bool{}
+			for _, c := range ASIMColumns(schema) {
+				cols[c[0]] = true
+			}
+			b, ok, err := ASIMOf(schema, r, nil)
+			if err != nil || !ok {
+				t.Fatalf("ASIMOf(%s): %v %v", schema, ok, err)
+			}
+			var m map[string]any
+			if err := json.Unmarshal(b, &m); err != nil {
+				t.Fatal(err)
+			}
+			for k := range m {
+				if !cols[k] {
+					t.Errorf("%s row has column %s, not in ASIMColumns", schema, k)
+				}
+			}
+			other := ASIMAuditEvent
+			if schema == ASIMAuditEvent {
+				other = ASIMAuthentication
+			}
+			if b, ok, err := ASIMOf(other, r, nil); ok || err != nil || len(b) != 0 {
+				t.Errorf("ASIMOf(%s) of a %s event: %v %v %q", other, schema, ok, err, b)
+			}
+		}
+	}
+}

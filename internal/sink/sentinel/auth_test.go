@@ -169,7 +169,7 @@ func TestConfigValidate(t *testing.T) {
 	c = base()
 	c.Format, c.Stream = "cef", "Custom-Acme_CL"
 	c.SetDefaults()
-	if errs := c.Validate(); len(errs) != 1 || errs[0].Error() != `format: "cef" is not a format (want pingone_v2, auditrelay, cyberark_audit or okta_v2)` {
+	if errs := c.Validate(); len(errs) != 1 || errs[0].Error() != `format: "cef" is not a format (want pingone_v2, auditrelay, cyberark_audit, okta_v2, asim_audit or asim_authentication)` {
 		t.Errorf("unknown format: %v", errs)
 	}
 	c = base()

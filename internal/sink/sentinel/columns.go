@@ -1,5 +1,7 @@
 package sentinel
 
+import "github.com/auditrelay/auditrelay/internal/normalize"
+
 // Column is one column of a DCR stream declaration or a Log Analytics
 // table.
 type Column struct {
@@ -36,8 +38,28 @@ func StreamColumns(format string) []Column {
 		return cyberArkAuditStreamColumns()
 	case FormatOktaV2:
 		return oktaV2StreamColumns()
+	case FormatASIMAudit, FormatASIMAuthentication:
+		return asimColumns(format)
 	}
 	return nil
+}
+
+// asimSchema returns the ASIM schema of an ASIM format.
+func asimSchema(format string) string {
+	if format == FormatASIMAuthentication {
+		return normalize.ASIMAuthentication
+	}
+	return normalize.ASIMAuditEvent
+}
+
+// asimColumns are the columns of an ASIM format's stream and table: the
+// ASIM schema's columns the rows write.
+func asimColumns(format string) []Column {
+	var cols []Column
+	for _, c := range normalize.ASIMColumns(asimSchema(format)) {
+		cols = append(cols, Column{Name: c[0], Type: c[1]})
+	}
+	return cols
 }
 
 // cyberArkAuditStreamColumns are the columns of the input stream

@@ -30,12 +30,20 @@ const (
 	// users query and install: the stream's own name, OktaSSO, is also the
 	// solution's parser over the legacy Okta_CL table.
 	FormatOktaV2 = "okta_v2"
+	// FormatASIMAudit sends ASIM AuditEvent rows (internal/normalize) of
+	// every provider's administrative events; sign-ins and sign-outs are
+	// left to FormatASIMAuthentication.
+	FormatASIMAudit = "asim_audit"
+	// FormatASIMAuthentication sends ASIM Authentication rows of every
+	// provider's sign-ins and sign-outs; other events are left to
+	// FormatASIMAudit.
+	FormatASIMAuthentication = "asim_authentication"
 )
 
 // Formats returns every row format, in the order the documentation
 // lists them.
 func Formats() []string {
-	return []string{FormatPingOneV2, FormatAuditRelay, FormatCyberArkAudit, FormatOktaV2}
+	return []string{FormatPingOneV2, FormatAuditRelay, FormatCyberArkAudit, FormatOktaV2, FormatASIMAudit, FormatASIMAuthentication}
 }
 
 // formatList is the formats for messages: "a, b or c".
@@ -85,6 +93,10 @@ const (
 	// DefaultStreamOktaV2 is the input stream of the Okta Single Sign-On
 	// solution's DCR (connector OktaSSOv2, table OktaV2_CL).
 	DefaultStreamOktaV2 = "Custom-OktaSSO_CL"
+	// DefaultStreamASIMAudit and DefaultStreamASIMAuthentication are the
+	// input streams of the ASIM formats' templates.
+	DefaultStreamASIMAudit          = "Custom-AuditRelayAuditEvent_CL"
+	DefaultStreamASIMAuthentication = "Custom-AuditRelayAuthentication_CL"
 )
 
 // DefaultStream returns the stream a format sends to when none is
@@ -99,6 +111,10 @@ func DefaultStream(format string) string {
 		return DefaultStreamCyberArkAudit
 	case FormatOktaV2:
 		return DefaultStreamOktaV2
+	case FormatASIMAudit:
+		return DefaultStreamASIMAudit
+	case FormatASIMAuthentication:
+		return DefaultStreamASIMAuthentication
 	}
 	return ""
 }
@@ -115,6 +131,10 @@ func streamFormat(stream string) string {
 		return FormatCyberArkAudit
 	case DefaultStreamOktaV2:
 		return FormatOktaV2
+	case DefaultStreamASIMAudit:
+		return FormatASIMAudit
+	case DefaultStreamASIMAuthentication:
+		return FormatASIMAuthentication
 	}
 	return ""
 }
@@ -256,7 +276,7 @@ func (c *Config) Validate() []error {
 		add("stream", "%q is not a stream name (want Custom-<name>, as declared in the DCR's streamDeclarations)", c.Stream)
 	}
 	switch c.Format {
-	case FormatPingOneV2, FormatAuditRelay, FormatCyberArkAudit, FormatOktaV2:
+	case FormatPingOneV2, FormatAuditRelay, FormatCyberArkAudit, FormatOktaV2, FormatASIMAudit, FormatASIMAuthentication:
 		if other := streamFormat(c.Stream); other != "" && other != c.Format {
 			add("format", "%s does not match stream %s, which takes the rows of format %s; the service would store them as empty rows", c.Format, c.Stream, other)
 		}

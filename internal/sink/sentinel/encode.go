@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/auditrelay/auditrelay/internal/normalize"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -47,6 +48,9 @@ type encoder struct {
 	columns []Column
 	// truncated counts field values cut to MaxFieldBytes.
 	truncated int64
+	// filtered counts the events an ASIM format leaves to the other ASIM
+	// format.
+	filtered int64
 
 	gz  *gzip.Writer
 	out bytes.Buffer
@@ -129,6 +133,13 @@ func (e *encoder) rows(batch []event.Raw, skip func(key string) bool) ([]row, []
 			data, err = e.cyberArkAuditRow(make([]byte, 0, len(ev.Data)+64), ev)
 		case FormatOktaV2:
 			data, err = e.oktaV2Row(make([]byte, 0, len(ev.Data)+64), ev)
+		case FormatASIMAudit, FormatASIMAuthentication:
+			var ok bool
+			data, ok, err = normalize.ASIMOf(asimSchema(e.format), *ev, make([]byte, 0, 2*len(ev.Data)+1024))
+			if err == nil && !ok {
+				e.filtered++ // a row of the other ASIM schema
+				continue
+			}
 		default:
 			data, err = e.pingOneV2Row(make([]byte, 0, len(ev.Data)+64), ev)
 		}

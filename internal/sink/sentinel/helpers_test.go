@@ -281,6 +281,9 @@ func oktaFixtures(t testing.TB) []event.Raw {
 // fixturesFor returns the fixtures of a format's provider.
 func fixturesFor(t testing.TB, format string) []event.Raw {
 	t.Helper()
+	if format == FormatASIMAudit || format == FormatASIMAuthentication {
+		return asimFixtures(t)
+	}
 	switch FormatProvider(format) {
 	case "cyberark":
 		return cyberArkFixtures(t)
@@ -328,3 +331,28 @@ func idCounts(rows []emulator.SentinelRow, col string) map[string]int {
 }
 
 func secretOf(s string) secret.String { return secret.New(s) }
+
+// asimFixtures are events of every provider, for the ASIM formats: the
+// other formats' fixtures, emulated Entra events and edge cases that
+// fill the columns those lack.
+func asimFixtures(t testing.TB) []event.Raw {
+	out := append(append(fixtures(t), cyberArkFixtures(t)...), oktaFixtures(t)...)
+	at := time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)
+	g := emulator.NewEntraGenerator("tenant-1", 4)
+	for i, p := range []string{"entra_directory_audits", "entra_sign_ins", "entra_provisioning"} {
+		for j := range 5 {
+			stream := []string{emulator.EntraDirectoryAudits, emulator.EntraSignIns, emulator.EntraProvisioning}[i]
+			e := g.Event(stream, at.Add(time.Duration(j)*time.Second))
+			out = append(out, event.Raw{Source: "entra", Provider: p, Tenant: "tenant-1", ID: e.ID, Time: e.Time, Data: e.JSON})
+		}
+	}
+	for i, data := range []string{
+		`{"uuid":"psm-1","tenantId":"t","timestamp":1795597200000,"username":"bo@x.example","userId":"u1","auditCode":"PAM00300","auditType":"Failure","action":"PSM Connect","source":"203.0.113.9","target":"srv1.example.com","sessionId":"s-1","serviceName":"Privilege Cloud","customData":{"failure_reason":"User locked","geoip_city_name":"Lyon","geoip_country_name":"France"},"identityType":"HUMAN"}`,
+		`{"id":"sg-1","createdDateTime":"2026-11-25T09:00:00Z","userPrincipalName":"a@contoso.example","userId":"u2","appId":"app","appDisplayName":"Portal","ipAddress":"198.51.100.4","userAgent":"UA/2","sessionId":"sess","status":{"errorCode":50126,"failureReason":"Invalid username or password"},"location":{"city":"Oslo","countryOrRegion":"NO"}}`,
+		`{"uuid":"ca-2","tenantId":"t","timestamp":1795597200000,"username":"ann","userId":"u3","auditCode":"IDP3001","auditType":"Failure","action":"cloud.core.role.addmember","source":"203.0.113.7","message":"denied","customData":{"role_name":"Admins","user_name":"bo","geoip_city_name":"Nice","geoip_country_name":"France"}}`,
+	} {
+		p := []string{"cyberark", "entra_sign_ins", "cyberark"}[i]
+		out = append(out, event.Raw{Source: "edge", Provider: p, Tenant: "t", ID: fmt.Sprintf("edge-%d", i), Time: at, Data: json.RawMessage(data)})
+	}
+	return out
+}

@@ -101,6 +101,9 @@ type Stats struct {
 	Splits int64
 	// Old counts events sent more than 2 days after they happened.
 	Old int64
+	// Filtered counts the events an asim_audit or asim_authentication sink
+	// left out because their rows belong to the other ASIM schema.
+	Filtered int64
 }
 
 // Sink sends batches to one DCR stream. It is safe for use by one runner
@@ -124,6 +127,7 @@ type Sink struct {
 	truncated atomic.Int64
 	splits    atomic.Int64
 	old       atomic.Int64
+	filtered  atomic.Int64
 	now       func() time.Time
 }
 
@@ -166,7 +170,8 @@ func UploadURL(endpoint, dcr, stream string) string {
 // Stats returns the sink's counters.
 func (s *Sink) Stats() Stats {
 	return Stats{Rows: s.rows.Load(), Calls: s.calls.Load(), Bytes: s.bytes.Load(), Parked: s.parked.Load(),
-		Truncated: s.truncated.Load(), Splits: s.splits.Load(), Old: s.old.Load()}
+		Truncated: s.truncated.Load(), Splits: s.splits.Load(), Old: s.old.Load(),
+		Filtered: s.filtered.Load()}
 }
 
 // Send uploads batch and returns nil once the service acknowledged every
@@ -186,8 +191,12 @@ func (s *Sink) Send(ctx context.Context, batch []event.Raw) error {
 	if fresh {
 		s.batchKey, s.acked = key, map[string]bool{}
 	}
-	before := s.enc.truncated
+	before, filteredBefore := s.enc.truncated, s.enc.filtered
 	rows, park := s.enc.rows(batch, func(k string) bool { return s.acked[k] })
+	if n := s.enc.filtered - filteredBefore; n > 0 && fresh {
+		s.filtered.Add(n)
+		s.log.Debug("sentinel: events of the other ASIM schema left out; an "+otherASIM(s.cfg.Format)+" sink takes them", "events", n)
+	}
 	// Counted and reported once per batch, not again on its retries.
 	if n := s.enc.truncated - before; n > 0 && fresh {
 		s.truncated.Add(n)
@@ -403,4 +412,12 @@ func (s *Sink) Check(ctx context.Context) error {
 func (s *Sink) Close(context.Context) error {
 	s.http.CloseIdleConnections()
 	return nil
+}
+
+// otherASIM names the ASIM format that takes what format leaves out.
+func otherASIM(format string) string {
+	if format == FormatASIMAuthentication {
+		return FormatASIMAudit
+	}
+	return FormatASIMAuthentication
 }

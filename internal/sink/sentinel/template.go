@@ -31,6 +31,10 @@ const (
 	DefaultTableAuditRelay    = "PingOne_AuditActivities_CL"
 	DefaultTableCyberArkAudit = "CyberArk_AuditEvents_CL"
 	DefaultTableOktaV2        = "OktaV2_CL"
+	// DefaultTableASIMAudit and DefaultTableASIMAuthentication hold the
+	// ASIM formats' rows, ready for the ASIM unifying parsers.
+	DefaultTableASIMAudit          = "AuditRelayAuditEvent_CL"
+	DefaultTableASIMAuthentication = "AuditRelayAuthentication_CL"
 )
 
 // DefaultTable returns the table a format's template creates when none is
@@ -45,6 +49,10 @@ func DefaultTable(format string) string {
 		return DefaultTableCyberArkAudit
 	case FormatOktaV2:
 		return DefaultTableOktaV2
+	case FormatASIMAudit:
+		return DefaultTableASIMAudit
+	case FormatASIMAuthentication:
+		return DefaultTableASIMAuthentication
 	}
 	return ""
 }
@@ -117,6 +125,8 @@ func TableColumns(format string) []Column {
 		return cyberArkAuditTableColumns()
 	case FormatOktaV2:
 		return oktaV2TableColumns()
+	case FormatASIMAudit, FormatASIMAuthentication:
+		return asimColumns(format)
 	}
 	return nil
 }
@@ -146,6 +156,9 @@ func Transform(format string) string {
 		return cyberArkAuditTransform()
 	case FormatOktaV2:
 		return oktaV2Transform
+	case FormatASIMAudit, FormatASIMAuthentication:
+		// The rows are ASIM already; the event time is TimeGenerated.
+		return "source | extend TimeGenerated = coalesce(TimeGenerated, EventStartTime)"
 	}
 	return ""
 }

@@ -119,6 +119,7 @@ type asimRow struct {
 	severity        int
 	vendor, product string
 	originalType    []byte // the provider's event code
+	codeText        string // the event code when the provider has none in the event
 	originalUID     []byte
 	message         []byte
 	resultDetails   string // one of the schema's values
@@ -191,7 +192,11 @@ func (w *asimRow) append(b []byte, in input) []byte {
 	b = putStr(b, "EventSeverity", [...]string{0: "Informational", 1: "Informational", 2: "Low", 3: "Medium", 4: "High", 5: "High", 6: "High"}[min(w.severity, 6)])
 	b = putStr(b, "EventVendor", w.vendor)
 	b = putStr(b, "EventProduct", w.product)
-	b = putRaw(b, "EventOriginalType", w.originalType)
+	if len(w.originalType) > 0 {
+		b = putRaw(b, "EventOriginalType", w.originalType)
+	} else {
+		b = putStr(b, "EventOriginalType", w.codeText)
+	}
 	b = putID(b, "EventOriginalUid", in, w.originalUID)
 	b = putRaw(b, "EventMessage", w.message)
 	b = putStr(b, "Dvc", w.product)
@@ -205,6 +210,8 @@ func (w *asimRow) append(b []byte, in input) []byte {
 			b = putRaw(b, "Operation", w.operation)
 		case len(w.originalType) > 0:
 			b = putRaw(b, "Operation", w.originalType)
+		case w.codeText != "":
+			b = putStr(b, "Operation", w.codeText)
 		default:
 			b = putStr(b, "Operation", "Unknown")
 		}
@@ -349,7 +356,7 @@ func authFailureDetails(reason []byte) string {
 }
 
 func pingoneASIM(in input) asimRow {
-	e := decodePingOne(in.data)
+	e := decodePingOne(&in)
 	rt := e.route()
 	w := asimRow{auth: rt.class == classAuthentication, time: timeMS(e.recordedAt, in.time), status: e.status(),
 		severity: sevInformational, vendor: "Ping Identity", product: "PingOne", originalType: e.actionType,
@@ -387,7 +394,7 @@ func pingoneASIM(in input) asimRow {
 }
 
 func cyberarkASIM(in input) asimRow {
-	e := decodeCyberArk(in.data)
+	e := decodeCyberArk(&in)
 	rt := e.route()
 	ms, ok := integer(e.timestamp)
 	if !ok {
@@ -450,7 +457,7 @@ func cyberarkUserType(t []byte) string {
 }
 
 func oktaASIM(in input) asimRow {
-	e := decodeOkta(in.data)
+	e := decodeOkta(&in)
 	rt := e.route()
 	w := asimRow{auth: rt.class == classAuthentication, time: timeMS(e.published, in.time), status: e.status(),
 		severity: e.severityID(), vendor: "Okta", product: "Okta", originalType: e.eventType, originalUID: e.uuid,
@@ -494,7 +501,7 @@ func oktaASIM(in input) asimRow {
 }
 
 func entraAuditASIM(in input) asimRow {
-	e := decodeEntraAudit(in.data)
+	e := decodeEntraAudit(&in)
 	rt := e.route()
 	w := asimRow{time: timeMS(e.activityTime, in.time), status: entraStatus(e.result), severity: sevInformational,
 		vendor: "Microsoft", product: "Entra ID", originalType: e.activity, originalUID: e.id, message: e.activity,
@@ -521,12 +528,12 @@ func entraAuditASIM(in input) asimRow {
 }
 
 func entraSignInASIM(in input) asimRow {
-	e := decodeEntraSignIn(in.data)
+	e := decodeEntraSignIn(&in)
 	w := asimRow{auth: !e.user.empty(), time: timeMS(e.created, in.time), status: e.status(), severity: sevInformational,
-		vendor: "Microsoft", product: "Entra ID", originalType: []byte("signIn"), originalUID: e.id,
+		vendor: "Microsoft", product: "Entra ID", codeText: "signIn", originalUID: e.id,
 		targetName: e.user.name, targetID: e.user.id, targetType: "Regular", targetApp: e.resourceName, targetAppID: e.resourceID,
 		actingApp: e.appName, actingAppID: e.appID, srcIP: e.ip, srcCity: e.city, srcCountry: e.country, ua: e.userAgent,
-		targetSession: e.sessionID, operation: []byte("signIn"), eventType: "Other", object: e.appName, objectType: "Cloud Resource"}
+		targetSession: e.sessionID, eventType: "Other", object: e.appName, objectType: "Cloud Resource"}
 	if !isIP(w.srcIP) {
 		w.srcIP = nil
 	}
@@ -540,7 +547,7 @@ func entraSignInASIM(in input) asimRow {
 }
 
 func entraProvisioningASIM(in input) asimRow {
-	e := decodeEntraProvisioning(in.data)
+	e := decodeEntraProvisioning(&in)
 	rt := e.route()
 	s := e.subject()
 	w := asimRow{time: timeMS(e.at, in.time), status: entraStatus(e.status), severity: sevInformational,

@@ -57,3 +57,9 @@ func BenchmarkECS(b *testing.B) {
 		b.Run(p, func(b *testing.B) { benchNormalizer(b, p, ECS) })
 	}
 }
+
+func BenchmarkASIM(b *testing.B) {
+	for _, p := range Providers() {
+		b.Run(p, func(b *testing.B) { benchNormalizer(b, p, ASIM) })
+	}
+}

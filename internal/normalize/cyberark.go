@@ -26,9 +26,9 @@ type cyberark struct {
 }
 
 // decodeCyberArk reads an event in one pass over its members.
-func decodeCyberArk(data []byte) cyberark {
-	e := cyberark{data: data}
-	m := objectMembers(data)
+func decodeCyberArk(in *input) cyberark {
+	e := cyberark{data: in.data}
+	m := in.members()
 	for {
 		k, v, ok := m.next()
 		if !ok {
@@ -370,7 +370,7 @@ func (e *cyberark) mfa() (mfa, known bool) {
 
 // cyberarkOCSF appends an event as OCSF.
 func cyberarkOCSF(b []byte, in input) []byte {
-	e := decodeCyberArk(in.data)
+	e := decodeCyberArk(&in)
 	rt := e.route()
 	b = append(b, '{')
 	b = appendClass(b, rt, e.severity())
@@ -482,7 +482,7 @@ func cyberarkOCSF(b []byte, in input) []byte {
 		b = putRaw(b, "type", ent.typ)
 		b = closeObj(b, em)
 	}
-	b = appendUnmapped(b, in.data, shapeCyberArk)
+	b = appendUnmapped(b, in, shapeCyberArk)
 	b = appendRawData(b, in.data)
 	return append(b, '}')
 }
@@ -505,7 +505,7 @@ func cyberarkMapping(p []byte) int {
 // format leaves unmapped (audit_type, action_type, access_method,
 // command, identity_type, correlation_id).
 func cyberarkECS(b []byte, in input) []byte {
-	e := decodeCyberArk(in.data)
+	e := decodeCyberArk(&in)
 	code := string(e.auditCode)
 	var c ecsEvent
 	switch code {

@@ -9,24 +9,23 @@ func entraProduct(logName string) product {
 
 // entraAudit is what the normalizers read of a Graph directoryAudit.
 type entraAudit struct {
-	data                              []byte
-	id, category, correlationID       []byte
-	result, resultReason              []byte
-	activity, activityTime            []byte
-	service, operationType            []byte
-	user                              party // initiatedBy.user
-	userIP                            []byte
-	appID, appName, spID              []byte // initiatedBy.app
-	targets                           []byte
-	tUser, tGroup, tOther, tFirst     party
-	roleName                          []byte // from a target's modifiedProperties
-	userAgent                         []byte // additionalDetails User-Agent
-	hasTargets, initiatedByApp, byApp bool
+	data                          []byte
+	id, category, correlationID   []byte
+	result, resultReason          []byte
+	activity, activityTime        []byte
+	service, operationType        []byte
+	user                          party // initiatedBy.user
+	userIP                        []byte
+	appID, appName, spID          []byte // initiatedBy.app
+	tUser, tGroup, tOther, tFirst party
+	roleName                      []byte // from a target's modifiedProperties
+	userAgent                     []byte // additionalDetails User-Agent
+	initiatedByApp, byApp         bool
 }
 
-func decodeEntraAudit(data []byte) entraAudit {
-	e := entraAudit{data: data}
-	m := objectMembers(data)
+func decodeEntraAudit(in *input) entraAudit {
+	e := entraAudit{data: in.data}
+	m := in.members()
 	for {
 		k, v, ok := m.next()
 		if !ok {
@@ -58,7 +57,6 @@ func decodeEntraAudit(data []byte) entraAudit {
 			e.userIP = str(get(u, "ipAddress"))
 			e.appID, e.appName, e.spID = str(get(a, "appId")), str(get(a, "displayName")), str(get(a, "servicePrincipalId"))
 		case "targetResources":
-			e.targets = v
 			it := arrayElements(v)
 			for {
 				t, ok := it.next()
@@ -195,7 +193,7 @@ func (e *entraAudit) route() route {
 
 // entraAuditOCSF appends a directoryAudit as OCSF.
 func entraAuditOCSF(b []byte, in input) []byte {
-	e := decodeEntraAudit(in.data)
+	e := decodeEntraAudit(&in)
 	rt := e.route()
 	b = append(b, '{')
 	b = appendClass(b, rt, sevInformational)
@@ -273,7 +271,7 @@ func entraAuditOCSF(b []byte, in input) []byte {
 		b = putRaw(b, "type", ent.typ)
 		b = closeObj(b, em)
 	}
-	b = appendUnmapped(b, in.data, shapeEntraAudit)
+	b = appendUnmapped(b, in, shapeEntraAudit)
 	b = appendRawData(b, in.data)
 	return append(b, '}')
 }
@@ -304,14 +302,14 @@ type entraSignIn struct {
 	lat, lon                     []byte
 	authRequirement, riskLevel   []byte
 	deviceOS, deviceBrowser      []byte
-	deviceID, deviceName         []byte
+	deviceName                   []byte
 	authProtocol, sessionID      []byte
 	interactive, interactiveSeen bool
 }
 
-func decodeEntraSignIn(data []byte) entraSignIn {
-	e := entraSignIn{data: data}
-	m := objectMembers(data)
+func decodeEntraSignIn(in *input) entraSignIn {
+	e := entraSignIn{data: in.data}
+	m := in.members()
 	for {
 		k, v, ok := m.next()
 		if !ok {
@@ -339,8 +337,6 @@ func decodeEntraSignIn(data []byte) entraSignIn {
 			e.ip = str(v)
 		case "userAgent":
 			e.userAgent = str(v)
-		case "clientAppUsed":
-			e.clientApp = str(v)
 		case "resourceDisplayName":
 			e.resourceName = str(v)
 		case "resourceId":
@@ -348,7 +344,6 @@ func decodeEntraSignIn(data []byte) entraSignIn {
 		case "status":
 			e.errorCode = number(get(v, "errorCode"))
 			e.failureReason = str(get(v, "failureReason"))
-			e.details = str(get(v, "additionalDetails"))
 		case "location":
 			e.city = str(get(v, "city"))
 			e.state = str(get(v, "state"))
@@ -358,13 +353,8 @@ func decodeEntraSignIn(data []byte) entraSignIn {
 			e.lon = number(get(g, "longitude"))
 		case "authenticationRequirement":
 			e.authRequirement = str(v)
-		case "riskLevelDuringSignIn":
-			e.riskLevel = str(v)
 		case "deviceDetail":
 			e.deviceOS = str(get(v, "operatingSystem"))
-			e.deviceBrowser = str(get(v, "browser"))
-			e.deviceID = str(get(v, "deviceId"))
-			e.deviceName = str(get(v, "displayName"))
 		case "authenticationProtocol":
 			e.authProtocol = str(v)
 		case "sessionId":
@@ -402,7 +392,7 @@ func (e *entraSignIn) authProtocolID() (int, string) {
 
 // entraSignInOCSF appends a signIn as OCSF Authentication.
 func entraSignInOCSF(b []byte, in input) []byte {
-	e := decodeEntraSignIn(in.data)
+	e := decodeEntraSignIn(&in)
 	rt := route{class: classAuthentication, activity: authLogon}
 	if e.user.empty() {
 		rt = route{class: classEntityManagement, activity: activityOther, name: "Sign-in"}
@@ -497,7 +487,7 @@ func entraSignInOCSF(b []byte, in input) []byte {
 		}
 		b = closeObj(b, em)
 	}
-	b = appendUnmapped(b, in.data, shapeEntraSignIn)
+	b = appendUnmapped(b, in, shapeEntraSignIn)
 	b = appendRawData(b, in.data)
 	return append(b, '}')
 }
@@ -518,22 +508,22 @@ func entraSignInMapping(p []byte) int {
 // entraProvisioning is what the normalizers read of a Graph
 // provisioningObjectSummary.
 type entraProvisioning struct {
-	data                         []byte
-	id, at, tenantID             []byte
-	jobID, cycleID, changeID     []byte
-	action, status               []byte
-	errorCode, errorReason       []byte
-	duration                     []byte // raw number
-	spID, spName                 []byte
-	initiator                    []byte
-	source, target               party
-	sourceSystem, targetSystem   []byte
-	sourceSystemID, targetSystID []byte
+	data                   []byte
+	id, at, tenantID       []byte
+	cycleID, changeID      []byte
+	action, status         []byte
+	errorCode, errorReason []byte
+	duration               []byte // raw number
+	spID, spName           []byte
+	initiator              []byte
+	source, target         party
+	targetSystem           []byte
+	targetSystID           []byte
 }
 
-func decodeEntraProvisioning(data []byte) entraProvisioning {
-	e := entraProvisioning{data: data}
-	m := objectMembers(data)
+func decodeEntraProvisioning(in *input) entraProvisioning {
+	e := entraProvisioning{data: in.data}
+	m := in.members()
 	for {
 		k, v, ok := m.next()
 		if !ok {
@@ -546,12 +536,8 @@ func decodeEntraProvisioning(data []byte) entraProvisioning {
 			e.at = str(v)
 		case "tenantId":
 			e.tenantID = str(v)
-		case "jobId":
-			e.jobID = str(v)
 		case "cycleId":
 			e.cycleID = str(v)
-		case "changeId":
-			e.changeID = str(v)
 		case "provisioningAction":
 			e.action = str(v)
 		case "durationInMilliseconds":
@@ -569,8 +555,6 @@ func decodeEntraProvisioning(data []byte) entraProvisioning {
 			e.source = party{id: str(get(v, "id")), name: str(get(v, "displayName")), typ: str(get(v, "identityType"))}
 		case "targetIdentity":
 			e.target = party{id: str(get(v, "id")), name: str(get(v, "displayName")), typ: str(get(v, "identityType"))}
-		case "sourceSystem":
-			e.sourceSystemID, e.sourceSystem = str(get(v, "id")), str(get(v, "displayName"))
 		case "targetSystem":
 			e.targetSystID, e.targetSystem = str(get(v, "id")), str(get(v, "displayName"))
 		}
@@ -608,7 +592,7 @@ func (e *entraProvisioning) route() route {
 
 // entraProvisioningOCSF appends a provisioning event as OCSF.
 func entraProvisioningOCSF(b []byte, in input) []byte {
-	e := decodeEntraProvisioning(in.data)
+	e := decodeEntraProvisioning(&in)
 	rt := e.route()
 	b = append(b, '{')
 	b = appendClass(b, rt, sevInformational)
@@ -655,7 +639,7 @@ func entraProvisioningOCSF(b []byte, in input) []byte {
 		b = putRaw(b, "type", ent.typ)
 		b = closeObj(b, em)
 	}
-	b = appendUnmapped(b, in.data, shapeEntraProvisioning)
+	b = appendUnmapped(b, in, shapeEntraProvisioning)
 	b = appendRawData(b, in.data)
 	return append(b, '}')
 }
@@ -674,12 +658,12 @@ func entraProvisioningMapping(p []byte) int {
 
 // entraVendor writes the members of a Graph event that ECS has no place
 // for under azure.<stream>, keys as served, values compacted.
-func entraVendor(b []byte, data []byte, stream string, skip func(k []byte) bool) []byte {
+func entraVendor(b []byte, in *input, stream string, skip func(k []byte) bool) []byte {
 	am := len(b)
 	b = open(b, "azure")
 	sm := len(b)
 	b = open(b, stream)
-	m := objectMembers(data)
+	m := in.members()
 	for {
 		k, v, ok := m.next()
 		if !ok {
@@ -699,7 +683,7 @@ func entraVendor(b []byte, data []byte, stream string, skip func(k []byte) bool)
 // entraAuditECS appends a directoryAudit as ECS, after Elastic's azure
 // auditlogs data stream.
 func entraAuditECS(b []byte, in input) []byte {
-	e := decodeEntraAudit(in.data)
+	e := decodeEntraAudit(&in)
 	var c ecsEvent
 	c.category("iam")
 	switch {
@@ -784,7 +768,7 @@ func entraAuditECS(b []byte, in input) []byte {
 		b = putStr(b, "id", in.tenant)
 		b = closeObj(b, om)
 	}
-	b = entraVendor(b, in.data, "auditlogs", func(k []byte) bool {
+	b = entraVendor(b, &in, "auditlogs", func(k []byte) bool {
 		switch string(k) {
 		case "id", "activityDateTime", "activityDisplayName":
 			return true
@@ -799,7 +783,7 @@ func entraAuditECS(b []byte, in input) []byte {
 // entraSignInECS appends a signIn as ECS, after Elastic's azure
 // signinlogs data stream.
 func entraSignInECS(b []byte, in input) []byte {
-	e := decodeEntraSignIn(in.data)
+	e := decodeEntraSignIn(&in)
 	var c ecsEvent
 	c.category("authentication")
 	c.typ("start")
@@ -878,7 +862,7 @@ func entraSignInECS(b []byte, in input) []byte {
 		b = putStr(b, "id", in.tenant)
 		b = closeObj(b, om)
 	}
-	b = entraVendor(b, in.data, "signinlogs", func(k []byte) bool {
+	b = entraVendor(b, &in, "signinlogs", func(k []byte) bool {
 		switch string(k) {
 		case "id", "createdDateTime", "userPrincipalName", "userId", "userDisplayName", "ipAddress", "userAgent":
 			return true
@@ -892,7 +876,7 @@ func entraSignInECS(b []byte, in input) []byte {
 
 // entraProvisioningECS appends a provisioning event as ECS.
 func entraProvisioningECS(b []byte, in input) []byte {
-	e := decodeEntraProvisioning(in.data)
+	e := decodeEntraProvisioning(&in)
 	var c ecsEvent
 	c.category("iam")
 	c.typ("user")
@@ -945,7 +929,7 @@ func entraProvisioningECS(b []byte, in input) []byte {
 		b = putRaw(b, "id", org)
 		b = closeObj(b, om)
 	}
-	b = entraVendor(b, in.data, "provisioning", func(k []byte) bool {
+	b = entraVendor(b, &in, "provisioning", func(k []byte) bool {
 		switch string(k) {
 		case "id", "activityDateTime":
 			return true

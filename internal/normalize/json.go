@@ -31,7 +31,18 @@ func skipWS(b []byte, i int) int {
 // skipString returns the index just past the string whose opening quote
 // is at i.
 func skipString(b []byte, i int) int {
-	for i++; i < len(b); {
+	i++
+	// Most strings are short keys and ids: a plain loop over the first
+	// bytes beats bytes.IndexByte's call; longer ones use it.
+	for n := min(len(b), i+24); i < n; i++ {
+		switch b[i] {
+		case '\\':
+			i++
+		case '"':
+			return i + 1
+		}
+	}
+	for i < len(b) {
 		j := bytes.IndexByte(b[i:], '"')
 		if j < 0 {
 			return len(b)
@@ -85,10 +96,43 @@ func skipValue(b []byte, i int) int {
 }
 
 // members iterates over the members of a raw JSON object. A value that is
-// not an object has no members.
+// not an object has no members. An iterator over an event's top level
+// reads the members the validator recorded instead of scanning again.
 type members struct {
 	b []byte
 	i int
+}
+
+// topMembers iterates over an event's top-level members: those the
+// validator recorded when they fit, by scanning otherwise. It holds the
+// recorded offsets by value, free of pointers, so that they stay on the
+// stack whatever the normalizers do with the values.
+type topMembers struct {
+	scan members
+	rec  bool
+	i, n int
+	top  [maxTop]member
+}
+
+// next returns the next member's key and value, as members.next does.
+func (t *topMembers) next() (key, val []byte, ok bool) {
+	if !t.rec {
+		return t.scan.next()
+	}
+	if t.i >= t.n {
+		return nil, nil, false
+	}
+	c := t.top[t.i]
+	t.i++
+	return t.scan.b[c.k0:c.k1], t.scan.b[c.v0:c.v1], true
+}
+
+// member is where one member of an object is: its key (the raw text
+// between the quotes) and its raw value, as offsets into the object.
+// Offsets rather than slices keep a recorded list free of pointers, so
+// that it stays on the caller's stack.
+type member struct {
+	k0, k1, v0, v1 int32
 }
 
 // objectMembers returns an iterator over the members of v.
@@ -390,20 +434,24 @@ func appendCompact(b, v []byte) []byte {
 
 // prepare checks that data is one JSON object and returns it in valid
 // UTF-8: invalid bytes, which json.Valid lets through inside strings,
-// become U+FFFD, so that everything copied from it is valid output.
-func prepare(data []byte) ([]byte, bool) {
+// become U+FFFD, so that everything copied from it is valid output. The
+// object's members are recorded in top (nil when they do not fit), so
+// that the normalizers need not scan the event again to find them.
+func prepare(data []byte, top []member) ([]byte, []member, bool) {
 	d := bytes.TrimSpace(data)
 	if len(d) < 2 || d[0] != '{' {
-		return nil, false
+		return nil, nil, false
 	}
-	end, ascii, ok := validValue(d, 0, 0)
-	if !ok || end != len(d) {
-		return nil, false
+	top, ascii, ok := validTop(d, top)
+	if !ok {
+		return nil, nil, false
 	}
 	if !ascii && !utf8.Valid(d) {
+		// Replacing bytes moves the members: find them again.
 		d = bytes.ToValidUTF8(d, []byte("\uFFFD"))
+		top, _, _ = validTop(d, top[:0])
 	}
-	return d, true
+	return d, top, true
 }
 
 // appendJSONBytes appends data as one JSON string. It hands data to

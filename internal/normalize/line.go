@@ -108,7 +108,7 @@ func ProviderOf(kind string, data []byte) (string, error) {
 	case ProviderPingOne, ProviderCyberArk, ProviderOkta, ProviderEntraDirectoryAudits, ProviderEntraSignIns, ProviderEntraProvisioning:
 		return kind, nil
 	case "entra":
-		d, ok := prepare(data)
+		d, _, ok := prepare(data, nil)
 		if !ok {
 			return "", ErrNotObject
 		}

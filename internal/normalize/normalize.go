@@ -102,15 +102,36 @@ type input struct {
 	source, tenant, id string
 	time               time.Time
 	data               []byte
+	top                [maxTop]member // data's members, when ntop >= 0
+	ntop               int
 }
 
-// prepareInput checks r's data for the normalizer of schema.
+// maxTop is how many members of an event prepareInput records; events
+// with more are scanned again.
+const maxTop = 48
+
+// members returns an iterator over the event's members.
+func (in *input) members() topMembers {
+	t := topMembers{scan: objectMembers(in.data)}
+	if in.ntop >= 0 {
+		t.rec, t.n, t.top = true, in.ntop, in.top
+	}
+	return t
+}
+
+// prepareInput checks r's data for the normalizer of schema and records
+// its members.
 func prepareInput(schema string, r *event.Raw) (input, error) {
-	d, ok := prepare(r.Data)
+	in := input{source: r.Source, tenant: r.Tenant, id: r.ID, time: r.Time}
+	d, members, ok := prepare(r.Data, in.top[:0])
 	if !ok {
 		return input{}, fmt.Errorf("normalize %s: %s event %q: %w", schema, r.Provider, r.ID, ErrNotObject)
 	}
-	return input{source: r.Source, tenant: r.Tenant, id: r.ID, time: r.Time, data: d}, nil
+	in.data, in.ntop = d, len(members)
+	if members == nil {
+		in.ntop = -1
+	}
+	return in, nil
 }
 
 // OCSF appends r as one OCSF 1.8.0 event to dst.
@@ -177,42 +198,52 @@ func mapPath(shape int, p []byte) int {
 // appendUnmapped appends "unmapped": the members of the event obj that
 // have no home in the OCSF event of shape, each under its dotted path,
 // values as they are (compacted). Nulls are left out: raw_data keeps them.
-func appendUnmapped(b, obj []byte, m int) []byte {
+func appendUnmapped(b []byte, in input, m int) []byte {
 	mark := len(b)
 	b = open(b, "unmapped")
 	var buf [256]byte
-	b = unmappedMembers(b, obj, buf[:0], m)
-	return closeObj(b, mark)
-}
-
-func unmappedMembers(b, obj, path []byte, m int) []byte {
-	it := objectMembers(obj)
+	// The top level is walked here, not in the recursive helper, so that
+	// the recorded members stay on the caller's stack.
+	it := in.members()
 	for {
 		k, v, ok := it.next()
 		if !ok {
-			return b
+			break
 		}
-		p := path
-		if len(p) > 0 {
-			p = append(p, '.')
-		}
-		p = append(p, k...)
-		switch mapPath(m, p) {
-		case pathMapped:
-			continue
-		case pathPartial:
-			if isObject(v) {
-				b = unmappedMembers(b, v, p, m)
-				continue
+		b = unmappedMember(b, k, v, buf[:0], m)
+	}
+	return closeObj(b, mark)
+}
+
+// unmappedMember appends member k (under path) of value v unless it is
+// mapped, descending into partly mapped objects.
+func unmappedMember(b, k, v, path []byte, m int) []byte {
+	p := path
+	if len(p) > 0 {
+		p = append(p, '.')
+	}
+	p = append(p, k...)
+	switch mapPath(m, p) {
+	case pathMapped:
+		return b
+	case pathPartial:
+		if isObject(v) {
+			it := objectMembers(v)
+			for {
+				ck, cv, ok := it.next()
+				if !ok {
+					return b
+				}
+				b = unmappedMember(b, ck, cv, p, m)
 			}
 		}
-		if string(v) == "null" {
-			continue
-		}
-		b = appendRawStr(sep(b), p)
-		b = append(b, ':')
-		b = appendCompact(b, v)
 	}
+	if string(v) == "null" {
+		return b
+	}
+	b = appendRawStr(sep(b), p)
+	b = append(b, ':')
+	return appendCompact(b, v)
 }
 
 // timeMS returns the event time in Unix milliseconds: the provider's time

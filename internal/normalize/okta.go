@@ -5,31 +5,29 @@ import "bytes"
 // okta is what the normalizers read of an Okta System Log event, as raw
 // string contents (nil when absent, null or not a string).
 type okta struct {
-	data                            []byte
-	uuid, published, eventType      []byte
-	severity, displayMessage        []byte
-	actor                           party
-	actorType                       []byte
-	ip, userAgent                   []byte
-	city, state, country            []byte
-	lat, lon                        []byte // raw numbers
-	result, reason                  []byte
-	sessionID, transactionID        []byte
-	requestID, requestURI           []byte
-	isp, domain, asOrg, asNumber    []byte // asNumber: raw number
-	privilegeGranted                []byte
-	targets                         []byte // raw array
-	tUser, tGroup, tApp, tOther     party
-	credentialType, authProvider    []byte
-	zone, device                    []byte
-	hasTargets                      bool
-	geoCountryIsCode, actorIsPerson bool
+	data                         []byte
+	uuid, published, eventType   []byte
+	severity, displayMessage     []byte
+	actor                        party
+	actorType                    []byte
+	ip, userAgent                []byte
+	city, state, country         []byte
+	lat, lon                     []byte // raw numbers
+	result, reason               []byte
+	sessionID, transactionID     []byte
+	requestID, requestURI        []byte
+	isp, domain, asOrg, asNumber []byte // asNumber: raw number
+	privilegeGranted             []byte
+	tUser, tGroup, tApp, tOther  party
+	authProvider                 []byte
+	device                       []byte
+	actorIsPerson                bool
 }
 
 // decodeOkta reads an event in one pass over its members.
-func decodeOkta(data []byte) okta {
-	e := okta{data: data}
-	m := objectMembers(data)
+func decodeOkta(in *input) okta {
+	e := okta{data: in.data}
+	m := in.members()
 	for {
 		k, v, ok := m.next()
 		if !ok {
@@ -56,14 +54,11 @@ func decodeOkta(data []byte) okta {
 			e.reason = str(get(v, "reason"))
 		case "authenticationContext":
 			e.sessionID = str(get(v, "externalSessionId"))
-			e.credentialType = str(get(v, "credentialType"))
-			e.authProvider = str(get(v, "authenticationProvider"))
 		case "transaction":
 			e.transactionID = str(get(v, "id"))
 		case "debugContext":
 			d := get(v, "debugData")
 			e.requestID = str(get(d, "requestId"))
-			e.requestURI = str(get(d, "requestUri"))
 			e.privilegeGranted = str(get(d, "privilegeGranted"))
 		case "securityContext":
 			sm := objectMembers(v)
@@ -84,14 +79,12 @@ func decodeOkta(data []byte) okta {
 				}
 			}
 		case "target":
-			e.targets = v
 			it := arrayElements(v)
 			for {
 				t, ok := it.next()
 				if !ok {
 					break
 				}
-				e.hasTargets = true
 				p := oktaParty(t)
 				switch {
 				case string(p.typ) == "User" && e.tUser.empty():
@@ -123,10 +116,6 @@ func (e *okta) readClient(v []byte) {
 			e.ip = str(val)
 		case "userAgent":
 			e.userAgent = str(get(val, "rawUserAgent"))
-		case "zone":
-			e.zone = str(val)
-		case "device":
-			e.device = str(val)
 		case "geographicalContext":
 			gm := objectMembers(val)
 			for {
@@ -310,7 +299,7 @@ func (e *okta) privilege() []byte {
 
 // oktaOCSF appends an event as OCSF.
 func oktaOCSF(b []byte, in input) []byte {
-	e := decodeOkta(in.data)
+	e := decodeOkta(&in)
 	rt := e.route()
 	b = append(b, '{')
 	b = appendClass(b, rt, e.severityID())
@@ -453,7 +442,7 @@ func oktaOCSF(b []byte, in input) []byte {
 		b = putRaw(b, "type", ent.typ)
 		b = closeObj(b, em)
 	}
-	b = appendUnmapped(b, in.data, shapeOkta)
+	b = appendUnmapped(b, in, shapeOkta)
 	b = appendRawData(b, in.data)
 	return append(b, '}')
 }
@@ -486,7 +475,7 @@ func oktaMapping(p []byte) int {
 // actor as user, the client as source and user_agent, the first user and
 // group targets as user.target, and Okta's own sections under okta.
 func oktaECS(b []byte, in input) []byte {
-	e := decodeOkta(in.data)
+	e := decodeOkta(&in)
 	t := e.eventType
 	rt := e.route()
 	var c ecsEvent
@@ -655,7 +644,7 @@ func oktaECS(b []byte, in input) []byte {
 	b = putRaw(b, "reason", e.reason)
 	b = closeObj(b, ocm)
 	// Okta's other sections, as served.
-	m := objectMembers(in.data)
+	m := in.members()
 	for {
 		k, v, ok := m.next()
 		if !ok {

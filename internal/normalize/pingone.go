@@ -5,26 +5,24 @@ import "bytes"
 // pingone is what the normalizers read of a PingOne audit activity, as raw
 // string contents (nil when absent or not a string).
 type pingone struct {
-	data                          []byte
-	id, recordedAt, createdAt     []byte
-	correlationID, sessionID      []byte
-	user, client                  party
-	userPopulation, userEnv       []byte
-	ip, userAgent                 []byte
-	actionType, actionDesc        []byte
-	resultStatus, resultDesc      []byte
-	resultID                      []byte
-	resources, tags, embedded     []byte // raw arrays and objects
-	resUser, resGroup, resOther   party
-	resEnv, clientEnv             []byte
-	resourceCount                 int
-	adminIdentityEvent, hasActors bool
+	data                        []byte
+	id, recordedAt, createdAt   []byte
+	correlationID, sessionID    []byte
+	user, client                party
+	userPopulation, userEnv     []byte
+	ip, userAgent               []byte
+	actionType, actionDesc      []byte
+	resultStatus, resultDesc    []byte
+	resultID                    []byte
+	resources, tags, embedded   []byte // raw arrays and objects
+	resUser, resGroup, resOther party
+	resEnv, clientEnv           []byte
 }
 
 // decodePingOne reads an activity in one pass over its members.
-func decodePingOne(data []byte) pingone {
-	e := pingone{data: data}
-	m := objectMembers(data)
+func decodePingOne(in *input) pingone {
+	e := pingone{data: in.data}
+	m := in.members()
 	for {
 		k, v, ok := m.next()
 		if !ok {
@@ -55,7 +53,6 @@ func decodePingOne(data []byte) pingone {
 					e.client, e.clientEnv, _ = pingoneParty(av)
 				}
 			}
-			e.hasActors = !e.user.empty() || !e.client.empty()
 		case "source":
 			e.ip = str(get(v, "ipAddress"))
 			e.userAgent = str(get(v, "userAgent"))
@@ -74,7 +71,6 @@ func decodePingOne(data []byte) pingone {
 				if !ok {
 					break
 				}
-				e.resourceCount++
 				p, env, _ := pingoneParty(r)
 				if e.resEnv == nil {
 					e.resEnv = env
@@ -90,16 +86,6 @@ func decodePingOne(data []byte) pingone {
 			}
 		case "tags":
 			e.tags = v
-			it := arrayElements(v)
-			for {
-				t, ok := it.next()
-				if !ok {
-					break
-				}
-				if string(str(t)) == "adminIdentityEvent" {
-					e.adminIdentityEvent = true
-				}
-			}
 		case "_embedded":
 			e.embedded = v
 		}
@@ -332,7 +318,7 @@ func (e *pingone) role() []byte {
 
 // pingoneOCSF appends an activity as OCSF.
 func pingoneOCSF(b []byte, in input) []byte {
-	e := decodePingOne(in.data)
+	e := decodePingOne(&in)
 	rt := e.route()
 	b = append(b, '{')
 	b = appendClass(b, rt, sevInformational)
@@ -434,7 +420,7 @@ func pingoneOCSF(b []byte, in input) []byte {
 		b = putRaw(b, "type", ent.typ)
 		b = closeObj(b, em)
 	}
-	b = appendUnmapped(b, in.data, shapePingOne)
+	b = appendUnmapped(b, in, shapePingOne)
 	b = appendRawData(b, in.data)
 	return append(b, '}')
 }
@@ -459,7 +445,7 @@ func pingoneMapping(p []byte) int {
 // authentication category of sign-on decisions and password checks,
 // which the pipeline leaves out.
 func pingoneECS(b []byte, in input) []byte {
-	e := decodePingOne(in.data)
+	e := decodePingOne(&in)
 	t := e.actionType
 	var c ecsEvent
 	c.category("iam")

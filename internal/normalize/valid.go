@@ -165,3 +165,65 @@ func validNumber(b []byte, i int) (int, bool, bool) {
 	}
 	return i, true, true
 }
+
+// validTop checks the JSON object b (which starts with '{' and has no
+// surrounding whitespace) and records its members in top, up to its
+// capacity; when they do not fit it returns a nil slice (and still checks
+// the whole object).
+func validTop(b []byte, top []member) (members []member, ascii, ok bool) {
+	top = top[:0]
+	if len(b) > 1<<31-1 {
+		top = top[:0:0] // offsets would not fit: scan instead
+	}
+	ascii = true
+	i := skipWS(b, 1)
+	if i < len(b) && b[i] == '}' {
+		return top, true, i+1 == len(b)
+	}
+	fits := true
+	for {
+		i = skipWS(b, i)
+		if i >= len(b) || b[i] != '"' {
+			return nil, ascii, false
+		}
+		ks := i
+		var a bool
+		if i, a, ok = validString(b, i); !ok {
+			return nil, ascii, false
+		}
+		ascii = ascii && a
+		k0, k1 := ks+1, i-1
+		i = skipWS(b, i)
+		if i >= len(b) || b[i] != ':' {
+			return nil, ascii, false
+		}
+		vs := skipWS(b, i+1)
+		if i, a, ok = validValue(b, vs, 1); !ok {
+			return nil, ascii, false
+		}
+		ascii = ascii && a
+		if fits && len(top) < cap(top) {
+			top = append(top, member{k0: int32(k0), k1: int32(k1), v0: int32(vs), v1: int32(i)})
+		} else {
+			fits = false
+		}
+		i = skipWS(b, i)
+		if i >= len(b) {
+			return nil, ascii, false
+		}
+		switch b[i] {
+		case ',':
+			i++
+		case '}':
+			if i+1 != len(b) {
+				return nil, ascii, false
+			}
+			if !fits {
+				top = nil
+			}
+			return top, ascii, true
+		default:
+			return nil, ascii, false
+		}
+	}
+}

@@ -2,6 +2,7 @@ package normalize
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 )
 
@@ -16,6 +17,59 @@ func FuzzValid(f *testing.F) {
 		got := ok && skipWS(b, end) == len(b)
 		if want := json.Valid(b); got != want {
 			t.Fatalf("validValue(%q) = %v, json.Valid = %v", s, got, want)
+		}
+	})
+}
+
+// FuzzSkipValue checks the non-validating skipper against the validator:
+// on valid JSON both end at the same byte.
+func FuzzSkipValue(f *testing.F) {
+	for _, s := range []string{`{"a":"\\\"x"}`, `["` + strings.Repeat(`\\`, 13) + `\"", 1]`, `"` + strings.Repeat("a", 30) + `\\"`, `{"k":[{"x":"y\\\\"},2]}`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		b := []byte(s)
+		end, _, ok := validValue(b, 0, 0)
+		if !ok || skipWS(b, end) != len(b) {
+			return
+		}
+		start := skipWS(b, 0)
+		if got := skipValue(b, start); got != end {
+			t.Fatalf("skipValue(%q) ends at %d, validValue at %d", s, got, end)
+		}
+	})
+}
+
+// FuzzValidTop checks the top-level validator against encoding/json.Valid
+// and its recorded members against the scanning iterator.
+func FuzzValidTop(f *testing.F) {
+	for _, s := range []string{`{}`, `{"a":1,"b":{"c":[1,2]}}`, `{"a":1,}`, `{"a":1} `, `{"a" : "x" , "b":null}`, `{"a":1}{`} {
+		f.Add(s, uint8(2))
+	}
+	f.Fuzz(func(t *testing.T, s string, n uint8) {
+		b := []byte(s)
+		if len(b) < 2 || b[0] != '{' || b[len(b)-1] != '}' {
+			return // prepare hands validTop trimmed objects only
+		}
+		top, _, ok := validTop(b, make([]member, 0, int(n%8)))
+		if want := json.Valid(b); ok != want {
+			t.Fatalf("validTop(%q) = %v, json.Valid = %v", s, ok, want)
+		}
+		if !ok || top == nil {
+			return
+		}
+		it := objectMembers(b)
+		for i := 0; ; i++ {
+			k, v, more := it.next()
+			if !more {
+				if i != len(top) {
+					t.Fatalf("%d members recorded, %d scanned", len(top), i)
+				}
+				return
+			}
+			if i >= len(top) || string(b[top[i].k0:top[i].k1]) != string(k) || string(b[top[i].v0:top[i].v1]) != string(v) {
+				t.Fatalf("member %d: recorded %q, scanned %q:%q", i, top, k, v)
+			}
 		}
 	})
 }

@@ -2,6 +2,7 @@ package normalize
 
 import (
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -134,4 +135,57 @@ func FuzzECS(f *testing.F) {
 			t.Fatalf("no event.original: %v %s", err, b)
 		}
 	})
+}
+
+// TestECSCyberArkAsSekoia pins, for one event of each kind Sekoia's
+// "CyberArk Audit Logs" format has a test for, the ECS fields and values
+// that format gives (fixtures of our own in the same shape).
+func TestECSCyberArkAsSekoia(t *testing.T) {
+	const base = `"tenantId":"43de6333-0000-4000-8000-000000000001","timestamp":1739269449904,`
+	for _, tt := range []struct {
+		name, data string
+		want       map[string]any
+	}{
+		{"IDP2001", `{"uuid":"u1",` + base + `"username":"ann@tenant.example","applicationCode":"IDP","auditCode":"IDP2001","auditType":"Info","action":"add-user","userId":"id-ann","source":"2001:db8::5","actionType":"Create","component":"Identity","serviceName":"Identity","message":"add-user","customData":{"directory_service_id":"dir-1","user_id":"id-bo","user_name":"bo@tenant.example"},"cloudProvider":"aws","identityType":"HUMAN"}`,
+			map[string]any{"@timestamp": "2025-02-11T10:24:09.904Z", "event.code": "IDP2001", "event.action": "add-user", "event.category": []any{"configuration"},
+				"event.type": []any{"creation"}, "event.dataset": "IDP", "event.provider": "Identity", "event.reason": "add-user",
+				"user.email": "ann@tenant.example", "user.id": "id-ann", "source.ip": "2001:db8::5", "source.address": "2001:db8::5",
+				"user.target.email": "bo@tenant.example", "user.target.id": "id-bo", "cyberark.audit.directory_service_id": "dir-1",
+				"observer.vendor": "CyberArk", "observer.product": "Identity", "organization.id": "43de6333-0000-4000-8000-000000000001", "cloud.provider": "aws"}},
+		{"IDP2009", `{"uuid":"u2",` + base + `"username":"INTEGRATION","applicationCode":"IDP","auditCode":"IDP2009","auditType":"Info","action":"cloud.core.oauthtoken.create","userId":"id-i","source":"198.51.100.7","component":"Identity","serviceName":"Identity","message":"cloud.core.oauthtoken.create","customData":{}}`,
+			map[string]any{"event.category": []any{"authentication"}, "event.type": []any{"start"}, "event.outcome": "success", "user.name": "INTEGRATION",
+				"related.user": []any{"INTEGRATION"}, "related.ip": []any{"198.51.100.7"}}},
+		{"PAM00099", `{"uuid":"u3",` + base + `"username":"ann","applicationCode":"PAM","auditCode":"PAM00099","auditType":"Info","action":"Open File","userId":"ann","source":"PVWA","component":"Vault","serviceName":"Privilege Cloud","message":"","customData":{"PAM":{"new_target":"","target":"Root\\PVConfiguration.xml"}},"safe":"PVWAConfig"}`,
+			map[string]any{"event.category": []any{"configuration"}, "event.type": []any{"access"}, "file.path": `Root\PVConfiguration.xml`, "file.name": "PVConfiguration.xml",
+				"observer.name": "PVWA", "cyberark.audit.safe": "PVWAConfig", "user.name": "ann"}},
+		{"PAM00295", `{"uuid":"u4",` + base + `"username":"ann","applicationCode":"PAM","auditCode":"PAM00295","auditType":"Info","action":"Retrieve password","userId":"ann","source":"PVWA","component":"Vault","serviceName":"Privilege Cloud","accountId":"12_3","target":"10.0.0.9","message":"(Action: Copy Password)access","customData":{"PAM":{"new_target":"nt","target":"Root\\Operating System-UnixSSH-10.0.0.9-root"}},"safe":"Linux","accountName":"Operating System-UnixSSH-10.0.0.9-root","targetPlatform":"UnixSSH","targetAccount":"root"}`,
+			map[string]any{"event.type": []any{"access"}, "event.reason": "(Action: Copy Password)access", "destination.ip": "10.0.0.9", "destination.address": "10.0.0.9",
+				"user.target.domain": "Root", "user.target.name": "Operating System-UnixSSH-10.0.0.9-root", "cyberark.audit.new_target": "nt",
+				"cyberark.audit.account_id": "12_3", "cyberark.audit.target_platform": "UnixSSH"}},
+		{"PAM00088", `{"uuid":"u5",` + base + `"username":"PVWAGWUser","applicationCode":"PAM","auditCode":"PAM00088","auditType":"Info","action":"Set Password","userId":"PVWAGWUser","source":"PVWAAPP","component":"Vault","serviceName":"Privilege Cloud","message":"","customData":{"PAM":{"new_target":"","target":""}},"safe":"","targetAccount":""}`,
+			map[string]any{"event.category": []any{"configuration"}, "event.type": []any{"change"}, "user.name": "PVWAGWUser", "user.id": "PVWAGWUser", "observer.name": "PVWAAPP"}},
+	} {
+		b, err := ECS(event.Raw{Provider: ProviderCyberArk, Data: []byte(tt.data)}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if errs := ecsSchemaForTest(t).Check(b); len(errs) > 0 {
+			t.Errorf("%s: %v", tt.name, errs)
+		}
+		var doc map[string]any
+		if err := json.Unmarshal(b, &doc); err != nil {
+			t.Fatal(err)
+		}
+		for path, want := range tt.want {
+			var v any = doc
+			for _, k := range strings.Split(strings.Replace(path, "@timestamp", "\x00", 1), ".") {
+				k = strings.Replace(k, "\x00", "@timestamp", 1)
+				m, _ := v.(map[string]any)
+				v = m[k]
+			}
+			if gotJSON, wantJSON := fmt.Sprint(v), fmt.Sprint(want); gotJSON != wantJSON {
+				t.Errorf("%s: %s = %v, want %v", tt.name, path, v, want)
+			}
+		}
+	}
 }

@@ -120,6 +120,7 @@ type asimRow struct {
 	vendor, product string
 	originalType    []byte // the provider's event code
 	codeText        string // the event code when the provider has none in the event
+	tenant          []byte // the tenant the event names, when the envelope has none
 	originalUID     []byte
 	message         []byte
 	resultDetails   string // one of the schema's values
@@ -200,8 +201,12 @@ func (w *asimRow) append(b []byte, in input) []byte {
 	b = putID(b, "EventOriginalUid", in, w.originalUID)
 	b = putRaw(b, "EventMessage", w.message)
 	b = putStr(b, "Dvc", w.product)
-	if in.tenant != "" {
+	switch {
+	case in.tenant != "":
 		b = putStr(b, "DvcId", in.tenant)
+		b = putStr(b, "DvcIdType", "Other")
+	case len(w.tenant) > 0:
+		b = putRaw(b, "DvcId", w.tenant)
 		b = putStr(b, "DvcIdType", "Other")
 	}
 	if !w.auth {
@@ -360,7 +365,7 @@ func pingoneASIM(in input) asimRow {
 	rt := e.route()
 	w := asimRow{auth: rt.class == classAuthentication, time: timeMS(e.recordedAt, in.time), status: e.status(),
 		severity: sevInformational, vendor: "Ping Identity", product: "PingOne", originalType: e.actionType,
-		originalUID: e.id, message: e.resultDesc, operation: e.actionType, eventType: auditEventType(rt),
+		originalUID: e.id, message: e.resultDesc, operation: e.actionType, eventType: auditEventType(rt), tenant: e.tenant(""),
 		actorName: e.user.name, actorID: e.user.id, actorType: "Regular", actingApp: e.client.name, actingAppID: e.client.id,
 		srcIP: e.ip, ua: e.userAgent}
 	if !isIP(w.srcIP) {
@@ -403,7 +408,7 @@ func cyberarkASIM(in input) asimRow {
 	// Vendor and product as the Sentinel ASimAuthenticationCyberArkAudit
 	// parser sets them.
 	w := asimRow{auth: rt.class == classAuthentication && rt.activity != activityOther, time: ms, status: e.status(),
-		severity: e.severity(), vendor: "CyberArk", product: "Audit", originalType: e.auditCode, originalUID: e.uuid,
+		severity: e.severity(), vendor: "CyberArk", product: "Audit", originalType: e.auditCode, originalUID: e.uuid, tenant: e.tenantID,
 		message: e.message, operation: e.action, eventType: auditEventType(rt),
 		actorName: e.username, actorID: e.userID, actorType: cyberarkUserType(e.identityType), srcIP: e.srcIP(),
 		srcCity: e.cdCity, srcCountry: e.cdCountry}
@@ -552,7 +557,7 @@ func entraProvisioningASIM(in input) asimRow {
 	s := e.subject()
 	w := asimRow{time: timeMS(e.at, in.time), status: entraStatus(e.status), severity: sevInformational,
 		vendor: "Microsoft", product: "Entra ID", originalType: e.action, originalUID: e.id, message: e.errorReason,
-		operation: e.action, eventType: auditEventType(rt), actingApp: e.spName, actingAppID: e.spID,
+		operation: e.action, eventType: auditEventType(rt), actingApp: e.spName, actingAppID: e.spID, tenant: e.tenantID,
 		object: s.name, objectID: s.id, objectType: objectType(s.typ), targetApp: e.targetSystem, targetAppID: e.targetSystID,
 		originalDetails: e.errorReason}
 	return w

@@ -125,6 +125,9 @@ func prepareInput(schema string, r *event.Raw) (input, error) {
 	in := input{source: r.Source, tenant: r.Tenant, id: r.ID, time: r.Time}
 	d, members, ok := prepare(r.Data, in.top[:0])
 	if !ok {
+		if r.ID == "" {
+			return input{}, fmt.Errorf("normalize %s: %s event: %w", schema, r.Provider, ErrNotObject)
+		}
 		return input{}, fmt.Errorf("normalize %s: %s event %q: %w", schema, r.Provider, r.ID, ErrNotObject)
 	}
 	in.data, in.ntop = d, len(members)

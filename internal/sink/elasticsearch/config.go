@@ -17,8 +17,14 @@ const (
 	// FormatIntegration writes what Elastic's own integration for the
 	// provider expects: the raw event as JSON text in message, @timestamp
 	// and data_stream.*. Providers Elastic has no integration for are
-	// written as FormatRaw.
+	// written as FormatECS.
 	FormatIntegration = "integration"
+	// FormatECS writes the event normalized to ECS (internal/normalize),
+	// with event.original.
+	FormatECS = "ecs"
+	// FormatOCSF writes the event normalized to OCSF, with raw_data and
+	// an @timestamp for data streams.
+	FormatOCSF = "ocsf"
 	// FormatRaw writes the provider's event as an object under "raw", with
 	// @timestamp and an "auditrelay" envelope (source, provider, tenant, id).
 	FormatRaw = "raw"
@@ -128,11 +134,9 @@ func (c *Config) Validate() []error {
 		}
 	}
 	switch c.Format {
-	case FormatIntegration, FormatRaw:
-	case "ecs", "ocsf":
-		add("format", "%q is not available yet (it comes with the normalizers); use integration or raw", c.Format)
+	case FormatIntegration, FormatECS, FormatOCSF, FormatRaw:
 	default:
-		add("format", "%q is not supported (want integration or raw)", c.Format)
+		add("format", "%q is not supported (want integration, ecs, ocsf or raw)", c.Format)
 	}
 	if c.BatchSize < 1 || c.BatchSize > maxBatchSize {
 		add("batch_size", "%d is out of range (1 to %d)", c.BatchSize, maxBatchSize)

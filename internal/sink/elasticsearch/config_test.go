@@ -43,8 +43,6 @@ func TestConfigValidate(t *testing.T) {
 		"key alone":     {func(c *Config) { c.APIKey = secret.New("ui2lp2axTNmsyakw9tvNnw") }, "not an encoded API key"},
 		"prefix":        {func(c *Config) { c.APIKey = secret.New("ApiKey " + testKey) }, "without \"ApiKey \""},
 		"user only":     {func(c *Config) { c.APIKey = secret.String{}; c.Username = "u" }, "password: required"},
-		"ecs":           {func(c *Config) { c.Format = "ecs" }, "not available yet"},
-		"ocsf":          {func(c *Config) { c.Format = "ocsf" }, "not available yet"},
 		"format":        {func(c *Config) { c.Format = "cef" }, "not supported"},
 		"index upper":   {func(c *Config) { c.Index = "Logs" }, "lower case"},
 		"index star":    {func(c *Config) { c.Index = "logs-*" }, "must not contain"},

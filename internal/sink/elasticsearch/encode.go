@@ -7,10 +7,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/auditrelay/auditrelay/internal/event"
+	"github.com/auditrelay/auditrelay/internal/normalize"
 )
 
 // Integration describes how Elastic's own integration for a provider, if
@@ -20,7 +22,8 @@ type Integration struct {
 	// "ping_one.audit"; the data stream is logs-<Dataset>-default.
 	Dataset string
 	// Exists is false where Elastic has no integration that takes the
-	// provider's events as auditrelay reads them: those are written raw.
+	// provider's events as auditrelay reads them: those are written in
+	// ECS.
 	Exists bool
 }
 
@@ -35,7 +38,8 @@ type Integration struct {
 // azure.provisioning) take diagnostic-setting records from Event Hubs,
 // whose shape the Microsoft Graph events auditrelay reads do not have (the
 // pipeline drops a record whose category is not "AuditLogs"). Those, and
-// any other provider, are written raw into logs-auditrelay.<provider>-default.
+// any other provider, are written in ECS (raw for a provider the
+// normalizers do not know) into logs-auditrelay.<provider>-default.
 func IntegrationFor(provider string) Integration {
 	switch provider {
 	case "pingone":
@@ -50,6 +54,20 @@ func IntegrationFor(provider string) Integration {
 // is not set: logs-<dataset>-default, see IntegrationFor.
 func DefaultIndex(provider string) string {
 	return "logs-" + IntegrationFor(provider).Dataset + "-default"
+}
+
+// defaultIndexFor is DefaultIndex for a format: integration and raw use
+// the integration's data stream, ecs and ocsf auditrelay's own
+// (logs-auditrelay.<provider>-default, logs-auditrelay.<provider>_ocsf-default),
+// whose mappings differ.
+func defaultIndexFor(provider, format string) string {
+	switch format {
+	case FormatECS:
+		return "logs-auditrelay." + datasetPart(provider) + "-default"
+	case FormatOCSF:
+		return "logs-auditrelay." + datasetPart(provider) + "_ocsf-default"
+	}
+	return DefaultIndex(provider)
 }
 
 // datasetPart makes a provider name a valid part of a data stream name:
@@ -114,21 +132,22 @@ func parseDataStream(name string) (dataStream, bool) {
 // target is where a provider's events go and how they are written.
 type target struct {
 	index  string
-	raw    bool
+	format string // FormatIntegration (message), FormatECS, FormatOCSF or FormatRaw
 	stream []byte // `,"data_stream":{…}` or nil
 }
 
 // encoder turns events into _bulk lines. It is not safe for concurrent use.
 type encoder struct {
 	index   string // the configured index, or "" for per provider
-	raw     bool   // format raw for every provider
+	format  string
 	targets map[string]*target
 	compact bytes.Buffer
+	norm    []byte
 	scratch []byte
 }
 
 func newEncoder(cfg Config) *encoder {
-	return &encoder{index: cfg.Index, raw: cfg.Format == FormatRaw, targets: map[string]*target{}}
+	return &encoder{index: cfg.Index, format: cfg.Format, targets: map[string]*target{}}
 }
 
 // targetOf returns the target of a provider's events.
@@ -136,10 +155,15 @@ func (e *encoder) targetOf(provider string) *target {
 	if t, ok := e.targets[provider]; ok {
 		return t
 	}
-	in := IntegrationFor(provider)
-	t := &target{index: e.index, raw: e.raw || !in.Exists}
+	t := &target{index: e.index, format: e.format}
+	if t.format == FormatIntegration && !IntegrationFor(provider).Exists {
+		t.format = FormatECS
+	}
+	if (t.format == FormatECS || t.format == FormatOCSF) && !slices.Contains(normalize.Providers(), provider) {
+		t.format = FormatRaw
+	}
 	if t.index == "" {
-		t.index = DefaultIndex(provider)
+		t.index = defaultIndexFor(provider, t.format)
 	}
 	if ds, ok := parseDataStream(t.index); ok {
 		t.stream = fmt.Appendf(nil, `,"data_stream":{"type":%q,"dataset":%q,"namespace":%q}`, ds.typ, ds.dataset, ds.namespace)
@@ -160,9 +184,13 @@ var errNotObject = errors.New("raw event is not a JSON object")
 //
 //	{"@timestamp":"<time>","message":"<raw JSON as text>","data_stream":{…}}
 //
-// and in format raw
+// in format raw
 //
 //	{"@timestamp":"<time>","auditrelay":{"source":…,"provider":…,"tenant":…,"id":…},"raw":{…},"data_stream":{…}}
+//
+// in format ecs the ECS document (which has its @timestamp) with
+// data_stream, and in format ocsf the OCSF event with @timestamp first
+// and data_stream last.
 //
 // data_stream is written when the index is a data stream name. The
 // message is the event byte for byte as the provider served it (line
@@ -171,26 +199,52 @@ var errNotObject = errors.New("raw event is not a JSON object")
 func (e *encoder) appendItem(b []byte, ev *event.Raw) ([]byte, error) {
 	t := e.targetOf(ev.Provider)
 	data := []byte(ev.Data)
-	if t.raw {
+	switch t.format {
+	case FormatECS, FormatOCSF:
+		n, err := normalize.Append(normalize.Format(t.format), *ev, e.norm[:0])
+		if err != nil {
+			return b, fmt.Errorf("cannot normalize to %s: %w", t.format, err)
+		}
+		e.norm = n
+		if len(n) < 2 || n[0] != '{' || n[len(n)-1] != '}' {
+			return b, errNotObject
+		}
+	case FormatRaw:
 		e.compact.Reset()
 		if err := json.Compact(&e.compact, data); err != nil {
 			return b, fmt.Errorf("raw event is not JSON: %w", err)
 		}
 		data = e.compact.Bytes()
-	} else if !json.Valid(data) {
-		return b, errors.New("raw event is not JSON")
+	default:
+		if !json.Valid(data) {
+			return b, errors.New("raw event is not JSON")
+		}
 	}
-	if d := bytes.TrimLeft(data, " \t\r\n"); len(d) == 0 || d[0] != '{' {
-		return b, errNotObject
+	if t.format != FormatECS && t.format != FormatOCSF {
+		if d := bytes.TrimLeft(data, " \t\r\n"); len(d) == 0 || d[0] != '{' {
+			return b, errNotObject
+		}
 	}
 	b = append(b, `{"create":{"_index":`...)
 	b = event.AppendJSONString(b, t.index)
 	b = append(b, `,"_id":"`...)
 	b = appendDocID(b, &e.scratch, ev)
-	b = append(b, "\"}}\n{\"@timestamp\":\""...)
+	b = append(b, "\"}}\n"...)
+	if t.format == FormatECS { // the document carries its @timestamp
+		b = append(b, e.norm[:len(e.norm)-1]...)
+		b = append(b, t.stream...)
+		return append(b, "}\n"...), nil
+	}
+	b = append(b, "{\"@timestamp\":\""...)
 	b = ev.Time.UTC().AppendFormat(b, time.RFC3339Nano)
 	b = append(b, '"')
-	if t.raw {
+	switch t.format {
+	case FormatOCSF:
+		if len(e.norm) > 2 {
+			b = append(b, ',')
+			b = append(b, e.norm[1:len(e.norm)-1]...)
+		}
+	case FormatRaw:
 		b = append(b, `,"auditrelay":{"source":`...)
 		b = event.AppendJSONString(b, ev.Source)
 		b = append(b, `,"provider":`...)
@@ -201,7 +255,7 @@ func (e *encoder) appendItem(b []byte, ev *event.Raw) ([]byte, error) {
 		b = event.AppendJSONString(b, ev.ID)
 		b = append(b, `},"raw":`...)
 		b = append(b, data...)
-	} else {
+	default:
 		b = append(b, `,"message":`...)
 		b = event.AppendJSONBytes(b, data)
 	}

@@ -1,7 +1,6 @@
 package elasticsearch
 
 import (
-	"bytes"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -112,6 +111,7 @@ func TestEncodeIntegrationShape(t *testing.T) {
 			Timestamp  string                                    `json:"@timestamp"`
 			Message    *string                                   `json:"message"`
 			Raw        json.RawMessage                           `json:"raw"`
+			Event      struct{ Original string }                 `json:"event"`
 			DataStream struct{ Type, Dataset, Namespace string } `json:"data_stream"`
 		}
 		if err := json.Unmarshal([]byte(lines[2*i+1]), &doc); err != nil {
@@ -127,12 +127,9 @@ func TestEncodeIntegrationShape(t *testing.T) {
 			if doc.Message == nil || *doc.Message != string(ev.Data) {
 				t.Errorf("doc %d message = %v, want the raw event verbatim", i, doc.Message)
 			}
-		} else {
-			var c bytes.Buffer
-			json.Compact(&c, ev.Data)
-			if doc.Message != nil || string(doc.Raw) != c.String() {
-				t.Errorf("doc %d: want raw %s, no message; got raw %s message %v", i, c.String(), doc.Raw, doc.Message)
-			}
+		} else if doc.Message != nil || doc.Raw != nil || doc.Event.Original != string(ev.Data) {
+			// no integration: ECS, keeping the event in event.original
+			t.Errorf("doc %d: want ECS with event.original %s, no message; got %s", i, ev.Data, lines[2*i+1])
 		}
 	}
 }
@@ -205,4 +202,46 @@ func BenchmarkEncode(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "events/s")
 	b.SetBytes(int64(len(buf)))
+}
+
+// TestEncodeNormalized: formats ecs and ocsf write the normalized event,
+// with one @timestamp and the data stream fields of auditrelay's own data
+// streams, and keep the raw event (event.original, raw_data).
+func TestEncodeNormalized(t *testing.T) {
+	ev := sampleEvents()[0] // PingOne
+	for _, tc := range []struct{ format, index, dataset, keeps string }{
+		{FormatECS, "logs-auditrelay.pingone-default", "auditrelay.pingone", "event.original"},
+		{FormatOCSF, "logs-auditrelay.pingone_ocsf-default", "auditrelay.pingone_ocsf", "raw_data"},
+	} {
+		lines := strings.Split(strings.TrimSuffix(string(encodeAll(t, Config{Format: tc.format}, []event.Raw{ev})), "\n"), "\n")
+		if len(lines) != 2 || !strings.Contains(lines[0], `"_index":"`+tc.index+`"`) {
+			t.Fatalf("%s: lines %q, want one create into %s", tc.format, lines, tc.index)
+		}
+		var doc map[string]json.RawMessage
+		if err := json.Unmarshal([]byte(lines[1]), &doc); err != nil {
+			t.Fatalf("%s: %v", tc.format, err)
+		}
+		if n := strings.Count(lines[1], `"@timestamp":`); n != 1 {
+			t.Errorf("%s: @timestamp %d times", tc.format, n)
+		}
+		var ds struct{ Type, Dataset, Namespace string }
+		json.Unmarshal(doc["data_stream"], &ds)
+		if ds.Dataset != tc.dataset || ds.Type != "logs" {
+			t.Errorf("%s: data_stream %+v", tc.format, ds)
+		}
+		var original string
+		if tc.format == FormatECS {
+			var e struct{ Original string }
+			json.Unmarshal(doc["event"], &e)
+			original = e.Original
+		} else {
+			json.Unmarshal(doc["raw_data"], &original)
+			if _, ok := doc["class_uid"]; !ok {
+				t.Errorf("ocsf: no class_uid in %s", lines[1])
+			}
+		}
+		if original != string(ev.Data) {
+			t.Errorf("%s: %s = %q, want the raw event", tc.format, tc.keeps, original)
+		}
+	}
 }

@@ -26,7 +26,8 @@ const (
 	// FormatRaw is the file sink's NDJSON line: the provider's JSON under
 	// "raw" with source, provider, tenant, id and time beside it.
 	FormatRaw = "raw"
-	// FormatOCSF and FormatECS are reserved for normalized records.
+	// FormatOCSF and FormatECS write the event normalized (see
+	// internal/normalize); the headers still carry its id.
 	FormatOCSF = "ocsf"
 	FormatECS  = "ecs"
 )
@@ -195,11 +196,9 @@ func (c *Config) Validate() []error {
 		add("key", "unknown key %q (id, tenant or source)", c.Key)
 	}
 	switch c.Format {
-	case FormatRaw:
-	case FormatOCSF, FormatECS:
-		add("format", "%s is not available yet: this version has no normalization to %s; use raw (the provider's JSON with auditrelay's envelope)", c.Format, strings.ToUpper(c.Format))
+	case FormatRaw, FormatOCSF, FormatECS:
 	default:
-		add("format", "unknown format %q (raw)", c.Format)
+		add("format", "unknown format %q (raw, ocsf or ecs)", c.Format)
 	}
 	switch c.Compression {
 	case CompressionZstd, CompressionSnappy, CompressionLZ4, CompressionGzip, CompressionNone:

@@ -57,6 +57,7 @@ import (
 	"github.com/auditrelay/auditrelay/internal/delivery"
 	"github.com/auditrelay/auditrelay/internal/event"
 	"github.com/auditrelay/auditrelay/internal/httpx"
+	"github.com/auditrelay/auditrelay/internal/normalize"
 	"github.com/auditrelay/auditrelay/internal/park"
 	"github.com/auditrelay/auditrelay/internal/secret"
 	"github.com/auditrelay/auditrelay/internal/sink"
@@ -408,7 +409,7 @@ func (s *Sink) encode(batch []event.Raw, w *waiter, mine *[]*slot) ([]*slot, err
 		}
 		start := len(arena)
 		var err error
-		arena, err = event.AppendLine(arena, ev)
+		arena, err = normalize.AppendLine(arena, normalize.Format(s.cfg.Format), ev)
 		if err != nil {
 			arena = arena[:start]
 			s.pmu.Unlock()

@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -85,6 +86,26 @@ func TestSendAfterClose(t *testing.T) {
 		t.Fatalf("Send after Close: %v", err)
 	}
 	exactlyOnce(t, append(first, second...), consume(t, c.ListenAddrs(), 10, testTopic))
+}
+
+// TestNormalizedFormats: formats ocsf and ecs write the normalized event
+// as the record value, with the same headers.
+func TestNormalizedFormats(t *testing.T) {
+	for _, tc := range []struct{ format, field string }{{FormatOCSF, `"class_uid":`}, {FormatECS, `"ecs":{"version":`}} {
+		c := newCluster(t, 1)
+		h := newSink(t, c.ListenAddrs(), func(cfg *Config) { cfg.Format = tc.format })
+		batch := events("pingone-eu", tc.format, 3)
+		if err := h.sink.Send(context.Background(), batch); err != nil {
+			t.Fatal(err)
+		}
+		recs := consume(t, c.ListenAddrs(), len(batch), testTopic)
+		exactlyOnce(t, batch, recs)
+		for _, r := range recs {
+			if !json.Valid(r.Value) || !strings.Contains(string(r.Value), tc.field) || strings.Contains(string(r.Value), `"raw":{`) {
+				t.Errorf("%s: record value %s", tc.format, r.Value)
+			}
+		}
+	}
 }
 
 // TestKeys: the key setting picks what the record key holds.

@@ -9,7 +9,9 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/auditrelay/auditrelay/detections"
 	"github.com/auditrelay/auditrelay/internal/config"
+	"github.com/auditrelay/auditrelay/internal/detect"
 	"github.com/auditrelay/auditrelay/internal/emulator"
 	"github.com/auditrelay/auditrelay/internal/secret"
 	"github.com/auditrelay/auditrelay/internal/sink/sentinel"
@@ -17,7 +19,7 @@ import (
 
 // cmdSentinel runs `auditrelay sentinel template`.
 func cmdSentinel(args []string, env Env) int {
-	const use = "usage: auditrelay sentinel template --format pingone_v2|auditrelay|cyberark_audit|okta_v2|asim_audit|asim_authentication [--table NAME] [--workspace NAME] [--dce]"
+	const use = "usage: auditrelay sentinel template --format pingone_v2|auditrelay|cyberark_audit|okta_v2|asim_audit|asim_authentication [--table NAME] [--workspace NAME] [--dce] [--with-detections]"
 	if len(args) == 0 || args[0] != "template" {
 		fmt.Fprintln(env.Stderr, use)
 		return exitUsage
@@ -27,6 +29,7 @@ func cmdSentinel(args []string, env Env) int {
 	table := fs.String("table", "", "custom table `NAME` ending in _CL (default PingOne_AuditActivitiesV2_CL for pingone_v2, PingOne_AuditActivities_CL for auditrelay, CyberArk_AuditEvents_CL for cyberark_audit, OktaV2_CL for okta_v2, AuditRelayAuditEvent_CL for asim_audit, AuditRelayAuthentication_CL for asim_authentication)")
 	workspace := fs.String("workspace", "", "default of the template's workspaceName parameter: the Sentinel Log Analytics workspace `NAME`")
 	dce := fs.Bool("dce", false, "also create a data collection endpoint (needed for private link); without it the DCR has its own ingestion endpoint")
+	withDetections := fs.Bool("with-detections", false, "also create the Microsoft Sentinel analytics rules and hunting queries of detections/ whose queries read the table (docs/detections.md)")
 	if fs.Parse(args[1:]) != nil {
 		return exitUsage
 	}
@@ -34,7 +37,16 @@ func cmdSentinel(args []string, env Env) int {
 		fmt.Fprintln(env.Stderr, use)
 		return exitUsage
 	}
-	b, err := sentinel.Template(sentinel.TemplateOptions{Format: *format, Table: *table, Workspace: *workspace, DCE: *dce})
+	o := sentinel.TemplateOptions{Format: *format, Table: *table, Workspace: *workspace, DCE: *dce}
+	if *withDetections {
+		c, err := detect.Load(detections.FS())
+		if err != nil {
+			fmt.Fprintf(env.Stderr, "auditrelay sentinel template: the built-in detections: %v\n", err)
+			return exitFailure
+		}
+		o.Detections = &c
+	}
+	b, err := sentinel.Template(o)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "auditrelay sentinel template: %v\n", err)
 		return exitUsage

@@ -225,3 +225,62 @@ func TestDemoSentinel(t *testing.T) {
 		t.Errorf("file holds %d, Sentinel %d rows (%d distinct):\n%s", held, rows, distinct, out)
 	}
 }
+
+// TestSentinelTemplateWithDetections: --with-detections adds the
+// CyberArk analytics rules and hunting queries, each once, to the
+// cyberark_audit template, reading its table; without it there are none.
+func TestSentinelTemplateWithDetections(t *testing.T) {
+	type template struct {
+		Resources []struct {
+			Type       string `json:"type"`
+			Name       string `json:"name"`
+			Properties struct {
+				DisplayName string `json:"displayName"`
+				Query       string `json:"query"`
+			} `json:"properties"`
+		} `json:"resources"`
+	}
+	count := func(args ...string) (rules, hunts map[string]int) {
+		t.Helper()
+		out, errs, code := runMain(t, append([]string{"sentinel", "template", "--format", "cyberark_audit"}, args...)...)
+		if code != exitOK {
+			t.Fatalf("exit %d: %s", code, errs)
+		}
+		var tpl template
+		if err := json.Unmarshal([]byte(out), &tpl); err != nil {
+			t.Fatalf("not JSON: %v", err)
+		}
+		rules, hunts = map[string]int{}, map[string]int{}
+		for _, r := range tpl.Resources {
+			switch r.Type {
+			case "Microsoft.OperationalInsights/workspaces/providers/alertRules":
+				rules[r.Properties.DisplayName]++
+			case "Microsoft.OperationalInsights/workspaces/savedSearches":
+				hunts[r.Properties.DisplayName]++
+			default:
+				continue
+			}
+			if !strings.Contains(r.Properties.Query, "CyberArk_AuditEvents_CL") {
+				t.Errorf("%s reads another table:\n%s", r.Properties.DisplayName, r.Properties.Query)
+			}
+		}
+		return rules, hunts
+	}
+	rules, hunts := count("--with-detections")
+	for _, want := range []string{"CyberArk - Failed Identity logons followed by a successful one", "CyberArk - Safe owner added or removed"} {
+		if rules[want] != 1 {
+			t.Errorf("rule %q appears %d times", want, rules[want])
+		}
+	}
+	if len(rules) < 6 || len(hunts) < 3 {
+		t.Errorf("%d rules and %d hunting queries: %v %v", len(rules), len(hunts), rules, hunts)
+	}
+	for name, n := range rules {
+		if n != 1 || strings.HasPrefix(name, "PingOne") || strings.HasPrefix(name, "Okta") {
+			t.Errorf("rule %q appears %d times", name, n)
+		}
+	}
+	if rules, hunts := count(); len(rules)+len(hunts) != 0 {
+		t.Errorf("without --with-detections: %v %v", rules, hunts)
+	}
+}

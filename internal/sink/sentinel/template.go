@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+
+	"github.com/auditrelay/auditrelay/internal/detect"
 )
 
 // TemplateOptions select what Template creates.
@@ -23,6 +25,10 @@ type TemplateOptions struct {
 	// DCE adds a data collection endpoint; without it the DCR is of kind
 	// Direct and has its own logs ingestion endpoint.
 	DCE bool
+	// Detections, when set, adds the analytics rules (scheduled alert
+	// rules of Microsoft Sentinel) and hunting queries (saved searches)
+	// whose queries read the table: see Detections.
+	Detections *detect.Content
 }
 
 // Default tables of each format.
@@ -338,11 +344,23 @@ func Template(o TemplateOptions) ([]byte, error) {
 		dcr["kind"] = "Direct"
 	}
 	resources = append(resources, dcr)
+	what := ""
+	if o.Detections != nil {
+		ds := Detections(o.Detections, o.Format, o.Table)
+		resources = append(resources, detectionResources(ds, tableID)...)
+		rules := 0
+		for _, d := range ds {
+			if d.Analytic != nil {
+				rules++
+			}
+		}
+		what = fmt.Sprintf(", %d analytics rules and %d hunting queries of Microsoft Sentinel (the workspace must have Sentinel enabled)", rules, len(ds)-rules)
+	}
 	t := obj{
 		"$schema":        "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
 		"contentVersion": "1.0.0.0",
-		"metadata": obj{"description": fmt.Sprintf("auditrelay sentinel sink, format %s: the table %s, the DCR with stream %s%s. Grant the app Monitoring Metrics Publisher on the DCR.",
-			o.Format, o.Table, stream, map[bool]string{true: " and a DCE", false: ""}[o.DCE])},
+		"metadata": obj{"description": fmt.Sprintf("auditrelay sentinel sink, format %s: the table %s, the DCR with stream %s%s%s. Grant the app Monitoring Metrics Publisher on the DCR.",
+			o.Format, o.Table, stream, map[bool]string{true: " and a DCE", false: ""}[o.DCE], what)},
 		"parameters": params,
 		"resources":  resources,
 		"outputs": obj{

@@ -1,6 +1,9 @@
 package detect_test
 
 import (
+	"bytes"
+	"io/fs"
+	"os"
 	"testing"
 
 	"github.com/auditrelay/auditrelay/detections"
@@ -91,5 +94,33 @@ func TestKQLCheckFails(t *testing.T) {
 	}
 	if got["good"] != 0 {
 		t.Errorf("the good query gave %d diagnostics", got["good"])
+	}
+}
+
+// TestDocumented: docs/detections.md describes every rule.
+func TestDocumented(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/detections.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := detect.Load(detections.FS())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range c.Analytics {
+		if !bytes.Contains(doc, []byte("### "+a.Name+"\n")) {
+			t.Errorf("docs/detections.md has no section for %s", a.Name)
+		}
+	}
+	for _, h := range c.Hunting {
+		if !bytes.Contains(doc, []byte("### "+h.Name+" (hunting)\n")) {
+			t.Errorf("docs/detections.md has no section for %s", h.Name)
+		}
+	}
+	files, _ := fs.Glob(detections.FS(), "sigma/*/*.yml")
+	for _, f := range files {
+		if !bytes.Contains(doc, []byte("`detections/"+f+"`")) {
+			t.Errorf("docs/detections.md does not name %s", f)
+		}
 	}
 }

@@ -2,8 +2,11 @@ package detect_test
 
 import (
 	"bytes"
+	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/auditrelay/auditrelay/detections"
@@ -123,4 +126,35 @@ func TestDocumented(t *testing.T) {
 			t.Errorf("docs/detections.md does not name %s", f)
 		}
 	}
+}
+
+// TestDocsKQLParses parses the KQL examples of the docs (```kql blocks)
+// against the tables the templates create.
+func TestDocsKQLParses(t *testing.T) {
+	files, err := filepath.Glob("../../docs/*/*.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	more, _ := filepath.Glob("../../docs/*.md")
+	var qs []kqltest.Query
+	for _, f := range append(files, more...) {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.Split(string(b), "\n")
+		for i := 0; i < len(lines); i++ {
+			if strings.TrimSpace(lines[i]) != "```kql" {
+				continue
+			}
+			start := i + 1
+			for i++; i < len(lines) && strings.TrimSpace(lines[i]) != "```"; i++ {
+			}
+			qs = append(qs, kqltest.Query{Name: fmt.Sprintf("%s:%d", filepath.Base(f), start+1), Text: strings.Join(lines[start:i], "\n")})
+		}
+	}
+	if len(qs) == 0 {
+		t.Fatal("no ```kql block in the docs")
+	}
+	kqltest.New(t).Check(t, workspaceTables(), qs)
 }

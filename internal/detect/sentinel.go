@@ -83,7 +83,7 @@ const (
 	HuntingDir   = "sentinel/hunting"
 )
 
-// Tactics are the MITRE ATT&CK tactics as Sentinel names them.
+// tactics are the MITRE ATT&CK tactics as Sentinel names them.
 var tactics = []string{"Reconnaissance", "ResourceDevelopment", "InitialAccess", "Execution", "Persistence",
 	"PrivilegeEscalation", "DefenseEvasion", "CredentialAccess", "Discovery", "LateralMovement", "Collection",
 	"Exfiltration", "CommandAndControl", "Impact"}

@@ -43,6 +43,7 @@ type Diagnostic struct {
 	Excerpt  string `json:"excerpt"`
 }
 
+// String formats the diagnostic as name:line:column: severity code: message.
 func (d Diagnostic) String() string {
 	return fmt.Sprintf("%s:%d:%d: %s %s: %s (near %q)", d.Name, d.Line, d.Column, d.Severity, d.Code, d.Message, d.Excerpt)
 }

@@ -354,7 +354,7 @@ func Template(o TemplateOptions) ([]byte, error) {
 				rules++
 			}
 		}
-		what = fmt.Sprintf(", %d analytics rules and %d hunting queries of Microsoft Sentinel (the workspace must have Sentinel enabled)", rules, len(ds)-rules)
+		what = fmt.Sprintf(", %d analytics rules and %d hunting queries (saved searches) of Microsoft Sentinel (the workspace must have Sentinel enabled)", rules, len(ds)-rules)
 	}
 	t := obj{
 		"$schema":        "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",

@@ -63,7 +63,7 @@ Usage:
                                                serve the Elasticsearch (or --opensearch) _bulk emulator
   auditrelay emulate syslog [--tls]            receive syslog (TCP or TLS) and print each message parsed
   auditrelay sentinel template --format pingone_v2|auditrelay|cyberark_audit|okta_v2|asim_audit|asim_authentication
-                               [--table NAME] [--workspace NAME] [--dce]
+                               [--table NAME] [--workspace NAME] [--dce] [--with-detections]
                                                print the ARM template of a Sentinel table, DCR and DCE
   auditrelay normalize --format ocsf|ecs|asim [--provider pingone|cyberark|okta|entra]
                                                convert NDJSON on stdin (the file sink's lines, or bare

@@ -229,25 +229,7 @@ func showCheckpoint(s store.SourceState, src *daemon.Source) shownCheckpoint {
 // know (it never polled, or was reset), then the stored sources the
 // configuration no longer has.
 func allSources(cfg *config.Config, stored []store.SourceState) []store.SourceState {
-	byName := map[string]store.SourceState{}
-	for _, s := range stored {
-		byName[s.Name] = s
-	}
-	var out []store.SourceState
-	for _, name := range cfg.SourceNames() {
-		s, ok := byName[name]
-		if !ok {
-			s = store.SourceState{Name: name}
-		}
-		out = append(out, s)
-		delete(byName, name)
-	}
-	for _, s := range stored {
-		if _, ok := byName[s.Name]; ok {
-			out = append(out, s)
-		}
-	}
-	return out
+	return daemon.AllSources(cfg.SourceNames(), stored)
 }
 
 // configured reports whether cfg has a source called name.

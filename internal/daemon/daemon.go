@@ -45,6 +45,7 @@ type Daemon struct {
 	reg     *prometheus.Registry
 	metrics *pipeline.Metrics
 	health  *pipeline.Health
+	samples *sampler
 
 	mu    sync.Mutex
 	store store.Store
@@ -75,7 +76,7 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 		ConstLabels: prometheus.Labels{"version": opts.Version},
 	}, func() float64 { return 1 }))
 	d := &Daemon{cfg: cfg, log: log, version: opts.Version, sources: srcs, sinks: sinks, reg: reg,
-		metrics: pipeline.NewMetrics(reg), health: pipeline.NewHealth()}
+		metrics: pipeline.NewMetrics(reg), health: pipeline.NewHealth(), samples: newSampler()}
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "auditrelay_spool_bytes", Help: "Bytes of events in the spool.",
 	}, func() float64 { return float64(d.spool(func(s store.Store) int64 { return s.SpoolBytes() })) }))
@@ -166,6 +167,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}()
 
 	var wg sync.WaitGroup
+	wg.Go(func() { d.sample(ctx) })
 	errc := make(chan error, len(d.sources)+len(d.sinks)+1)
 	backoff := delivery.Backoff{Base: time.Second, Max: time.Minute}
 	leaser, shared := st.(store.Leaser)
@@ -316,6 +318,8 @@ func (d *Daemon) serveMetrics(addr string) (*http.Server, error) {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(d.reg, promhttp.HandlerOpts{Registry: d.reg}))
+	mux.Handle("/{$}", newStatusPage())
+	mux.HandleFunc("GET /status.json", d.serveStatusJSON)
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "ok\n")
 	})

@@ -181,6 +181,16 @@ func TestMetricsReadinessAndStatus(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	code, page := get(t, base+"/")
+	if code != http.StatusOK || !strings.Contains(page, "<script>") || strings.Contains(page, "{{") {
+		t.Errorf("GET / = %d, want the status page with its script inline:\n%.300s", code, page)
+	}
+	code, pageJSON := get(t, base+"/status.json")
+	var ps Status
+	if err := json.Unmarshal([]byte(pageJSON), &ps); err != nil || code != http.StatusOK {
+		t.Fatalf("GET /status.json = %d %v:\n%s", code, err, pageJSON)
+	}
+	checkPageStatus(t, ps, "env-good")
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("Run = %v after cancel, want nil", err)
@@ -188,7 +198,8 @@ func TestMetricsReadinessAndStatus(t *testing.T) {
 	if !strings.Contains(logs.String(), "source=bad") {
 		t.Fatalf("the log does not mention the halted source; the leak check below would prove nothing:\n%s", logs.String())
 	}
-	for what, out := range map[string]string{"readyz": body, "metrics": metrics, "status": string(stJSON), "log": logs.String()} {
+	for what, out := range map[string]string{"readyz": body, "metrics": metrics, "status": string(stJSON), "log": logs.String(),
+		"status page": page, "status.json": pageJSON} {
 		for _, s := range append(secrettest.Forms("c", goodSecret), secrettest.Forms("c", badSecret)...) {
 			if strings.Contains(out, s) {
 				t.Errorf("the secret %q leaked into the %s output", s, what)
@@ -197,5 +208,30 @@ func TestMetricsReadinessAndStatus(t *testing.T) {
 	}
 	if c, _ := get(t, base+"/healthz"); c == 200 {
 		t.Error("metrics server still up after Run returned")
+	}
+}
+
+// checkPageStatus checks the status the page reads: every configured
+// source with its provider and tenant, the halted source with its fix
+// apart, the spool's bound, and no cursor.
+func checkPageStatus(t *testing.T, ps Status, goodEnv string) {
+	t.Helper()
+	if !ps.Running || ps.SpoolMaxBytes != 1<<30 || len(ps.Store.Sources) != 2 {
+		t.Errorf("status.json: running %v, spool_max_bytes %d, %d sources; want running, 1GiB, 2", ps.Running, ps.SpoolMaxBytes, len(ps.Store.Sources))
+	}
+	for _, s := range ps.Store.Sources {
+		if len(s.Cursor) != 0 {
+			t.Errorf("status.json carries the cursor of %s", s.Name)
+		}
+	}
+	if l := ps.Sources["good"]; l.Provider != "pingone" || l.Tenant != goodEnv || len(l.LagHistory) == 0 {
+		t.Errorf("status.json sources[good] = %+v, want provider pingone, tenant %s and a lag sample", l, goodEnv)
+	}
+	if len(ps.Halts) != 1 || ps.Halts[0].Runner != "source/bad" || !strings.Contains(ps.Halts[0].Fix, "client_secret") ||
+		strings.Contains(ps.Halts[0].Error, ps.Halts[0].Fix) {
+		t.Errorf("status.json halts = %+v, want source/bad with its fix (naming client_secret) apart from the error", ps.Halts)
+	}
+	if _, ok := ps.Sinks["file"]; !ok {
+		t.Errorf("status.json has no live figures of the sink: %+v", ps.Sinks)
 	}
 }

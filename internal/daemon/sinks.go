@@ -39,6 +39,9 @@ type Sink struct {
 	Park *park.File
 	// Collectors are the sink's own metrics, registered by New.
 	Collectors []prometheus.Collector
+	// Parked counts the events the sink kept in its park file since the
+	// process started; nil for a sink that parks none.
+	Parked func() int64
 }
 
 // BuildSinks constructs every configured sink. It does no I/O.
@@ -119,6 +122,7 @@ func buildSentinel(b *Sink, c sentinel.Config, log *slog.Logger) {
 		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help, ConstLabels: labels},
 			func() float64 { return float64(v(s.Stats())) })
 	}
+	b.Parked = func() int64 { return s.Stats().Parked }
 	b.Collectors = []prometheus.Collector{
 		counter("auditrelay_sentinel_rows_total", "Rows acknowledged by the Logs Ingestion API.", func(s sentinel.Stats) int64 { return s.Rows }),
 		counter("auditrelay_sentinel_calls_total", "Logs Ingestion API calls acknowledged (204).", func(s sentinel.Stats) int64 { return s.Calls }),
@@ -151,6 +155,7 @@ func buildSekoia(b *Sink, c sekoia.Config, log *slog.Logger) error {
 		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help, ConstLabels: labels},
 			func() float64 { return float64(v(s.Stats())) })
 	}
+	b.Parked = func() int64 { return s.Stats().Parked }
 	b.Collectors = []prometheus.Collector{
 		counter("auditrelay_sekoia_events_total", "Events acknowledged by the Sekoia.io intake.", func(s sekoia.Stats) int64 { return s.Sent }),
 		counter("auditrelay_sekoia_requests_total", "Batch requests to the intake, failed or not.", func(s sekoia.Stats) int64 { return s.Requests }),
@@ -184,6 +189,7 @@ func buildSplunk(b *Sink, c splunk.Config, dataDir string, log *slog.Logger) err
 		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help, ConstLabels: labels},
 			func() float64 { return float64(v(s.Stats())) })
 	}
+	b.Parked = func() int64 { return s.Stats().Parked }
 	b.Collectors = []prometheus.Collector{
 		counter("auditrelay_splunk_events_total", "Events acknowledged by HEC (ack true, or code 0 without ack).", func(s splunk.Stats) int64 { return s.Sent }),
 		counter("auditrelay_splunk_requests_total", "Event requests to HEC, failed or not.", func(s splunk.Stats) int64 { return s.Requests }),
@@ -218,6 +224,7 @@ func buildElasticsearch(b *Sink, c elasticsearch.Config, providers []string, log
 		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help, ConstLabels: labels},
 			func() float64 { return float64(v(s.Stats())) })
 	}
+	b.Parked = func() int64 { return s.Stats().Parked }
 	b.Collectors = []prometheus.Collector{
 		counter("auditrelay_elasticsearch_events_total", "Documents created (item 201).", func(s elasticsearch.Stats) int64 { return s.Sent }),
 		counter("auditrelay_elasticsearch_duplicates_total", "Documents answered 409: already held from an earlier send, counted delivered.", func(s elasticsearch.Stats) int64 { return s.Duplicates }),

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"strings"
 	"time"
 
@@ -20,9 +21,13 @@ import (
 
 // Source is a built source with what the runner needs to know about it.
 type Source struct {
-	Name         string
-	Source       source.Source
-	PollInterval time.Duration
+	Name string
+	// Provider and Tenant say what the source reads, for status: the
+	// provider's name and its tenant (environment id, org or tenant host,
+	// directory id).
+	Provider, Tenant string
+	Source           source.Source
+	PollInterval     time.Duration
 	// Check proves credentials and reachability with one small call.
 	Check func(context.Context) error
 	// Describe renders a stored cursor for people.
@@ -48,7 +53,8 @@ func BuildSources(cfg *config.Config, log *slog.Logger) ([]Source, error) {
 				return nil, fmt.Errorf("source %s: %w", sc.Name, err)
 			}
 			out = append(out, Source{
-				Name: sc.Name, Source: s, PollInterval: pc.PollInterval.D(),
+				Name: sc.Name, Provider: pingone.Provider, Tenant: pc.EnvironmentID,
+				Source: s, PollInterval: pc.PollInterval.D(),
 				Check:    s.Check,
 				Describe: func(c source.Cursor) (any, error) { return s.Describe(c) },
 			})
@@ -92,10 +98,19 @@ func buildCyberArk(name string, c cyberark.Config, log *slog.Logger, lims limite
 		return Source{}, fmt.Errorf("source %s: %w", name, err)
 	}
 	return Source{
-		Name: name, Source: s, PollInterval: c.PollInterval.D(),
+		Name: name, Provider: cyberark.Provider, Tenant: host(c.AuditURL),
+		Source: s, PollInterval: c.PollInterval.D(),
 		Check:    s.Check,
 		Describe: func(cur source.Cursor) (any, error) { return s.Describe(cur) },
 	}, nil
+}
+
+// host returns the host of a URL, or the URL when it has none.
+func host(raw string) string {
+	if u, err := url.Parse(raw); err == nil && u.Host != "" {
+		return u.Host
+	}
+	return raw
 }
 
 // buildOkta builds an Okta source. Sources reading one org share one
@@ -112,7 +127,8 @@ func buildOkta(name string, c okta.Config, log *slog.Logger, lims limiters) (Sou
 		return Source{}, fmt.Errorf("source %s: %w", name, err)
 	}
 	return Source{
-		Name: name, Source: s, PollInterval: c.PollInterval.D(),
+		Name: name, Provider: okta.Provider, Tenant: host(c.OrgURL),
+		Source: s, PollInterval: c.PollInterval.D(),
 		Check:    s.Check,
 		Describe: func(cur source.Cursor) (any, error) { return s.Describe(cur) },
 	}, nil
@@ -131,7 +147,7 @@ func buildEntra(name string, c entra.Config, log *slog.Logger, lims limiters) ([
 	}
 	out := make([]Source, 0, len(ss))
 	for _, s := range ss {
-		out = append(out, Source{Name: s.Name(), Source: s, PollInterval: c.PollInterval.D(), Check: s.Check,
+		out = append(out, Source{Name: s.Name(), Provider: "entra", Tenant: c.TenantID, Source: s, PollInterval: c.PollInterval.D(), Check: s.Check,
 			Describe: func(cur source.Cursor) (any, error) { return s.Describe(cur) }})
 	}
 	return out, nil

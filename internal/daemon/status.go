@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/auditrelay/auditrelay/internal/config"
+	"github.com/auditrelay/auditrelay/internal/pipeline"
 	"github.com/auditrelay/auditrelay/internal/store"
 	"github.com/auditrelay/auditrelay/internal/store/bolt"
 	"github.com/auditrelay/auditrelay/internal/store/postgres"
@@ -44,10 +45,19 @@ func errSocketPath(path string) error {
 
 // Status is what `auditrelay status` shows.
 type Status struct {
-	Version string            `json:"version"`
-	Running bool              `json:"running"`
-	Store   store.Snapshot    `json:"store"`
-	Halted  map[string]string `json:"halted,omitempty"`
+	Version string         `json:"version"`
+	Running bool           `json:"running"`
+	Store   store.Snapshot `json:"store"`
+	// Halted maps each runner halted on a permanent error ("source/NAME",
+	// "sink/NAME") to its error and fix; Halts holds the same, the fix
+	// apart.
+	Halted map[string]string `json:"halted,omitempty"`
+	Halts  []pipeline.Halt   `json:"halts,omitempty"`
+	// SpoolMaxBytes is the spool's bound, spool_max_bytes.
+	SpoolMaxBytes int64 `json:"spool_max_bytes,omitempty"`
+	// Sources and Sinks hold, by name, what only a running daemon knows.
+	Sources map[string]SourceLive `json:"sources,omitempty"`
+	Sinks   map[string]SinkLive   `json:"sinks,omitempty"`
 }
 
 // serveStatus serves /status on the data directory's socket, readable and
@@ -85,13 +95,13 @@ func (d *Daemon) serveStatus() (*http.Server, error) {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/status", func(w http.ResponseWriter, r *http.Request) {
-		snap, err := d.Snapshot()
+		st, err := d.status()
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusServiceUnavailable)
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(Status{Version: d.version, Running: true, Store: snap, Halted: d.health.Failed()})
+		json.NewEncoder(w).Encode(st)
 	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	d.serve("status socket", srv, ln)

@@ -15,6 +15,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -37,11 +39,24 @@ const (
 // readiness checks and status.
 type Health struct {
 	mu     sync.Mutex
-	failed map[string]string
+	failed map[string]Halt
+}
+
+// Halt is a runner halted on a permanent error: what failed and, apart,
+// the operator's fix.
+type Halt struct {
+	// Runner is "source/NAME" or "sink/NAME".
+	Runner string `json:"runner"`
+	// Error is the error without its fix.
+	Error string `json:"error"`
+	// Fix is what the operator does about it; empty when not known.
+	Fix string `json:"fix,omitempty"`
+	// full is the error as it was, its fix included.
+	full string
 }
 
 // NewHealth returns an empty Health.
-func NewHealth() *Health { return &Health{failed: map[string]string{}} }
+func NewHealth() *Health { return &Health{failed: map[string]Halt{}} }
 
 func (h *Health) set(key string, err error) {
 	if h == nil {
@@ -51,19 +66,37 @@ func (h *Health) set(key string, err error) {
 	defer h.mu.Unlock()
 	if err == nil {
 		delete(h.failed, key)
-	} else {
-		h.failed[key] = err.Error()
+		return
 	}
+	msg, fix := err.Error(), ""
+	if de := (*delivery.Error)(nil); errors.As(err, &de) && de.Fix != "" {
+		fix = de.Fix
+		msg = strings.TrimSuffix(msg, " ("+fix+")")
+	}
+	h.failed[key] = Halt{Runner: key, Error: msg, Fix: fix, full: err.Error()}
 }
 
-// Failed returns the halted runners and their errors.
+// Failed returns the halted runners and their errors, each with its fix
+// in parentheses.
 func (h *Health) Failed() map[string]string {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	out := make(map[string]string, len(h.failed))
 	for k, v := range h.failed {
-		out[k] = v
+		out[k] = v.full
 	}
+	return out
+}
+
+// Halts returns the halted runners sorted by runner.
+func (h *Health) Halts() []Halt {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make([]Halt, 0, len(h.failed))
+	for _, v := range h.failed {
+		out = append(out, v)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Runner < out[j].Runner })
 	return out
 }
 

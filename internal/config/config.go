@@ -29,6 +29,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/auditrelay/auditrelay/internal/secret"
 	"github.com/auditrelay/auditrelay/internal/sink/elasticsearch"
 	"github.com/auditrelay/auditrelay/internal/sink/file"
 	"github.com/auditrelay/auditrelay/internal/sink/kafka"
@@ -73,6 +74,11 @@ type Config struct {
 	// MetricsListen is the host:port serving /metrics, /healthz and /readyz;
 	// empty turns the listener off.
 	MetricsListen string `yaml:"metrics_listen"`
+	// MetricsTLS serves metrics_listen over HTTPS.
+	MetricsTLS *MetricsTLS `yaml:"metrics_tls,omitempty"`
+	// MetricsAuth asks for credentials on /metrics, the status page and
+	// /status.json; /healthz and /readyz stay open to probes.
+	MetricsAuth *MetricsAuth `yaml:"metrics_auth,omitempty"`
 	// SpoolMaxBytes bounds the spool: polling pauses when it is reached.
 	SpoolMaxBytes units.ByteSize `yaml:"spool_max_bytes"`
 	// Log configures the process's log output.
@@ -84,6 +90,30 @@ type Config struct {
 	Sources []Source `yaml:"sources"`
 	// Sinks are the destinations written, in file order.
 	Sinks []Sink `yaml:"sinks"`
+}
+
+// MetricsTLS is the certificate metrics_listen serves HTTPS with.
+type MetricsTLS struct {
+	// CertFile is a PEM file of the certificate, its chain after it.
+	CertFile string `yaml:"cert_file"`
+	// KeyFile is a PEM file of the certificate's private key.
+	KeyFile string `yaml:"key_file"`
+}
+
+// MetricsAuth is the credentials metrics_listen accepts: a user name and
+// password (HTTP basic authentication, for people and scrapers), a bearer
+// token (for scrapers), or either when both are set.
+type MetricsAuth struct {
+	// Basic is the basic: block.
+	Basic *BasicAuth `yaml:"basic"`
+	// BearerToken is accepted in an "Authorization: Bearer" header.
+	BearerToken secret.String `yaml:"bearer_token"`
+}
+
+// BasicAuth is a user name and password for HTTP basic authentication.
+type BasicAuth struct {
+	Username string        `yaml:"username"`
+	Password secret.String `yaml:"password"`
 }
 
 // Store chooses the store. With no block set, the state is one bbolt

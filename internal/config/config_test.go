@@ -241,6 +241,15 @@ func TestGood(t *testing.T) {
 				t.Errorf("file sink = %+v", c.Sinks[1].File)
 			}
 		},
+		"metrics_tls_auth": func(t *testing.T, c *Config) {
+			if c.MetricsTLS == nil || c.MetricsTLS.CertFile != "/etc/auditrelay/tls.crt" || c.MetricsTLS.KeyFile != "/etc/auditrelay/tls.key" {
+				t.Errorf("metrics_tls = %+v", c.MetricsTLS)
+			}
+			a := c.MetricsAuth
+			if a == nil || a.Basic == nil || a.Basic.Username != "operator" || a.Basic.Password.IsZero() || a.BearerToken.IsZero() {
+				t.Errorf("metrics_auth = %+v", a)
+			}
+		},
 		"shared_licence": func(t *testing.T, c *Config) {
 			if c.MetricsListen != ":9464" {
 				t.Errorf("metrics_listen = %q", c.MetricsListen)

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/auditrelay/auditrelay/internal/httpx"
 	"github.com/auditrelay/auditrelay/internal/sink/sentinel"
 )
 
@@ -96,6 +97,7 @@ func validate(c *Config) []issue {
 			is.add("metrics_listen", "%s", msg)
 		}
 	}
+	validateMetricsAccess(c, &is)
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
@@ -154,6 +156,48 @@ func checkListen(addr string) string {
 		return fmt.Sprintf("port %q is not a number from 1 to 65535", port)
 	}
 	return ""
+}
+
+// validateMetricsAccess checks metrics_tls and metrics_auth: both need
+// metrics_listen, and credentials travel in clear only to loopback.
+func validateMetricsAccess(c *Config, is *issues) {
+	if t := c.MetricsTLS; t != nil {
+		if c.MetricsListen == "" {
+			is.add("metrics_tls", "is set but metrics_listen is not: set metrics_listen, or remove metrics_tls")
+		}
+		if strings.TrimSpace(t.CertFile) == "" {
+			is.add("metrics_tls.cert_file", "required (a PEM file of the certificate and its chain)")
+		}
+		if strings.TrimSpace(t.KeyFile) == "" {
+			is.add("metrics_tls.key_file", "required (a PEM file of the certificate's private key)")
+		}
+	}
+	a := c.MetricsAuth
+	if a == nil {
+		return
+	}
+	if c.MetricsListen == "" {
+		is.add("metrics_auth", "is set but metrics_listen is not: set metrics_listen, or remove metrics_auth")
+	}
+	if a.Basic == nil && a.BearerToken.IsZero() {
+		is.add("metrics_auth", "set basic: {username, password}, bearer_token, or both")
+	}
+	if b := a.Basic; b != nil {
+		switch {
+		case b.Username == "":
+			is.add("metrics_auth.basic.username", "required")
+		case strings.ContainsAny(b.Username, ":\r\n"):
+			is.add("metrics_auth.basic.username", "must not contain a colon or a line break (HTTP basic authentication cannot carry one)")
+		}
+		if b.Password.IsZero() {
+			is.add("metrics_auth.basic.password", "required (for example ${file:/etc/auditrelay/metrics-password})")
+		}
+	}
+	if c.MetricsTLS == nil && c.MetricsListen != "" && checkListen(c.MetricsListen) == "" {
+		if host, _, _ := net.SplitHostPort(c.MetricsListen); !httpx.IsLoopback(host) {
+			is.add("metrics_auth", "over plain HTTP on %q the credentials cross the network in clear: add metrics_tls, or listen on a loopback address (127.0.0.1:PORT) behind a proxy that terminates TLS", c.MetricsListen)
+		}
+	}
 }
 
 // validateSources checks the sources and returns the index of each valid,

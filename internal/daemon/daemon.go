@@ -5,6 +5,7 @@ package daemon
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -311,15 +312,26 @@ func (d *Daemon) verifyCheckpoints(st store.Store) error {
 	return errors.Join(errs...)
 }
 
+// serveMetrics serves /metrics, the status page and /status.json (behind
+// metrics_auth when it is set) and the probes /healthz and /readyz (never
+// behind it), over HTTPS when metrics_tls is set.
 func (d *Daemon) serveMetrics(addr string) (*http.Server, error) {
+	tlsCfg, err := metricsTLSConfig(d.cfg.MetricsTLS)
+	if err != nil {
+		return nil, err
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("metrics_listen %s: %w", addr, err)
 	}
+	if tlsCfg != nil {
+		ln = tls.NewListener(ln, tlsCfg)
+	}
+	auth := newMetricsAuth(d.cfg.MetricsAuth)
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(d.reg, promhttp.HandlerOpts{Registry: d.reg}))
-	mux.Handle("/{$}", newStatusPage())
-	mux.HandleFunc("GET /status.json", d.serveStatusJSON)
+	mux.Handle("/metrics", auth.wrap(promhttp.HandlerFor(d.reg, promhttp.HandlerOpts{Registry: d.reg})))
+	mux.Handle("/{$}", auth.wrap(newStatusPage()))
+	mux.Handle("GET /status.json", auth.wrap(http.HandlerFunc(d.serveStatusJSON)))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "ok\n")
 	})
@@ -347,6 +359,6 @@ func (d *Daemon) serveMetrics(addr string) (*http.Server, error) {
 	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	d.serve("metrics server", srv, ln)
-	d.log.Info("serving metrics", "addr", ln.Addr().String())
+	d.log.Info("serving metrics", "addr", ln.Addr().String(), "tls", tlsCfg != nil, "auth", d.cfg.MetricsAuth != nil)
 	return srv, nil
 }

@@ -121,6 +121,11 @@ type SourceState struct {
 	// are not late.
 	FirstWatermark time.Time `json:"first_watermark,omitzero"`
 	Gaps           []Gap     `json:"gaps,omitempty"`
+	// ReadFrom is the earliest provider time the source has read from
+	// (the start of its first window, or an earlier instant a checkpoint
+	// was set to): events before it were never read. Zero in a store
+	// written before it was recorded.
+	ReadFrom time.Time `json:"read_from,omitzero"`
 	// Cursor is the source's opaque cursor.
 	Cursor []byte `json:"cursor,omitempty"`
 	// Owner is the replica holding the source's lease, and LeaseExpires
@@ -149,6 +154,12 @@ func (st *SourceState) BeginPage(fingerprint string, p *source.Page) (lateBefore
 	st.Fingerprint = fingerprint
 	if st.Watermark.IsZero() && st.FirstWatermark.IsZero() {
 		st.FirstWatermark = p.Watermark.UTC()
+		if st.ReadFrom.IsZero() {
+			st.ReadFrom = p.DedupHorizon.UTC()
+		}
+	}
+	if h := p.DedupHorizon; !h.IsZero() && !st.ReadFrom.IsZero() && h.Before(st.ReadFrom) {
+		st.ReadFrom = h.UTC()
 	}
 	if !p.LateBefore.After(st.FirstWatermark) {
 		return time.Time{} // the first window: nothing was passed over yet
@@ -178,6 +189,11 @@ func (st *SourceState) EndPage(p *source.Page, res AppendResult, now time.Time) 
 // SetCheckpoint records in the state of a source that an operator moved
 // its checkpoint to watermark.
 func (st *SourceState) SetCheckpoint(fingerprint string, watermark time.Time) {
+	// A source that never read starts reading there; one that did has
+	// read from the earlier of both (unknown stays unknown).
+	if (st.ReadFrom.IsZero() && st.Watermark.IsZero()) || (!st.ReadFrom.IsZero() && watermark.Before(st.ReadFrom)) {
+		st.ReadFrom = watermark.UTC()
+	}
 	st.Fingerprint, st.Watermark = fingerprint, watermark.UTC()
 	// The next window re-reads behind an instant no window passed over:
 	// its overlap holds no late event.

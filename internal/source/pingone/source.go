@@ -54,6 +54,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock. Default: time.Now.
 	Now func() time.Time
+	// EndAt, when set, bounds what the source reads: no window ends
+	// after it (a backfill of a past span; see window.Config.EndAt).
+	EndAt time.Time
 }
 
 // Source reads the audit activities of one PingOne environment. It is safe
@@ -148,6 +151,7 @@ func New(name string, cfg Config, opts Options) (*Source, error) {
 		OnRefused:       window.RestartWindow,
 		PosKey:          window.PosNext,
 		CheckPos:        checkLink,
+		EndAt:           opts.EndAt,
 		Now:             s.now,
 		Logger:          s.log,
 	}, (*fetcher)(s))

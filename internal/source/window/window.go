@@ -112,6 +112,11 @@ type Config struct {
 	// StartAt, when set, is where the first poll starts instead of the
 	// lookback: exactly there, with no overlap before it.
 	StartAt time.Time
+	// EndAt, when set, bounds the span read: no window ends after it, and
+	// once the watermark has reached it every poll returns an empty page
+	// with the watermark at EndAt and More false (a backfill of a past
+	// span, done).
+	EndAt time.Time
 	// Closed makes windows include their end instant: [From, To].
 	Closed bool
 	// OnRefused is what a refused stored position does.
@@ -230,6 +235,9 @@ func (e *Engine) Poll(ctx context.Context, cur source.Cursor) (source.Page, erro
 			c.Until = limit
 		}
 		to := earlier(settled, c.Until.Add(e.cfg.MaxWindow))
+		if !e.cfg.EndAt.IsZero() {
+			to = earlier(to, e.cfg.EndAt.UTC().Truncate(e.cfg.Precision))
+		}
 		if !to.After(c.Until) {
 			// Nothing has settled since the watermark: nothing to read.
 			next := cur
@@ -312,7 +320,11 @@ func (e *Engine) Poll(ctx context.Context, cur source.Cursor) (source.Page, erro
 // is older than the settle limit.
 func (e *Engine) finish(out *source.Page, c cursor, settled time.Time) {
 	done := cursor{Until: c.To}
-	out.Next, out.Watermark, out.More = e.codec.encode(done), c.To, c.To.Before(settled)
+	more := c.To.Before(settled)
+	if !e.cfg.EndAt.IsZero() && !c.To.Before(e.cfg.EndAt.UTC().Truncate(e.cfg.Precision)) {
+		more = false
+	}
+	out.Next, out.Watermark, out.More = e.codec.encode(done), c.To, more
 }
 
 // limit returns the oldest instant a query may start at now.

@@ -602,3 +602,44 @@ func TestLateBefore(t *testing.T) {
 		t.Fatalf("an exact window gives LateBefore %v (%v), want none", p.LateBefore, err)
 	}
 }
+
+// TestEndAtBoundsTheSpan: with StartAt and EndAt the engine reads exactly
+// [StartAt, EndAt) in bounded windows, then stays at EndAt with nothing
+// more to read, however far the clock moves.
+func TestEndAtBoundsTheSpan(t *testing.T) {
+	a := &api{t: t, now: base(), pageSize: 7}
+	start, end := base().Add(-50*time.Hour), base().Add(-20*time.Hour)
+	for i := range 300 {
+		a.add(fmt.Sprintf("e%03d", i), base().Add(-60*time.Hour).Add(time.Duration(i)*12*time.Minute), 0)
+	}
+	cfg := testConfig(a)
+	cfg.StartAt, cfg.EndAt, cfg.MaxWindow = start, end, 4*time.Hour
+	r := newRelay(t, newEngine(t, a, cfg), a)
+	r.drain(1000)
+	want := 0
+	for _, ev := range a.events {
+		if !ev.at.Before(start) && ev.at.Before(end) {
+			want++
+			if r.seen[ev.id] != 1 {
+				t.Errorf("event %s at %v read %d times, want once", ev.id, ev.at, r.seen[ev.id])
+			}
+		}
+	}
+	if r.distinct() != want {
+		t.Errorf("read %d events, want the %d of [start, end)", r.distinct(), want)
+	}
+	for _, w := range a.opened {
+		if w.To.After(end) || w.To.Sub(w.From) > cfg.MaxWindow+cfg.Overlap {
+			t.Errorf("window %v: past EndAt %v or wider than max_window", w, end)
+		}
+	}
+	last := r.pages[len(r.pages)-1]
+	if !last.Watermark.Equal(end) || last.More {
+		t.Errorf("last page: watermark %v more %v, want %v and no more", last.Watermark, last.More, end)
+	}
+	opened := len(a.opened)
+	a.now = a.now.Add(6 * time.Hour)
+	if p := r.poll(); len(p.Events) != 0 || p.More || !p.Watermark.Equal(end) || len(a.opened) != opened {
+		t.Errorf("a poll after the end read %d events, more %v, watermark %v, opened %d windows", len(p.Events), p.More, p.Watermark, len(a.opened)-opened)
+	}
+}

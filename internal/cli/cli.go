@@ -51,6 +51,9 @@ Usage:
                                                forget a checkpoint: the whole lookback is sent again
   auditrelay checkpoint set --config FILE --source NAME --at TIME
                                                resume a source at an instant (RFC 3339), daemon stopped
+  auditrelay backfill --config FILE --source NAME --from TIME --to TIME
+                                               read a past span of a source (PingOne: the last 14 days)
+                                               through a cursor of its own, deduplicated like live events
   auditrelay store compact --config FILE       shrink the store file to its live data (daemon stopped)
   auditrelay emulate pingone [--listen ADDR]   serve the PingOne emulator
   auditrelay emulate sentinel [--listen ADDR]  serve the Microsoft Sentinel (Entra ID + Logs Ingestion API) emulator
@@ -97,6 +100,8 @@ func Main(ctx context.Context, args []string, env Env) int {
 		return cmdCheckpoint(ctx, rest, env)
 	case "store":
 		return cmdStore(rest, env)
+	case "backfill":
+		return cmdBackfill(ctx, rest, env)
 	case "emulate":
 		return cmdEmulate(ctx, rest, env)
 	case "sentinel":

@@ -51,6 +51,19 @@ type Daemon struct {
 	mu    sync.Mutex
 	store store.Store
 	ready bool
+	// runCtx and runWG run the backfills a running daemon starts;
+	// backfills holds the names of those running.
+	runCtx    context.Context
+	runWG     sync.WaitGroup
+	backfills map[string]bool
+	// bfMu serializes backfill requests: each is checked against the
+	// store and recorded before the next.
+	bfMu sync.Mutex
+}
+
+// backoff is the retry backoff of every runner.
+func (d *Daemon) backoff() delivery.Backoff {
+	return delivery.Backoff{Base: time.Second, Max: time.Minute}
 }
 
 // New builds a daemon from a loaded configuration. It does no I/O.
@@ -77,7 +90,7 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 		ConstLabels: prometheus.Labels{"version": opts.Version},
 	}, func() float64 { return 1 }))
 	d := &Daemon{cfg: cfg, log: log, version: opts.Version, sources: srcs, sinks: sinks, reg: reg,
-		metrics: pipeline.NewMetrics(reg), health: pipeline.NewHealth(), samples: newSampler()}
+		metrics: pipeline.NewMetrics(reg), health: pipeline.NewHealth(), samples: newSampler(), backfills: map[string]bool{}}
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "auditrelay_spool_bytes", Help: "Bytes of events in the spool.",
 	}, func() float64 { return float64(d.spool(func(s store.Store) int64 { return s.SpoolBytes() })) }))
@@ -170,7 +183,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { d.sample(ctx) })
 	errc := make(chan error, len(d.sources)+len(d.sinks)+1)
-	backoff := delivery.Backoff{Base: time.Second, Max: time.Minute}
+	backoff := d.backoff()
 	leaser, shared := st.(store.Leaser)
 	var work []pipeline.Work
 	for _, s := range d.sinks {
@@ -225,11 +238,19 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	d.mu.Lock()
 	d.ready = true
+	d.runCtx = ctx
 	d.mu.Unlock()
+	if !shared {
+		d.resumeBackfills(st)
+	}
 	d.log.Info("auditrelay running", "version", d.version, "sources", len(d.sources), "sinks", len(d.sinks), "store", where)
 	<-ctx.Done()
 	d.log.Info("stopping: polling stopped, abandoning unacknowledged sends")
 	wg.Wait()
+	d.mu.Lock()
+	d.runCtx = nil
+	d.mu.Unlock()
+	d.runWG.Wait()
 	cctx, ccancel := context.WithTimeout(context.Background(), sinkCloseTimeout)
 	closeSinks(cctx, d.sinks, d.log)
 	ccancel()

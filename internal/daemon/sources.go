@@ -12,6 +12,7 @@ import (
 
 	"github.com/auditrelay/auditrelay/internal/config"
 	"github.com/auditrelay/auditrelay/internal/httpx"
+	"github.com/auditrelay/auditrelay/internal/pipeline"
 	"github.com/auditrelay/auditrelay/internal/source"
 	"github.com/auditrelay/auditrelay/internal/source/cyberark"
 	"github.com/auditrelay/auditrelay/internal/source/entra"
@@ -32,6 +33,12 @@ type Source struct {
 	Check func(context.Context) error
 	// Describe renders a stored cursor for people.
 	Describe func(source.Cursor) (any, error)
+	// Bounded builds the same source reading no further than end, sharing
+	// its rate limiter, and CursorAt a cursor starting exactly at an
+	// instant: what a backfill reads with. Nil for a source that cannot
+	// backfill.
+	Bounded  func(end time.Time) (source.Source, error)
+	CursorAt func(time.Time) (source.Cursor, error)
 }
 
 // BuildSources constructs every configured source. Sources naming the same
@@ -52,11 +59,25 @@ func BuildSources(cfg *config.Config, log *slog.Logger) ([]Source, error) {
 			if err != nil {
 				return nil, fmt.Errorf("source %s: %w", sc.Name, err)
 			}
+			name := sc.Name
+			bounded := func(end time.Time) (source.Source, error) {
+				b, err := pingone.New(name, pc, pingone.Options{
+					HTTPClient: httpx.NewClient(pc.RequestTimeout.D()),
+					Limiter:    lim,
+					Logger:     log.With("source", name+pipeline.BackfillSuffix),
+					EndAt:      end,
+				})
+				if err != nil {
+					return nil, fmt.Errorf("source %s: %w", name, err)
+				}
+				return b, nil
+			}
 			out = append(out, Source{
 				Name: sc.Name, Provider: pingone.Provider, Tenant: pc.EnvironmentID,
 				Source: s, PollInterval: pc.PollInterval.D(),
 				Check:    s.Check,
 				Describe: func(c source.Cursor) (any, error) { return s.Describe(c) },
+				Bounded:  bounded, CursorAt: s.CursorFrom,
 			})
 		case sc.CyberArk != nil:
 			s, err := buildCyberArk(sc.Name, *sc.CyberArk, log, lims)

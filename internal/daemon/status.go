@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
 	"net/http"
@@ -103,6 +104,9 @@ func (d *Daemon) serveStatus() (*http.Server, error) {
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(st)
 	})
+	if d.cfg.Store.Postgres == nil {
+		mux.HandleFunc("POST /backfill", d.serveBackfill)
+	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	d.serve("status socket", srv, ln)
 	return srv, nil
@@ -170,12 +174,7 @@ func ReadStatus(ctx context.Context, dataDir string) (Status, error) {
 // daemon listens there; err is set when one answered but not with a
 // status.
 func askDaemon(ctx context.Context, path string) (st Status, ok bool, err error) {
-	client := &http.Client{Transport: &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var dl net.Dialer
-			return dl.DialContext(ctx, "unix", path)
-		},
-	}, Timeout: 5 * time.Second}
+	client := socketClient(path)
 	defer client.CloseIdleConnections()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://auditrelay/status", nil)
 	if err != nil {
@@ -193,4 +192,49 @@ func askDaemon(ctx context.Context, path string) (st Status, ok bool, err error)
 		return Status{}, false, fmt.Errorf("status: decode the daemon's answer on %s: %w", path, err)
 	}
 	return st, true, nil
+}
+
+// socketClient returns an HTTP client of the status socket at path.
+func socketClient(path string) *http.Client {
+	return &http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var dl net.Dialer
+			return dl.DialContext(ctx, "unix", path)
+		},
+	}, Timeout: 5 * time.Second}
+}
+
+// RequestBackfill asks the daemon running on dataDir to record and run a
+// backfill. ok is false when no daemon answers on its status socket; err
+// wraps ErrBackfill when the daemon refused the request, saying why.
+func RequestBackfill(ctx context.Context, dataDir string, req BackfillRequest) (plan BackfillPlan, ok bool, err error) {
+	path := StatusSocket(dataDir)
+	if len(path) > maxSocketPath {
+		return BackfillPlan{}, false, nil
+	}
+	client := socketClient(path)
+	defer client.CloseIdleConnections()
+	body, _ := json.Marshal(req)
+	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://auditrelay/backfill", strings.NewReader(string(body)))
+	if err != nil {
+		return BackfillPlan{}, false, fmt.Errorf("backfill: %w", err)
+	}
+	resp, err := client.Do(hr)
+	if err != nil {
+		return BackfillPlan{}, false, nil
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
+	switch resp.StatusCode {
+	case http.StatusOK:
+		if err := json.Unmarshal(b, &plan); err != nil {
+			return BackfillPlan{}, true, fmt.Errorf("backfill: decode the daemon's answer: %w", err)
+		}
+		return plan, true, nil
+	case http.StatusConflict:
+		return BackfillPlan{}, true, errors.New(strings.TrimSpace(string(b)))
+	case http.StatusNotFound, http.StatusMethodNotAllowed:
+		return BackfillPlan{}, true, errors.New("backfill: the running daemon does not take backfills (an older auditrelay, or store.postgres)")
+	}
+	return BackfillPlan{}, true, fmt.Errorf("backfill: the daemon answered %s: %s", resp.Status, strings.TrimSpace(string(b)))
 }

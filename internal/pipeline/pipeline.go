@@ -116,6 +116,11 @@ type SourceRunner struct {
 	Health         *Health
 	// Now defaults to time.Now.
 	Now func() time.Time
+	// Until, when set, makes the runner read a bounded span (a backfill):
+	// Run returns nil once a page with nothing more to read has a
+	// watermark at or past Until. Such a runner exports no watermark:
+	// its lag is not the source's.
+	Until time.Time
 }
 
 func (r *SourceRunner) now() time.Time {
@@ -223,7 +228,7 @@ func (r *SourceRunner) Run(ctx context.Context) error {
 			}
 			log.Debug("late events found in the overlap", "events", len(res.Late), "deepest", deepest)
 		}
-		if !page.Watermark.IsZero() {
+		if !page.Watermark.IsZero() && r.Until.IsZero() {
 			m.watermark.WithLabelValues(r.Name).Set(float64(page.Watermark.UnixMilli()) / 1e3)
 		}
 		if page.Gap != nil {
@@ -231,6 +236,10 @@ func (r *SourceRunner) Run(ctx context.Context) error {
 			log.Error("events lost at the provider: span older than it serves", "from", page.Gap.From, "to", page.Gap.To, "reason", page.Gap.Reason)
 		}
 		log.Debug("poll", "events", res.Added, "duplicates", res.Duplicates, "watermark", page.Watermark, "more", page.More)
+		if !r.Until.IsZero() && !page.More && !page.Watermark.Before(r.Until) {
+			log.Info("span read to its end", "until", r.Until)
+			return nil
+		}
 		if !page.More {
 			delivery.Sleep(ctx, r.PollInterval)
 		}

@@ -331,3 +331,18 @@ func (s *Source) CursorAt(t time.Time) (source.Cursor, error) {
 	}
 	return cur, nil
 }
+
+// CursorFrom returns a cursor that starts reading exactly at t, with no
+// overlap before it, for `auditrelay backfill`: a span read from t does
+// not re-read the end of one read before. It refuses what CursorAt
+// refuses.
+func (s *Source) CursorFrom(t time.Time) (source.Cursor, error) {
+	if _, err := s.CursorAt(t); err != nil {
+		return nil, err
+	}
+	cur, err := s.engine.CursorAt(t)
+	if err != nil {
+		return nil, fmt.Errorf("pingone: cursor from %s: %w", formatTime(t), err)
+	}
+	return cur, nil
+}

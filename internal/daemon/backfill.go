@@ -1,0 +1,291 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/auditrelay/auditrelay/internal/pipeline"
+	"github.com/auditrelay/auditrelay/internal/store"
+)
+
+// BackfillRequest asks to read [From, To) of a configured source again,
+// through a cursor of its own.
+type BackfillRequest struct {
+	Source string    `json:"source"`
+	From   time.Time `json:"from"`
+	To     time.Time `json:"to"`
+}
+
+// BackfillPlan is what a backfill reads: the span asked for, cut where
+// the live source began reading (its events from there on are already
+// read), and whether it resumes one recorded before.
+type BackfillPlan struct {
+	Source string        `json:"source"`
+	Runner string        `json:"runner"`
+	Span   pipeline.Span `json:"span"`
+	// Cut says why the span ends before the one asked for; empty when it
+	// does not.
+	Cut     string `json:"cut,omitempty"`
+	Resumed bool   `json:"resumed,omitempty"`
+}
+
+// ErrBackfill is the error of a backfill request that cannot be done as
+// asked; its message says why and what to ask instead.
+var ErrBackfill = errors.New("backfill refused")
+
+func refuse(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrBackfill, fmt.Sprintf(format, args...))
+}
+
+// planBackfill checks req against the store and records it there: the
+// backfill's cursor, under the source's backfill name, starts exactly at
+// the span's start. A request for the span of a backfill still in
+// progress resumes it.
+func (d *Daemon) planBackfill(st store.Store, req BackfillRequest, now time.Time) (BackfillPlan, error) {
+	var src *Source
+	for i := range d.sources {
+		if d.sources[i].Name == req.Source {
+			src = &d.sources[i]
+		}
+	}
+	switch {
+	case src == nil:
+		return BackfillPlan{}, refuse("source %q is not configured; configured: %v", req.Source, d.cfg.SourceNames())
+	case src.Bounded == nil || src.CursorAt == nil:
+		return BackfillPlan{}, refuse("source %s is a %s source: backfill reads PingOne sources", src.Name, src.Provider)
+	case !req.From.Before(req.To):
+		return BackfillPlan{}, refuse("--from %s is not before --to %s", fmtT(req.From), fmtT(req.To))
+	case req.To.After(now):
+		return BackfillPlan{}, refuse("--to %s is in the future", fmtT(req.To))
+	}
+	snap, err := st.Snapshot()
+	if err != nil {
+		return BackfillPlan{}, err
+	}
+	runner := pipeline.BackfillName(src.Name)
+	var live, prev *store.SourceState
+	for i := range snap.Sources {
+		switch snap.Sources[i].Name {
+		case src.Name:
+			live = &snap.Sources[i]
+		case runner:
+			prev = &snap.Sources[i]
+		}
+	}
+	if live == nil || live.Watermark.IsZero() {
+		return BackfillPlan{}, refuse("source %s has not polled yet: run the daemon until it has (`auditrelay status` shows a watermark), so that the backfill stops where the live source starts reading", src.Name)
+	}
+	if live.ReadFrom.IsZero() {
+		return BackfillPlan{}, refuse("the store does not record where source %s started reading (it was written by an earlier auditrelay), so a backfill could send its events twice", src.Name)
+	}
+	plan := BackfillPlan{Source: src.Name, Runner: runner, Span: pipeline.Span{From: req.From.UTC(), To: req.To.UTC()}}
+	if !plan.Span.To.Before(live.ReadFrom) {
+		plan.Span.To = live.ReadFrom
+		plan.Cut = fmt.Sprintf("the live source has read from %s on: the backfill stops there", fmtT(live.ReadFrom))
+	}
+	if !plan.Span.From.Before(plan.Span.To) {
+		return BackfillPlan{}, refuse("source %s has read everything from %s on, which covers the span asked for", src.Name, fmtT(live.ReadFrom))
+	}
+	var done []pipeline.Span
+	if prev != nil && len(prev.Cursor) > 0 {
+		c, err := pipeline.DecodeBackfill(prev.Cursor)
+		if err != nil {
+			return BackfillPlan{}, fmt.Errorf("backfill %s: the stored backfill is unreadable: %w (stop auditrelay and run `auditrelay checkpoint reset --source %s --config FILE`)", src.Name, err, runner)
+		}
+		if !c.Finished {
+			if c.Span == plan.Span {
+				plan.Resumed = true
+				return plan, nil
+			}
+			return BackfillPlan{}, refuse("a backfill of %s %s is in progress (%s read): wait for it to end, or ask for that same span to follow it", src.Name, c.Span, fmtT(prev.Watermark))
+		}
+		done = c.Done
+	}
+	for _, s := range done {
+		if s.Overlaps(plan.Span) {
+			return BackfillPlan{}, refuse("an earlier backfill of %s read %s: ask for a span that does not overlap it (end at --to %s, or start at --from %s)", src.Name, s, fmtT(s.From), fmtT(s.To))
+		}
+	}
+	inner, err := src.CursorAt(plan.Span.From)
+	if err != nil {
+		return BackfillPlan{}, refuse("%v. PingOne's API serves 14 days; older activities are only in an audit restore (activityRestores), which PingOne support prepares and this backfill does not read", err)
+	}
+	c := pipeline.BackfillCursor{Span: plan.Span, Done: done, Inner: inner}
+	if err := st.SetCursor(runner, src.Source.Fingerprint(), c.Encode(), plan.Span.From); err != nil {
+		return BackfillPlan{}, fmt.Errorf("backfill %s: record it: %w", src.Name, err)
+	}
+	return plan, nil
+}
+
+func fmtT(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+
+// backfillRunner returns the runner of a planned backfill.
+func (d *Daemon) backfillRunner(st store.Store, plan BackfillPlan) (*pipeline.SourceRunner, error) {
+	var src *Source
+	for i := range d.sources {
+		if d.sources[i].Name == plan.Source {
+			src = &d.sources[i]
+		}
+	}
+	if src == nil || src.Bounded == nil {
+		return nil, fmt.Errorf("backfill %s: the source is not configured for it", plan.Source)
+	}
+	inner, err := src.Bounded(plan.Span.To)
+	if err != nil {
+		return nil, err
+	}
+	return &pipeline.SourceRunner{Name: plan.Runner, Source: pipeline.BackfillSource{Name: plan.Source, Inner: inner}, Store: st,
+		PollInterval: src.PollInterval, SpoolMax: int64(d.cfg.SpoolMaxBytes), Until: plan.Span.To,
+		Backoff: d.backoff(), Logger: d.log, Metrics: d.metrics, Health: d.health}, nil
+}
+
+// startBackfill runs a planned backfill in the background of a running
+// daemon, once per source at a time.
+func (d *Daemon) startBackfill(plan BackfillPlan) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.runCtx == nil || d.store == nil {
+		return errors.New("backfill: the daemon is not running")
+	}
+	if d.backfills[plan.Runner] {
+		return nil // already running: it reads the same span
+	}
+	r, err := d.backfillRunner(d.store, plan)
+	if err != nil {
+		return err
+	}
+	d.backfills[plan.Runner] = true
+	ctx := d.runCtx
+	d.runWG.Go(func() {
+		d.log.Info("backfill started", "source", plan.Source, "from", plan.Span.From, "to", plan.Span.To, "resumed", plan.Resumed)
+		if err := r.Run(ctx); err != nil {
+			d.log.Error("backfill stopped; it resumes at the next start", "source", plan.Source, "err", err)
+		} else if ctx.Err() == nil {
+			d.log.Info("backfill done", "source", plan.Source, "from", plan.Span.From, "to", plan.Span.To)
+		}
+		d.mu.Lock()
+		delete(d.backfills, plan.Runner)
+		d.mu.Unlock()
+	})
+	return nil
+}
+
+// resumeBackfills starts every backfill of a configured source that the
+// store holds unfinished.
+func (d *Daemon) resumeBackfills(st store.Store) {
+	snap, err := st.Snapshot()
+	if err != nil {
+		d.log.Warn("cannot read the store for backfills to resume", "err", err)
+		return
+	}
+	for _, s := range snap.Sources {
+		name, ok := pipeline.BackfillOf(s.Name)
+		if !ok || len(s.Cursor) == 0 {
+			continue
+		}
+		c, err := pipeline.DecodeBackfill(s.Cursor)
+		if err != nil || c.Finished {
+			continue
+		}
+		var src *Source
+		for i := range d.sources {
+			if d.sources[i].Name == name {
+				src = &d.sources[i]
+			}
+		}
+		if src == nil || src.Bounded == nil || s.Fingerprint != src.Source.Fingerprint() {
+			d.log.Warn("a stored backfill is not resumed: its source is no longer configured as it was", "source", name, "span", c.Span.String())
+			continue
+		}
+		if err := d.startBackfill(BackfillPlan{Source: name, Runner: s.Name, Span: c.Span, Resumed: true}); err != nil {
+			d.log.Warn("cannot resume backfill", "source", name, "err", err)
+		}
+	}
+}
+
+// serveBackfill takes a BackfillRequest on the status socket, records it
+// and starts it; it answers the plan, or 409 with the reason.
+func (d *Daemon) serveBackfill(w http.ResponseWriter, r *http.Request) {
+	var req BackfillRequest
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16)).Decode(&req); err != nil {
+		http.Error(w, "backfill: malformed request: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	d.mu.Lock()
+	st := d.store
+	d.mu.Unlock()
+	if st == nil {
+		http.Error(w, "backfill: the store is not open", http.StatusServiceUnavailable)
+		return
+	}
+	d.bfMu.Lock()
+	plan, err := d.planBackfill(st, req, time.Now())
+	if err == nil {
+		err = d.startBackfill(plan)
+	}
+	d.bfMu.Unlock()
+	if err != nil {
+		code := http.StatusInternalServerError
+		if errors.Is(err, ErrBackfill) {
+			code = http.StatusConflict
+		}
+		http.Error(w, err.Error(), code)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(plan)
+}
+
+// Backfill runs a backfill without a daemon: it opens the store (which a
+// running daemon would hold), records req and reads the span into the
+// spool, to be delivered by the sinks at the daemon's next start. progress
+// is called with the plan and the backfill's state about every second
+// until it returns. A killed backfill resumes from its cursor, run again or by the
+// daemon.
+func (d *Daemon) Backfill(ctx context.Context, req BackfillRequest, progress func(BackfillPlan, store.SourceState)) (BackfillPlan, error) {
+	st, _, err := d.openStore(ctx)
+	if err != nil {
+		return BackfillPlan{}, err
+	}
+	defer st.Close()
+	if err := d.verifyCheckpoints(st); err != nil {
+		return BackfillPlan{}, err
+	}
+	plan, err := d.planBackfill(st, req, time.Now())
+	if err != nil {
+		return plan, err
+	}
+	r, err := d.backfillRunner(st, plan)
+	if err != nil {
+		return plan, err
+	}
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	report := func() {
+		if snap, err := st.Snapshot(); err == nil {
+			for _, s := range snap.Sources {
+				if s.Name == plan.Runner {
+					progress(plan, s)
+				}
+			}
+		}
+	}
+	for {
+		select {
+		case err := <-done:
+			report()
+			if err == nil && ctx.Err() != nil {
+				err = ctx.Err()
+			}
+			return plan, err
+		case <-tick.C:
+			report()
+		}
+	}
+}

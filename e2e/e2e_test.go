@@ -14,7 +14,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -126,6 +125,9 @@ type proc struct {
 	cmd  *exec.Cmd
 	done chan struct{} // closed when the process has exited
 	err  error         // its exit status, set before done is closed
+	// log and logAt are its log file and that file's size at its start.
+	log   string
+	logAt int64
 }
 
 func start(t *testing.T, bin, cfg string, environ []string, logPath string) *proc {
@@ -137,10 +139,14 @@ func start(t *testing.T, bin, cfg string, environ []string, logPath string) *pro
 	cmd := exec.Command(bin, "run", "--config", cfg)
 	cmd.Env = environ
 	cmd.Stdout, cmd.Stderr = lf, lf
+	var at int64
+	if fi, err := lf.Stat(); err == nil {
+		at = fi.Size()
+	}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &proc{cmd: cmd, done: make(chan struct{})}
+	p := &proc{cmd: cmd, done: make(chan struct{}), log: logPath, logAt: at}
 	go func() { p.err = cmd.Wait(); lf.Close(); close(p.done) }()
 	return p
 }
@@ -150,27 +156,18 @@ func (p *proc) kill(t *testing.T) {
 	<-p.done
 }
 
-// handlesTERM reports whether the process has installed its SIGTERM
-// handler (the SigCgt mask of /proc/PID/status): before, SIGTERM kills it.
-func (p *proc) handlesTERM() bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
-	if err != nil {
-		return false
-	}
-	for line := range strings.Lines(string(b)) {
-		if mask, ok := strings.CutPrefix(line, "SigCgt:"); ok {
-			v, err := strconv.ParseUint(strings.TrimSpace(mask), 16, 64)
-			return err == nil && v&(1<<(uint(syscall.SIGTERM)-1)) != 0
-		}
-	}
-	return false
+// logged reports whether the process has written to its log: main then
+// handles SIGTERM (before, the Go runtime dies of it).
+func (p *proc) logged() bool {
+	fi, err := os.Stat(p.log)
+	return err == nil && fi.Size() > p.logAt
 }
 
 // stop sends SIGTERM, once the process handles it, and expects a clean
 // exit 0.
 func (p *proc) stop(t *testing.T) {
 	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); !p.handlesTERM() && time.Now().Before(deadline); {
+	for deadline := time.Now().Add(10 * time.Second); !p.logged() && time.Now().Before(deadline); {
 		select {
 		case <-p.done:
 			t.Fatalf("auditrelay exited before it was stopped: %v", p.err)

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"runtime/debug"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -71,7 +70,7 @@ Usage:
   auditrelay normalize --format ocsf|ecs|asim [--provider pingone|cyberark|okta|entra]
                                                convert NDJSON on stdin (the file sink's lines, or bare
                                                provider events) to OCSF, ECS or ASIM on stdout
-  auditrelay version
+  auditrelay version                           version, commit, Go version and platform
 
 Exit codes: 0 success, 1 failure, 2 bad usage or configuration.
 `
@@ -109,7 +108,7 @@ func Main(ctx context.Context, args []string, env Env) int {
 	case "normalize":
 		return cmdNormalize(rest, env)
 	case "version", "--version", "-version":
-		fmt.Fprintf(env.Stdout, "auditrelay %s\n", Version())
+		fmt.Fprintln(env.Stdout, ReadBuild())
 		return exitOK
 	case "help", "-h", "--help", "-help":
 		fmt.Fprint(env.Stdout, usage)
@@ -119,12 +118,10 @@ func Main(ctx context.Context, args []string, env Env) int {
 	return exitUsage
 }
 
-// Version returns the module version the binary was built from.
+// Version returns the module version the binary was built from: a release
+// tag, a pseudo-version naming the commit, or "devel".
 func Version() string {
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		return bi.Main.Version
-	}
-	return "devel"
+	return ReadBuild().Version
 }
 
 func newFlags(name string, env Env) *flag.FlagSet {

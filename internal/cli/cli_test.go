@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"testing"
@@ -100,5 +102,27 @@ func TestDemo(t *testing.T) {
 	}
 	if held2 := atoi(t, m2[2]); held2 > held+held/2 {
 		t.Fatalf("second run holds %d events; the first run's output was not cleared (%d)", held2, held)
+	}
+}
+
+func TestBuildString(t *testing.T) {
+	for _, c := range []struct {
+		bi   *debug.BuildInfo
+		want string
+	}{
+		{nil, "auditrelay devel (commit unknown, " + runtime.Version() + ", " + runtime.GOOS + "/" + runtime.GOARCH + ")"},
+		{&debug.BuildInfo{GoVersion: "go1.26.8", Main: debug.Module{Version: "v1.4.0"}, Settings: []debug.BuildSetting{
+			{Key: "GOOS", Value: "linux"}, {Key: "GOARCH", Value: "arm64"},
+			{Key: "vcs.revision", Value: "3f1c0d6e9a2b4c5d6e7f8091a2b3c4d5e6f7e9a2"},
+			{Key: "vcs.time", Value: "2026-11-20T10:00:00Z"}, {Key: "vcs.modified", Value: "false"}}},
+			"auditrelay v1.4.0 (commit 3f1c0d6e9a2b4c5d6e7f8091a2b3c4d5e6f7e9a2, 2026-11-20T10:00:00Z, go1.26.8, linux/arm64)"},
+		{&debug.BuildInfo{GoVersion: "go1.26.8", Main: debug.Module{Version: "(devel)"}, Settings: []debug.BuildSetting{
+			{Key: "GOOS", Value: "windows"}, {Key: "GOARCH", Value: "amd64"},
+			{Key: "vcs.revision", Value: "3f1c0d6e"}, {Key: "vcs.modified", Value: "true"}}},
+			"auditrelay devel (commit 3f1c0d6e with local changes, go1.26.8, windows/amd64)"},
+	} {
+		if got := buildFrom(c.bi, c.bi != nil).String(); got != c.want {
+			t.Errorf("got  %q\nwant %q", got, c.want)
+		}
 	}
 }

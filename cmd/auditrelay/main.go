@@ -15,9 +15,7 @@ import (
 )
 
 func main() {
-	// A file-size limit (RLIMIT_FSIZE) must surface as a write error that
-	// the runners retry without moving a checkpoint, not kill the process.
-	signal.Ignore(syscall.SIGXFSZ)
+	ignoreFileSizeSignal()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := cli.Main(ctx, os.Args[1:], cli.Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr})
 	stop()

@@ -134,6 +134,13 @@ func TestExamples(t *testing.T) {
 				t.Errorf("kafka sink (-want +got):\n%s", diff)
 			}
 		},
+		"container": func(t *testing.T, c *Config) {
+			got := []string{c.DataDir, c.MetricsListen, c.Log.Format, c.Sources[0].PingOne.APIURL, c.Sources[0].PingOne.ClientSecret.Reveal(), c.Sinks[0].Kind()}
+			want := []string{"/data", ":9464", "json", "https://api.pingone.eu", "example-PINGONE_CLIENT_SECRET", "stdout"}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("values (-want +got):\n%s", diff)
+			}
+		},
 		"multi-environment": func(t *testing.T, c *Config) {
 			if c.MetricsListen != "127.0.0.1:9464" {
 				t.Errorf("metrics_listen = %q", c.MetricsListen)

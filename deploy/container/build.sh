@@ -3,11 +3,12 @@
 #
 #   deploy/container/build.sh [IMAGE]        IMAGE defaults to localhost/auditrelay:dev
 #
-# The static binary is built on the host by deploy/release (ARCH picks the
-# architecture: ARCH=arm64, the host's by default), so the build pulls no base image and
-# runs nothing inside a container. Set BUILDER=buildah to build with buildah
-# instead of podman, and CA_BUNDLE to take the CA certificates from another
-# file than Debian's /etc/ssl/certs/ca-certificates.crt.
+# The static binary is built on the host by deploy/release (ARCH=arm64
+# picks another architecture than the host's), so the build pulls no base
+# image and runs nothing inside a container. BUILDER=buildah (or docker)
+# builds with that tool instead of podman; CA_BUNDLE takes the CA
+# certificates from another file than Debian's
+# /etc/ssl/certs/ca-certificates.crt.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -47,6 +48,6 @@ case "$builder" in
 podman) build=(podman build --layers=false) ;;
 *) build=("$builder" build) ;;
 esac
-"${build[@]}" --arch "$arch" --os linux -f "$ctx/Containerfile" \
+"${build[@]}" --platform "linux/$arch" -f "$ctx/Containerfile" \
 	--build-arg VERSION="$version" --build-arg REVISION="$revision" --build-arg CREATED="$created" \
 	-t "$image" "$ctx"

@@ -5,7 +5,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -20,6 +23,9 @@ const maxImageBytes = 25_000_000
 // mounted root filesystem: containers cannot run on the CI machines, but
 // images can be built and mounted.
 func TestContainerImage(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the image's binary runs on Linux only")
+	}
 	podman := needTool(t, "podman", "apt-get install podman buildah")
 	dir := t.TempDir()
 	storage := filepath.Join(dir, "storage.conf")
@@ -33,7 +39,7 @@ func TestContainerImage(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	env := append(os.Environ(), "CONTAINERS_STORAGE_CONF="+storage, "CONTAINERS_CONF="+containers, "ARCH=amd64")
+	env := append(os.Environ(), "CONTAINERS_STORAGE_CONF="+storage, "CONTAINERS_CONF="+containers, "ARCH="+runtime.GOARCH)
 	podmanOut := func(args ...string) string {
 		t.Helper()
 		cmd := exec.Command(podman, args...)
@@ -80,8 +86,8 @@ func TestContainerImage(t *testing.T) {
 	if u, _, _ := strings.Cut(img.Config.User, ":"); u == "" || u == "0" || u == "root" {
 		t.Errorf("image user %q: want a non-root numeric user", img.Config.User)
 	}
-	if img.Os != "linux" || img.Architecture != "amd64" {
-		t.Errorf("image platform %s/%s, want linux/amd64", img.Os, img.Architecture)
+	if img.Os != "linux" || img.Architecture != runtime.GOARCH {
+		t.Errorf("image platform %s/%s, want linux/%s", img.Os, img.Architecture, runtime.GOARCH)
 	}
 	if diff := cmp.Diff([]string{"/auditrelay"}, img.Config.Entrypoint); diff != "" {
 		t.Errorf("entrypoint (-want +got):\n%s", diff)
@@ -117,6 +123,8 @@ func TestContainerImage(t *testing.T) {
 	fi, err := os.Stat(filepath.Join(root, "data"))
 	if err != nil || !fi.IsDir() {
 		t.Errorf("the image has no /data directory: %v", err)
+	} else if st, ok := fi.Sys().(*syscall.Stat_t); !ok || strconv.Itoa(int(st.Uid)) != strings.Split(img.Config.User, ":")[0] {
+		t.Errorf("/data is owned by %+v, not by the image's user %s", fi.Sys(), img.Config.User)
 	}
 	for _, f := range []string{"etc/ssl/certs/ca-certificates.crt", "etc/passwd", "etc/group"} {
 		if fi, err := os.Stat(filepath.Join(root, f)); err != nil || fi.Size() == 0 {

@@ -137,6 +137,8 @@ type configSpec struct {
 	sinkPath                         string
 	batchSize                        int
 	maxSize                          string
+	// fileFormat is the file sink's format; empty: raw.
+	fileFormat string
 	// extraSinks are sink entries appended after the file sink, as YAML
 	// list items ("  - name: …").
 	extraSinks []string
@@ -186,6 +188,9 @@ func (c configSpec) render() string {
 	}
 	if c.maxSize != "" {
 		fmt.Fprintf(&b, "      max_size: %s\n", c.maxSize)
+	}
+	if c.fileFormat != "" {
+		fmt.Fprintf(&b, "      format: %s\n", c.fileFormat)
 	}
 	for _, s := range c.extraSinks {
 		b.WriteString(s)

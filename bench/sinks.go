@@ -34,7 +34,7 @@ func sinksScenario() scenario {
 	equal := func(want float64) func(float64) bool { return func(v float64) bool { return v == want } }
 	return scenario{
 		name: "sinks",
-		description: fmt.Sprintf("the backlog scenario's %d activities to the file sink alone, then to file + splunk (ack) + elasticsearch, then to file + kafka (kfake, 3 brokers) + syslog (TCP, rfc5424), side by side in each run",
+		description: fmt.Sprintf("the backlog scenario's %d activities to the file sink alone, then to file + splunk (ack) + elasticsearch, then to file + kafka (kfake, 3 brokers) + syslog (TCP, rfc5424), then to the file sink alone in format ocsf, side by side in each run",
 			backlogEvents),
 		timeout: 6 * time.Minute,
 		figures: []figure{
@@ -45,6 +45,8 @@ func sinksScenario() scenario {
 			{key: "elasticsearch_s", label: "elasticsearch: time to hold all", unit: "s"},
 			{key: "peak_rss_mib", label: "peak RSS with splunk + elasticsearch (VmHWM)", unit: "MiB"},
 			{key: "cpu_s", label: "child CPU time with splunk + elasticsearch", unit: "s"},
+			{key: "ocsf_s", label: "file sink alone in format ocsf: time to deliver all", unit: "s"},
+			{key: "ocsf_ratio", label: "ratio, ocsf file / raw file", unit: "×", target: fmt.Sprintf("≤ %.2f", sinksRatio), met: atMost(sinksRatio)},
 			{key: "kafka_syslog_s", label: "file + kafka + syslog: time until all three hold all", unit: "s"},
 			{key: "kafka_syslog_ratio", label: "ratio, file + kafka + syslog / file alone", unit: "×", target: fmt.Sprintf("≤ %.2f", sinksRatio), met: atMost(sinksRatio)},
 			{key: "kafka_s", label: "kafka: time to hold all", unit: "s"},
@@ -153,6 +155,17 @@ func runSinks(ctx context.Context, e *runEnv) (map[string]float64, error) {
 		return nil, err
 	}
 	missing, dups = missing+m, dups+d
+
+	// The file sink alone, writing OCSF: the lines carry metadata.uid.
+	ocsf, err := phaseDir(e, "ocsf")
+	if err != nil {
+		return nil, err
+	}
+	t, _, _, err = deliverBacklogFormat(ctx, ocsf, api.url, env, "ocsf")
+	if err != nil {
+		return nil, fmt.Errorf("file sink in format ocsf: %w", err)
+	}
+	out["ocsf_s"], out["ocsf_ratio"] = t, t/out["file_only_s"]
 	out["missing"], out["duplicates"] = float64(missing), float64(dups)
 	return out, nil
 }
@@ -259,11 +272,21 @@ func phaseDir(e *runEnv, name string) (*runEnv, error) {
 // childUse is what a child used.
 type childUse struct{ peakMiB, cpuS float64 }
 
+// deliverBacklogFormat is deliverBacklog with the file sink alone, writing
+// format.
+func deliverBacklogFormat(ctx context.Context, e *runEnv, apiURL string, env emulator.Environment, format string) (float64, time.Time, childUse, error) {
+	return deliverBacklogSpec(ctx, e, apiURL, env, nil, nil, format)
+}
+
 // deliverBacklog runs the child on the backlog source with the file sink
 // and extra sinks until the file holds the backlog and done (if not nil)
 // reports true, and returns the seconds that took from the child's start,
 // and that start.
 func deliverBacklog(ctx context.Context, e *runEnv, apiURL string, env emulator.Environment, extra []string, done func() bool, childEnv ...string) (float64, time.Time, childUse, error) {
+	return deliverBacklogSpec(ctx, e, apiURL, env, extra, done, "", childEnv...)
+}
+
+func deliverBacklogSpec(ctx context.Context, e *runEnv, apiURL string, env emulator.Environment, extra []string, done func() bool, format string, childEnv ...string) (float64, time.Time, childUse, error) {
 	var use childUse
 	metrics, err := freeLoopbackAddr()
 	if err != nil {
@@ -276,7 +299,7 @@ func deliverBacklog(ctx context.Context, e *runEnv, apiURL string, env emulator.
 			name: "backlog", envID: env.ID, clientID: env.ClientID, secretVar: secretVar(1),
 			lookback: "2h", pageSize: backlogPageSize, rateLimit: backlogRate,
 		}},
-		sinkPath: sinkPath, batchSize: 1000, maxSize: "4GiB", extraSinks: extra,
+		sinkPath: sinkPath, batchSize: 1000, maxSize: "4GiB", extraSinks: extra, fileFormat: format,
 	}
 	tl := newTailer(sinkPath)
 	defer tl.Close()

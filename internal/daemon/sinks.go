@@ -117,11 +117,7 @@ func buildSentinel(b *Sink, c sentinel.Config, log *slog.Logger) {
 		Logger:     log.With("sink", b.Name),
 	})
 	b.Sink, b.Batch, b.Check = s, c.BatchSize, s.Check
-	labels := prometheus.Labels{"sink": b.Name}
-	counter := func(name, help string, v func(sentinel.Stats) int64) prometheus.Collector {
-		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help, ConstLabels: labels},
-			func() float64 { return float64(v(s.Stats())) })
-	}
+	counter := statCounter(b.Name, s.Stats)
 	b.Parked = func() int64 { return s.Stats().Parked }
 	b.Collectors = []prometheus.Collector{
 		counter("auditrelay_sentinel_rows_total", "Rows acknowledged by the Logs Ingestion API.", func(s sentinel.Stats) int64 { return s.Rows }),
@@ -150,11 +146,7 @@ func buildSekoia(b *Sink, c sekoia.Config, log *slog.Logger) error {
 		return fmt.Errorf("sink %s: %w", b.Name, err)
 	}
 	b.Sink, b.Batch, b.Check = s, c.BatchSize, s.Check
-	labels := prometheus.Labels{"sink": b.Name}
-	counter := func(name, help string, v func(sekoia.Stats) int64) prometheus.Collector {
-		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help, ConstLabels: labels},
-			func() float64 { return float64(v(s.Stats())) })
-	}
+	counter := statCounter(b.Name, s.Stats)
 	b.Parked = func() int64 { return s.Stats().Parked }
 	b.Collectors = []prometheus.Collector{
 		counter("auditrelay_sekoia_events_total", "Events acknowledged by the Sekoia.io intake.", func(s sekoia.Stats) int64 { return s.Sent }),
@@ -184,11 +176,7 @@ func buildSplunk(b *Sink, c splunk.Config, dataDir string, log *slog.Logger) err
 	}
 	b.Sink, b.Check = s, s.Check
 	b.Batch, b.BatchBytes = c.BatchSize*splunk.RequestsPerBatch, int(c.MaxRequestBytes)*splunk.RequestsPerBatch
-	labels := prometheus.Labels{"sink": b.Name}
-	counter := func(name, help string, v func(splunk.Stats) int64) prometheus.Collector {
-		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help, ConstLabels: labels},
-			func() float64 { return float64(v(s.Stats())) })
-	}
+	counter := statCounter(b.Name, s.Stats)
 	b.Parked = func() int64 { return s.Stats().Parked }
 	b.Collectors = []prometheus.Collector{
 		counter("auditrelay_splunk_events_total", "Events acknowledged by HEC (ack true, or code 0 without ack).", func(s splunk.Stats) int64 { return s.Sent }),
@@ -219,11 +207,7 @@ func buildElasticsearch(b *Sink, c elasticsearch.Config, providers []string, log
 		return fmt.Errorf("sink %s: %w", b.Name, err)
 	}
 	b.Sink, b.Batch, b.Check = s, c.BatchSize, s.Check
-	labels := prometheus.Labels{"sink": b.Name}
-	counter := func(name, help string, v func(elasticsearch.Stats) int64) prometheus.Collector {
-		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help, ConstLabels: labels},
-			func() float64 { return float64(v(s.Stats())) })
-	}
+	counter := statCounter(b.Name, s.Stats)
 	b.Parked = func() int64 { return s.Stats().Parked }
 	b.Collectors = []prometheus.Collector{
 		counter("auditrelay_elasticsearch_events_total", "Documents created (item 201).", func(s elasticsearch.Stats) int64 { return s.Sent }),
@@ -245,11 +229,7 @@ func buildSyslog(b *Sink, c syslog.Config, log *slog.Logger) error {
 		return fmt.Errorf("sink %s: %w", b.Name, err)
 	}
 	b.Sink, b.Batch, b.Check = s, c.BatchSize, s.Check
-	labels := prometheus.Labels{"sink": b.Name}
-	counter := func(name, help string, v func(syslog.Stats) int64) prometheus.Collector {
-		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help, ConstLabels: labels},
-			func() float64 { return float64(v(s.Stats())) })
-	}
+	counter := statCounter(b.Name, s.Stats)
 	b.Collectors = []prometheus.Collector{
 		counter("auditrelay_syslog_events_total", "Events acknowledged: written, taken by the receiver's TCP stack and followed by confirm_wait without a close.", func(s syslog.Stats) int64 { return s.Sent }),
 		counter("auditrelay_syslog_batches_total", "Batches acknowledged.", func(s syslog.Stats) int64 { return s.Batches }),
@@ -269,11 +249,7 @@ func buildKafka(b *Sink, c kafka.Config, log *slog.Logger) error {
 		return fmt.Errorf("sink %s: %w", b.Name, err)
 	}
 	b.Sink, b.Batch, b.Check = s, c.BatchSize, s.Check
-	labels := prometheus.Labels{"sink": b.Name}
-	counter := func(name, help string, v func(kafka.Stats) int64) prometheus.Collector {
-		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help, ConstLabels: labels},
-			func() float64 { return float64(v(s.Stats())) })
-	}
+	counter := statCounter(b.Name, s.Stats)
 	b.Collectors = []prometheus.Collector{
 		counter("auditrelay_kafka_events_total", "Records acknowledged by the brokers (acks=all).", func(s kafka.Stats) int64 { return s.Sent }),
 		counter("auditrelay_kafka_parked_total", "Events the brokers cannot take (too large or invalid), kept in the park file.", func(s kafka.Stats) int64 { return s.Parked }),
@@ -281,4 +257,14 @@ func buildKafka(b *Sink, c kafka.Config, log *slog.Logger) error {
 		counter("auditrelay_kafka_errors_total", "Sends that returned an error (transient or permanent).", func(s kafka.Stats) int64 { return s.Errors }),
 	}
 	return nil
+}
+
+// statCounter returns a maker of counters, each reading one field of a
+// sink's Stats when scraped and labelled with the sink's name.
+func statCounter[S any](sink string, stats func() S) func(name, help string, v func(S) int64) prometheus.Collector {
+	labels := prometheus.Labels{"sink": sink}
+	return func(name, help string, v func(S) int64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help, ConstLabels: labels},
+			func() float64 { return float64(v(stats())) })
+	}
 }

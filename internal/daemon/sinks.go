@@ -34,9 +34,9 @@ type Sink struct {
 	BatchBytes int
 	Check      func(context.Context) error
 	// Park keeps the events the sink can never take and the spool records
-	// that cannot be decoded: one file, shared by the sink and its runner
-	// so that they rotate it together.
-	Park *park.File
+	// that cannot be decoded: one keeper (a park file, shared by the sink
+	// and its runner so that they rotate it together), for both.
+	Park park.Keeper
 	// Collectors are the sink's own metrics, registered by New.
 	Collectors []prometheus.Collector
 	// Parked counts the events the sink kept in its park file since the

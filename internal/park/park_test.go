@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/auditrelay/auditrelay/internal/delivery"
 	"github.com/auditrelay/auditrelay/internal/event"
 )
 
@@ -101,5 +102,107 @@ func TestRotation(t *testing.T) {
 	// 2 lines of ~380 bytes per file: 0..5 rotated out, 6..11 kept in order
 	if got := strings.Join(all, ","); got != "id-06,id-07,id-08,id-09,id-10,id-11" {
 		t.Errorf("ids across files = %s", got)
+	}
+}
+
+func TestEvent(t *testing.T) {
+	ev := &event.Raw{Source: "s", ID: "x", Data: json.RawMessage(`{"id":"x"}`)}
+	where, err := Event(nil, "sentinel: park event", ev, "too large")
+	if err != nil || where != NotKept {
+		t.Errorf("Event without a keeper = %q, %v", where, err)
+	}
+	p := Path(t.TempDir(), "sentinel")
+	where, err = Event(New(p), "sentinel: park event", ev, "too large")
+	if err != nil || where != p {
+		t.Fatalf("Event = %q, %v; want %q", where, err, p)
+	}
+	// a file where the parked directory should be
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "parked"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Event(New(Path(dir, "sentinel")), "sentinel: park event", ev, "too large")
+	if class, _ := delivery.ClassOf(err); class != delivery.Transient || !strings.Contains(err.Error(), "sentinel: park event x: park:") ||
+		!strings.Contains(err.Error(), "free disk space or fix the permissions of "+filepath.Join(dir, "parked")) {
+		t.Errorf("Event into an unwritable directory = %v (class %v)", err, class)
+	}
+}
+
+func TestLines(t *testing.T) {
+	ev := &event.Raw{Source: "s", ID: "a", Time: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), Data: json.RawMessage(`{"id":"a"}`)}
+	if got, want := string(EventLine(ev, "r")), `{"source":"s","provider":"","tenant":"","id":"a","time":"2026-01-02T03:04:05.000Z","raw":{"id":"a"},"parked_reason":"r"}`+"\n"; got != want {
+		t.Errorf("EventLine =\n%s\nwant\n%s", got, want)
+	}
+	if got, want := string(RecordLine(3, []byte{1}, "bad")), `{"spool_seq":3,"record":"AQ==","parked_reason":"bad"}`+"\n"; got != want {
+		t.Errorf("RecordLine = %s, want %s", got, want)
+	}
+}
+
+func TestEntryJSON(t *testing.T) {
+	at := time.Date(2026, 12, 2, 14, 0, 0, 5000, time.UTC)
+	for _, c := range []struct {
+		e    Entry
+		want string
+	}{
+		{Entry{Sink: "a", Line: []byte(`{"spool_seq":1,"parked_reason":"x"}`)}, `{"sink":"a","spool_seq":1,"parked_reason":"x"}`},
+		{Entry{Sink: "b", ParkedAt: at, Line: []byte(`{"id":"q"}`)}, `{"sink":"b","parked_at":"2026-12-02T14:00:00.000005Z","id":"q"}`},
+		{Entry{Sink: "c", Line: []byte(`{}`)}, `{"sink":"c"}`},
+		{Entry{Sink: "d", Line: []byte(`{"source":"s","id":"tor`)}, `{"sink":"d","unreadable_line":"{\"source\":\"s\",\"id\":\"tor"}`},
+	} {
+		if got := string(c.e.AppendJSON(nil)); got != c.want+"\n" {
+			t.Errorf("%+v:\n got %s\nwant %s", c.e, got, c.want)
+		}
+	}
+}
+
+func TestReadFiles(t *testing.T) {
+	dir := t.TempDir()
+	a := New(Path(dir, "alpha"))
+	a.maxSize, a.maxFiles = 200, 5
+	for i := range 6 {
+		if err := a.Keep(&event.Raw{Source: "s", ID: fmt.Sprintf("a%d", i), Data: json.RawMessage(`{"pad":"` + strings.Repeat("p", 80) + `"}`)}, "r"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := os.Stat(Path(dir, "alpha") + ".2"); err != nil {
+		t.Fatalf("the test wants rotated files: %v", err)
+	}
+	if err := New(Path(dir, "beta")).KeepRecord(9, []byte("x"), "bad"); err != nil {
+		t.Fatal(err)
+	}
+	// a torn last line, as a crash in the middle of a write leaves
+	f, err := os.OpenFile(Path(dir, "beta"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString(`{"spool_seq":10,"rec`)
+	f.Close()
+	os.WriteFile(filepath.Join(dir, "parked", "notes.txt"), []byte("x\n"), 0o600)
+	list := func(sink string) []string {
+		var out []string
+		if err := ReadFiles(dir, sink, func(e Entry) error {
+			var k struct {
+				ID  string `json:"id"`
+				Seq int    `json:"spool_seq"`
+			}
+			json.Unmarshal(e.Line, &k)
+			out = append(out, fmt.Sprintf("%s:%s%d", e.Sink, k.ID, k.Seq))
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	if got, want := strings.Join(list(""), ","), "alpha:a00,alpha:a10,alpha:a20,alpha:a30,alpha:a40,alpha:a50,beta:9,beta:0"; got != want {
+		t.Errorf("all sinks: %s, want %s", got, want)
+	}
+	if got, want := strings.Join(list("beta"), ","), "beta:9,beta:0"; got != want {
+		t.Errorf("beta: %s, want %s", got, want)
+	}
+	if got := list("gamma"); len(got) != 0 {
+		t.Errorf("an unknown sink lists %v", got)
+	}
+	if err := ReadFiles(t.TempDir(), "", func(Entry) error { return fmt.Errorf("called") }); err != nil {
+		t.Errorf("no parked directory: %v", err)
 	}
 }

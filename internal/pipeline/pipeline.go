@@ -305,7 +305,7 @@ type SinkRunner struct {
 	Routes map[string]bool
 	// Park keeps the spool records that cannot be decoded before the
 	// runner skips them; nil only logs and counts them.
-	Park           *park.File
+	Park           park.Keeper
 	BatchSize      int
 	BatchBytes     int
 	Backoff        delivery.Backoff
@@ -434,7 +434,7 @@ func (r *SinkRunner) send(ctx context.Context, log *slog.Logger, batch []event.R
 	}
 }
 
-// skipCorrupt keeps an unreadable spool record in the park file, then moves
+// skipCorrupt keeps an unreadable spool record with the park keeper, then moves
 // the offset past it, retrying failures of either. It fails when ctx ended
 // first (the record is then found again after a restart) or the sink's
 // lease was lost.
@@ -444,12 +444,12 @@ func (r *SinkRunner) skipCorrupt(ctx context.Context, log *slog.Logger, ce *stor
 	for attempt := 1; r.Park != nil; attempt++ {
 		err := r.Park.KeepRecord(ce.Seq, ce.Record, reason)
 		if err == nil {
-			where = r.Park.Path()
+			where = r.Park.Where()
 			break
 		}
 		r.Metrics.retries.WithLabelValues("sink", r.Name, "park").Inc()
 		d := r.Backoff.Delay(attempt)
-		log.Error("cannot keep an unreadable spool record in the park file; retrying (free disk space or fix the data_dir)", "err", err, "attempt", attempt, "delay", d)
+		log.Error("cannot keep an unreadable spool record with the parked events; retrying", "err", err, "attempt", attempt, "delay", d)
 		if !delivery.Sleep(ctx, d) {
 			return ctx.Err()
 		}

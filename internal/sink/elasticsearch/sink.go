@@ -40,7 +40,6 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -77,7 +76,7 @@ type Options struct {
 	// Park is the file parked events are appended to (fsynced before the
 	// batch is acknowledged). Nil: parked events are logged and counted
 	// but not kept.
-	Park *park.File
+	Park park.Keeper
 	// Providers are the providers whose events the sink receives, for
 	// Check to name their targets; empty: every provider auditrelay has.
 	Providers []string
@@ -110,7 +109,7 @@ type Sink struct {
 	secrets   []string
 	http      *http.Client
 	log       *slog.Logger
-	parkFile  *park.File
+	keeper    park.Keeper
 	providers []string
 
 	mu    sync.Mutex
@@ -151,7 +150,7 @@ func New(cfg Config, opts Options) (*Sink, error) {
 	if errs := cfg.Validate(); len(errs) > 0 {
 		return nil, fmt.Errorf("elasticsearch: invalid config: %w", errors.Join(errs...))
 	}
-	s := &Sink{cfg: cfg, bases: cfg.Bases(), http: opts.HTTPClient, log: opts.Logger, parkFile: opts.Park,
+	s := &Sink{cfg: cfg, bases: cfg.Bases(), http: opts.HTTPClient, log: opts.Logger, keeper: opts.Park,
 		providers: opts.Providers, enc: newEncoder(cfg), acked: map[string]bool{}}
 	if !cfg.APIKey.IsZero() {
 		s.auth = "ApiKey " + cfg.APIKey.Reveal()
@@ -441,13 +440,9 @@ func (s *Sink) roundTrip(ctx context.Context, method, path string, body []byte, 
 // park keeps an event the cluster will not take: appended to the park file
 // and fsynced, counted and logged with its id.
 func (s *Sink) park(ev *event.Raw, reason string) error {
-	kept := "(not kept: no park file)"
-	if s.parkFile != nil {
-		if err := s.parkFile.Keep(ev, reason); err != nil {
-			return &delivery.Error{Class: delivery.Transient, Op: "elasticsearch: park event " + ev.ID, Err: err,
-				Fix: "free disk space or fix the permissions of " + filepath.Dir(s.parkFile.Path())}
-		}
-		kept = s.parkFile.Path()
+	kept, err := park.Event(s.keeper, "elasticsearch: park event", ev, reason)
+	if err != nil {
+		return err
 	}
 	s.parked.Add(1)
 	s.acked[ackKey(ev)] = true

@@ -43,7 +43,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -75,7 +74,7 @@ const (
 	opSend   = "kafka: produce batch"
 	opCheck  = "kafka: check"
 	opClient = "kafka: client"
-	opParkEv = "kafka: park event "
+	opParkEv = "kafka: park event"
 )
 
 // ShutdownGrace is how long a batch being sent may still take once the
@@ -94,7 +93,7 @@ type Options struct {
 	Logger *slog.Logger
 	// Park is the file refused records are appended to (fsynced before
 	// the batch is acknowledged). Nil: they are logged and counted only.
-	Park *park.File
+	Park park.Keeper
 	// ClientOpts are added to the Kafka client's options, for tests.
 	ClientOpts []kgo.Opt
 }
@@ -118,7 +117,7 @@ type Sink struct {
 	topic    Topic
 	opts     []kgo.Opt
 	log      *slog.Logger
-	parkFile *park.File
+	keeper   park.Keeper
 	cls      classifier
 	password secret.String
 
@@ -163,7 +162,7 @@ func New(cfg Config, opts Options) (*Sink, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kafka: topic: %w", err)
 	}
-	s := &Sink{cfg: cfg, topic: topic, log: opts.Logger, parkFile: opts.Park, password: cfg.SASL.Password,
+	s := &Sink{cfg: cfg, topic: topic, log: opts.Logger, keeper: opts.Park, password: cfg.SASL.Password,
 		cls:   classifier{brokers: cfg.Brokers, mechanism: cfg.SASL.Mechanism, username: cfg.SASL.Username},
 		acked: map[string]bool{}, inflight: map[string]*slot{}}
 	if s.log == nil {
@@ -611,13 +610,9 @@ func (s *Sink) isolate(ctx context.Context, cl *kgo.Client, refused []*slot) (le
 // park keeps an event the brokers cannot take: appended to the park file
 // and fsynced, counted and logged with its id.
 func (s *Sink) park(ev *event.Raw, size int, reason string) error {
-	kept := "(not kept: no park file)"
-	if s.parkFile != nil {
-		if err := s.parkFile.Keep(ev, reason); err != nil {
-			return &delivery.Error{Class: delivery.Transient, Op: opParkEv + ev.ID, Err: err,
-				Fix: "free disk space or fix the permissions of " + filepath.Dir(s.parkFile.Path())}
-		}
-		kept = s.parkFile.Path()
+	kept, err := park.Event(s.keeper, opParkEv, ev, reason)
+	if err != nil {
+		return err
 	}
 	s.parked.Add(1)
 	s.acked[ackKey(ev)] = true

@@ -332,8 +332,8 @@ func TestTooLargeParked(t *testing.T) {
 	}
 }
 
-func parked(t *testing.T, p *park.File) []string {
-	b, err := os.ReadFile(p.Path())
+func parked(t *testing.T, p park.Keeper) []string {
+	b, err := os.ReadFile(p.Where())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -419,7 +419,7 @@ func TestParkFailureRetried(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := newSink(t, c.ListenAddrs(), func(cfg *Config) { cfg.MaxRecordBytes = 4096 })
-	h.sink.parkFile = park.New(filepath.Join(blocker, "kafka.ndjson"))
+	h.sink.keeper = park.New(filepath.Join(blocker, "kafka.ndjson"))
 	batch := events("pingone-eu", "pf", 20)
 	batch[5].Data = []byte(`{"id":"pf-00005","blob":"` + strings.Repeat("y", 5000) + `"}`)
 	err := h.sink.Send(context.Background(), batch)
@@ -434,7 +434,7 @@ func TestParkFailureRetried(t *testing.T) {
 	}
 	want := append(append([]event.Raw(nil), batch[:5]...), batch[6:]...)
 	exactlyOnce(t, want, consume(t, c.ListenAddrs(), len(want), testTopic))
-	if lines := parked(t, h.sink.parkFile); len(lines) != 1 || !strings.Contains(lines[0], `"id":"pf-00005"`) {
+	if lines := parked(t, h.sink.keeper); len(lines) != 1 || !strings.Contains(lines[0], `"id":"pf-00005"`) {
 		t.Errorf("parked %v", lines)
 	}
 }

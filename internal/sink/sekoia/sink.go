@@ -29,7 +29,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -60,7 +59,7 @@ type Options struct {
 	// Park is the file parked events are appended to (fsynced before the
 	// batch is acknowledged); the sink's runner shares it. Nil: parked
 	// events are logged and counted but not kept.
-	Park *park.File
+	Park park.Keeper
 }
 
 // Stats count what a Sink has done.
@@ -77,12 +76,12 @@ type Stats struct {
 
 // Sink is a Sekoia.io intake sink. Send is meant for one runner at a time.
 type Sink struct {
-	cfg      Config
-	key      secret.String
-	url      string
-	http     *http.Client
-	log      *slog.Logger
-	parkFile *park.File
+	cfg    Config
+	key    secret.String
+	url    string
+	http   *http.Client
+	log    *slog.Logger
+	keeper park.Keeper
 
 	mu    sync.Mutex
 	enc   encoder
@@ -97,7 +96,7 @@ func New(cfg Config, opts Options) (*Sink, error) {
 		return nil, fmt.Errorf("sekoia: invalid config: %w", errors.Join(errs...))
 	}
 	s := &Sink{cfg: cfg, key: cfg.IntakeKey, url: cfg.Base() + "/batch", http: opts.HTTPClient, log: opts.Logger,
-		parkFile: opts.Park, acked: map[string]bool{}}
+		keeper: opts.Park, acked: map[string]bool{}}
 	if s.http == nil {
 		s.http = httpx.NewClient(cfg.RequestTimeout.D())
 	}
@@ -275,13 +274,9 @@ func (s *Sink) post(ctx context.Context, items []item) error {
 // park keeps an event the intake cannot take: appended to the park file and
 // fsynced, counted and logged with its id.
 func (s *Sink) park(ev *event.Raw, size int, reason string) error {
-	kept := "(not kept: no park file)"
-	if s.parkFile != nil {
-		if err := s.parkFile.Keep(ev, reason); err != nil {
-			return &delivery.Error{Class: delivery.Transient, Op: "sekoia: park event " + ev.ID, Err: err,
-				Fix: "free disk space or fix the permissions of " + filepath.Dir(s.parkFile.Path())}
-		}
-		kept = s.parkFile.Path()
+	kept, err := park.Event(s.keeper, "sekoia: park event", ev, reason)
+	if err != nil {
+		return err
 	}
 	s.parked.Add(1)
 	s.acked[ackKey(ev)] = true

@@ -212,7 +212,7 @@ func TestOversizedEventParked(t *testing.T) {
 	if st := s.Stats(); st.Parked != 1 || st.Sent != 10 || st.Requests != 1 {
 		t.Errorf("stats %+v, want 1 parked, 10 sent in 1 request", st)
 	}
-	if b, _ := os.ReadFile(s.parkFile.Path()); !strings.Contains(string(b), `"id":"huge"`) {
+	if b, _ := os.ReadFile(s.keeper.Where()); !strings.Contains(string(b), `"id":"huge"`) {
 		t.Errorf("park file does not hold the event")
 	}
 	if !strings.Contains(logs.String(), "id=huge") {

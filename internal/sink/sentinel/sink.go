@@ -39,7 +39,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -78,7 +77,7 @@ type Options struct {
 	// Park is the file events that can never be sent are kept in
 	// (fsynced); the sink's runner shares it. Nil keeps none: they are
 	// only logged and counted.
-	Park *park.File
+	Park park.Keeper
 	// Logger receives parked events and retries; default discards.
 	Logger *slog.Logger
 	// Now defaults to time.Now.
@@ -123,7 +122,7 @@ type Sink struct {
 	calls     atomic.Int64
 	bytes     atomic.Int64
 	parked    atomic.Int64
-	parkFile  *park.File // nil: parked events are only logged and counted
+	keeper    park.Keeper // nil: parked events are only logged and counted
 	truncated atomic.Int64
 	splits    atomic.Int64
 	old       atomic.Int64
@@ -150,7 +149,7 @@ func New(cfg Config, opts Options) *Sink {
 		now:  opts.Now,
 		enc:  newEncoder(cfg.Format, opts.Normalize, int(cfg.MaxRequestBytes)),
 	}
-	s.parkFile = opts.Park
+	s.keeper = opts.Park
 	cred := opts.Credential
 	if cred == nil {
 		var err error
@@ -248,13 +247,9 @@ func (s *Sink) stale(batch []event.Raw) (int, time.Time) {
 // is configured), reports it and marks it done. A park file that cannot be
 // written fails the batch, which is retried: the event is not dropped.
 func (s *Sink) park(ev *event.Raw, reason string) error {
-	kept := "(not kept: no park file)"
-	if s.parkFile != nil {
-		if err := s.parkFile.Keep(ev, reason); err != nil {
-			return &delivery.Error{Class: delivery.Transient, Op: "sentinel: park event " + ev.ID, Err: err,
-				Fix: "free disk space or fix the permissions of " + filepath.Dir(s.parkFile.Path())}
-		}
-		kept = s.parkFile.Path()
+	kept, err := park.Event(s.keeper, "sentinel: park event", ev, reason)
+	if err != nil {
+		return err
 	}
 	s.parked.Add(1)
 	s.acked[ev.Source+"\x00"+ev.ID] = true

@@ -72,7 +72,7 @@ const (
 	opSend   = "splunk: send batch"
 	opAck    = "splunk: poll indexer acknowledgment"
 	opCheck  = "splunk: check HEC"
-	opParkEv = "splunk: park event "
+	opParkEv = "splunk: park event"
 )
 
 // Ack polling: the first poll comes soon after a request, then the gap
@@ -102,7 +102,7 @@ type Options struct {
 	Logger *slog.Logger
 	// Park is the file refused events are appended to (fsynced before the
 	// batch is acknowledged). Nil: they are logged and counted only.
-	Park *park.File
+	Park park.Keeper
 	// StateDir holds the sink's channel GUID (file "channel"), such as
 	// data_dir/splunk/<sink>. Empty: a new channel every process.
 	StateDir string
@@ -139,7 +139,7 @@ type Sink struct {
 	base     string
 	http     *http.Client
 	log      *slog.Logger
-	parkFile *park.File
+	keeper   park.Keeper
 	stateDir string
 
 	mu      sync.Mutex
@@ -185,7 +185,7 @@ func New(cfg Config, opts Options) (*Sink, error) {
 		return nil, fmt.Errorf("splunk: invalid config: %w", errors.Join(errs...))
 	}
 	s := &Sink{cfg: cfg, token: cfg.Token, base: cfg.URL, http: opts.HTTPClient, log: opts.Logger,
-		parkFile: opts.Park, stateDir: opts.StateDir, acked: map[string]bool{}}
+		keeper: opts.Park, stateDir: opts.StateDir, acked: map[string]bool{}}
 	if s.http == nil {
 		c, err := NewHTTPClient(cfg)
 		if err != nil {
@@ -547,13 +547,9 @@ func (s *Sink) hecError(op string, status int, hdr http.Header, a answer, ok boo
 // park keeps an event HEC cannot take: appended to the park file and
 // fsynced, counted and logged with its id.
 func (s *Sink) park(ev *event.Raw, size int, reason string) error {
-	kept := "(not kept: no park file)"
-	if s.parkFile != nil {
-		if err := s.parkFile.Keep(ev, reason); err != nil {
-			return &delivery.Error{Class: delivery.Transient, Op: opParkEv + ev.ID, Err: err,
-				Fix: "free disk space or fix the permissions of " + filepath.Dir(s.parkFile.Path())}
-		}
-		kept = s.parkFile.Path()
+	kept, err := park.Event(s.keeper, opParkEv, ev, reason)
+	if err != nil {
+		return err
 	}
 	s.parked.Add(1)
 	s.acked[ackKey(ev)] = true

@@ -33,7 +33,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -50,7 +49,7 @@ const (
 	opSend    = "syslog: send batch"
 	opConnect = "syslog: connect"
 	opCheck   = "syslog: check"
-	opParkEv  = "syslog: park event "
+	opParkEv  = "syslog: park event"
 )
 
 // ShutdownGrace is how long a batch being written may still take once the
@@ -77,7 +76,7 @@ type Options struct {
 	// Park is the file messages too large for the receiver are appended
 	// to (fsynced before the batch is acknowledged). Nil: they are logged
 	// and counted only.
-	Park *park.File
+	Park park.Keeper
 	// Dial opens a connection to the receiver, TLS handshake done.
 	// Default: TCP to address, then TLS as configured.
 	Dial func(ctx context.Context) (net.Conn, error)
@@ -107,11 +106,11 @@ type Stats struct {
 
 // Sink is a syslog sink. Send is meant for one runner at a time.
 type Sink struct {
-	cfg      Config
-	log      *slog.Logger
-	parkFile *park.File
-	dial     func(ctx context.Context) (net.Conn, error)
-	custom   bool // dial came from Options
+	cfg    Config
+	log    *slog.Logger
+	keeper park.Keeper
+	dial   func(ctx context.Context) (net.Conn, error)
+	custom bool // dial came from Options
 
 	mu        sync.Mutex
 	enc       *encoder
@@ -143,7 +142,7 @@ func New(cfg Config, opts Options) (*Sink, error) {
 	if procID == "" {
 		procID = strconv.Itoa(os.Getpid())
 	}
-	s := &Sink{cfg: cfg, log: opts.Logger, parkFile: opts.Park, dial: opts.Dial, custom: opts.Dial != nil, parked: map[string]bool{}}
+	s := &Sink{cfg: cfg, log: opts.Logger, keeper: opts.Park, dial: opts.Dial, custom: opts.Dial != nil, parked: map[string]bool{}}
 	s.enc = newEncoder(header{format: cfg.Format, facility: fac, severity: sev,
 		host: sanitize(host, maxHostname), app: cfg.AppName, procID: sanitize(procID, 128),
 		sdID: "auditrelay@" + strconv.Itoa(cfg.EnterpriseID)})
@@ -484,13 +483,9 @@ func (s *Sink) drop() {
 // park keeps an event the receiver cannot take: appended to the park file
 // and fsynced, counted and logged with its id.
 func (s *Sink) park(ev *event.Raw, size int, reason string) error {
-	kept := "(not kept: no park file)"
-	if s.parkFile != nil {
-		if err := s.parkFile.Keep(ev, reason); err != nil {
-			return &delivery.Error{Class: delivery.Transient, Op: opParkEv + ev.ID, Err: err,
-				Fix: "free disk space or fix the permissions of " + filepath.Dir(s.parkFile.Path())}
-		}
-		kept = s.parkFile.Path()
+	kept, err := park.Event(s.keeper, opParkEv, ev, reason)
+	if err != nil {
+		return err
 	}
 	s.nparked.Add(1)
 	s.parked[parkKey(ev)] = true

@@ -107,15 +107,20 @@ func Open(ctx context.Context, cfg Config, opts Options) (*Store, error) {
 		pcfg.ConnConfig.RuntimeParams["application_name"] = "auditrelay"
 	}
 	// A replica paused (SIGSTOP, a frozen VM) in the middle of a
-	// transaction holds its row locks, the spool head's among them, and
-	// would stall every other replica's appends until it resumed. The
-	// server ends such a transaction after lease_ttl, by when the paused
-	// replica has lost its leases anyway, and waiters give up on a lock
-	// after lease_ttl and retry.
-	ttlMS := strconv.FormatInt(cfg.LeaseTTL.D().Milliseconds(), 10)
-	for _, p := range []string{"idle_in_transaction_session_timeout", "lock_timeout"} {
+	// transaction holds its row locks, the spool head's and its lease
+	// rows among them, and would stall every other replica's appends, and
+	// the takeover of its leases, until it resumed. The server ends such
+	// a transaction once it has been idle for a third of lease_ttl: the
+	// others append again within that third, and the paused replica's
+	// lease rows are unlocked well before its leases expire, so the
+	// takeover at expiry does not wait. A waiter gives up on a lock after
+	// half of lease_ttl (longer than the idle timeout, so a paused peer's
+	// lock is freed before it does; shorter than the lease, so a waiter
+	// retries before its own leases, renewed by its heartbeat meanwhile,
+	// are at risk) and retries. See lockTimeouts.
+	for p, v := range lockTimeouts(cfg.LeaseTTL.D()) {
 		if _, ok := pcfg.ConnConfig.RuntimeParams[p]; !ok {
-			pcfg.ConnConfig.RuntimeParams[p] = ttlMS
+			pcfg.ConnConfig.RuntimeParams[p] = v
 		}
 	}
 	log := opts.Logger
@@ -149,6 +154,16 @@ func Open(ctx context.Context, cfg Config, opts Options) (*Store, error) {
 	}
 	go s.watch()
 	return s, nil
+}
+
+// lockTimeouts returns the idle_in_transaction_session_timeout (a third
+// of ttl) and lock_timeout (half of ttl) of every connection, in
+// milliseconds, as the server parameters spell them.
+func lockTimeouts(ttl time.Duration) map[string]string {
+	return map[string]string{
+		"idle_in_transaction_session_timeout": strconv.FormatInt((ttl / 3).Milliseconds(), 10),
+		"lock_timeout":                        strconv.FormatInt((ttl / 2).Milliseconds(), 10),
+	}
 }
 
 // normalizeDSN turns a bare socket directory into a DSN naming it.

@@ -54,6 +54,12 @@ Usage:
                                                read a past span of a source (PingOne: the last 14 days)
                                                through a cursor of its own, deduplicated like live events
   auditrelay store compact --config FILE       shrink the store file to its live data (daemon stopped)
+  auditrelay store parked --config FILE [--sink NAME]
+                                               parked events as NDJSON with their sink, from the park
+                                               files or the PostgreSQL store (works while running)
+  auditrelay store migrate --from DATA_DIR --to DSN
+                                               copy the embedded store and its park files into an empty
+                                               PostgreSQL store (daemon stopped); or --config FILE
   auditrelay emulate pingone [--listen ADDR]   serve the PingOne emulator
   auditrelay emulate sentinel [--listen ADDR]  serve the Microsoft Sentinel (Entra ID + Logs Ingestion API) emulator
   auditrelay emulate cyberark [--listen ADDR]  serve the CyberArk Identity token endpoint and ISP audit API emulator
@@ -98,7 +104,7 @@ func Main(ctx context.Context, args []string, env Env) int {
 	case "checkpoint":
 		return cmdCheckpoint(ctx, rest, env)
 	case "store":
-		return cmdStore(rest, env)
+		return cmdStore(ctx, rest, env)
 	case "backfill":
 		return cmdBackfill(ctx, rest, env)
 	case "emulate":
@@ -445,7 +451,7 @@ func cmdStatus(ctx context.Context, args []string, env Env) int {
 	}
 	for _, s := range st.Store.Sinks {
 		if s.Corrupt > 0 {
-			fmt.Fprintf(env.Stdout, "\nCORRUPT %s: %d unreadable spool records skipped, kept in %s", s.Name, s.Corrupt, daemon.ParkPath(cfg.DataDir, s.Name))
+			fmt.Fprintf(env.Stdout, "\nCORRUPT %s: %d unreadable spool records skipped, kept in %s", s.Name, s.Corrupt, daemon.ParkedIn(cfg, s.Name))
 		}
 	}
 	if len(st.Halted) > 0 {

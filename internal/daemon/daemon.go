@@ -140,6 +140,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 			d.log.Error("close store", "err", err)
 		}
 	}()
+	defer bindKeepers(d.sinks, st)()
 	if err := d.verifyCheckpoints(st); err != nil {
 		return err
 	}

@@ -40,7 +40,8 @@ type SinkLive struct {
 	// EventsPerSecond is the rate of delivered events between the last two
 	// samples (30 seconds apart).
 	EventsPerSecond float64 `json:"events_per_second"`
-	// Parked counts the events this process kept in the sink's park file.
+	// Parked counts the events this process parked for the sink (in its
+	// park file, or the PostgreSQL store's parked table).
 	Parked int64 `json:"parked"`
 }
 

@@ -34,8 +34,9 @@ type Sink struct {
 	BatchBytes int
 	Check      func(context.Context) error
 	// Park keeps the events the sink can never take and the spool records
-	// that cannot be decoded: one keeper (a park file, shared by the sink
-	// and its runner so that they rotate it together), for both.
+	// that cannot be decoded, for both the sink and its runner: a park
+	// file (shared, so that they rotate it together), or the PostgreSQL
+	// store's parked table.
 	Park park.Keeper
 	// Collectors are the sink's own metrics, registered by New.
 	Collectors []prometheus.Collector
@@ -52,7 +53,7 @@ func BuildSinks(cfg *config.Config, log *slog.Logger, stdoutW io.Writer) ([]Sink
 		for _, s := range sc.Sources {
 			routes[s] = true
 		}
-		b := Sink{Name: sc.Name, Routes: routes, Park: park.New(ParkPath(cfg.DataDir, sc.Name))}
+		b := Sink{Name: sc.Name, Routes: routes, Park: keeperFor(cfg, sc.Name)}
 		switch {
 		case sc.File != nil:
 			fc := *sc.File

@@ -275,3 +275,33 @@ func (e *CorruptError) Error() string {
 
 // Unwrap returns the decoding error.
 func (e *CorruptError) Unwrap() error { return e.Err }
+
+// Export is everything a store holds, for `auditrelay store migrate`:
+// read from one implementation in one read transaction and written into
+// another in one write transaction.
+type Export struct {
+	// Sources holds each source's state with its Cursor set.
+	Sources []ExportedSource
+	// Sinks holds each sink's state with its Offset set.
+	Sinks []SinkState
+	// LastSeq is the last spool position given out: the next event
+	// stored gets a higher one.
+	LastSeq uint64
+	// Spool calls fn with every spool entry, in position order, with its
+	// stored bytes (valid only during the call). It may be called only
+	// while the function that received the Export runs.
+	Spool func(fn func(seq uint64, record []byte) error) error
+}
+
+// ExportedSource is one source of an Export.
+type ExportedSource struct {
+	State SourceState
+	// IDs are the dedup ids the source keeps within its horizon.
+	IDs []DedupID
+}
+
+// DedupID is one id a source keeps for dedup, with its event's time.
+type DedupID struct {
+	Time int64 // Unix nanoseconds
+	ID   string
+}

@@ -352,7 +352,7 @@ func TestNewerSchemaRefused(t *testing.T) {
 	}
 	s.Close()
 	_, err := Open(context.Background(), config(dsn, "r1"), Options{})
-	if err == nil || !strings.Contains(err.Error(), "migrated by a newer auditrelay (schema version 99, this version reads 1)") {
+	if err == nil || !strings.Contains(err.Error(), "migrated by a newer auditrelay (schema version 99, this version reads 2)") {
 		t.Fatalf("err = %v", err)
 	}
 	if c, _ := delivery.ClassOf(err); c != delivery.Permanent {

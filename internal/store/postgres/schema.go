@@ -10,7 +10,7 @@ import (
 
 // schemaVersion is the schema this code reads and writes. A database with
 // a higher version was migrated by a newer auditrelay.
-const schemaVersion = 1
+const schemaVersion = 2
 
 // migration returns the statements taking the schema from version v to
 // v+1.
@@ -18,6 +18,8 @@ func migration(v int) string {
 	switch v {
 	case 0:
 		return schemaV1
+	case 1:
+		return schemaV2
 	}
 	return ""
 }
@@ -85,6 +87,21 @@ CREATE TABLE replicas (
 	seen_at    timestamptz NOT NULL,
 	expires_at timestamptz NOT NULL
 );
+`
+
+// schemaV2 adds the parked table.
+const schemaV2 = `
+-- The events a sink can never send and the spool records that cannot be
+-- decoded, each as the line a park file holds (see internal/park), kept
+-- for the operator (auditrelay store parked): they outlive the replica
+-- that parked them.
+CREATE TABLE parked (
+	id        bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	sink      text NOT NULL,
+	parked_at timestamptz NOT NULL DEFAULT now(),
+	line      bytea NOT NULL
+);
+CREATE INDEX parked_sink ON parked (sink, id);
 `
 
 // errNewerSchema says the database was migrated by a newer auditrelay.

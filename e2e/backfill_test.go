@@ -3,6 +3,8 @@ package e2e
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,12 +13,19 @@ import (
 	"time"
 
 	"github.com/auditrelay/auditrelay/internal/daemon"
+	"github.com/auditrelay/auditrelay/internal/emulator"
 	"github.com/auditrelay/auditrelay/internal/store"
 )
 
-// backfillState returns the states of the live source and its backfill
-// from `auditrelay status --json`.
+// backfillState returns the states of the live source env-1 and its
+// backfill from `auditrelay status --json`.
 func backfillState(t *testing.T, bin, cfg string, environ []string) (live, bf store.SourceState, st daemon.Status) {
+	return backfillStateOf(t, bin, cfg, environ, "env-1")
+}
+
+// backfillStateOf returns the states of the live source name and its
+// backfill from `auditrelay status --json`.
+func backfillStateOf(t *testing.T, bin, cfg string, environ []string, name string) (live, bf store.SourceState, st daemon.Status) {
 	t.Helper()
 	cmd := exec.Command(bin, "status", "--config", cfg, "--json")
 	cmd.Env = environ
@@ -26,9 +35,9 @@ func backfillState(t *testing.T, bin, cfg string, environ []string) (live, bf st
 	}
 	for _, s := range st.Store.Sources {
 		switch s.Name {
-		case "env-1":
+		case name:
 			live = s
-		case "env-1@backfill":
+		case name + "@backfill":
 			bf = s
 		}
 	}
@@ -127,4 +136,208 @@ func TestBackfill(t *testing.T) {
 	waitAll(t, dir, want, 2*time.Minute)
 	compare(t, "archive", want, sinkIDs(t, filepath.Join(dir, "out", "a.ndjson")))
 	compare(t, "second", want, sinkIDs(t, filepath.Join(dir, "out", "b.ndjson")))
+}
+
+// TestBackfillCyberArk: a CyberArk source reads the last hour; a backfill
+// of the four hours before, asked of the running daemon, reads the rest of
+// what the tenant holds, the hour already read excepted; the file and
+// Sekoia.io sinks end with every event exactly once.
+func TestBackfillCyberArk(t *testing.T) {
+	bin := binary(t)
+	dir := t.TempDir()
+	w := newCAWorld(t, time.Hour)
+	now := time.Now()
+	w.ca.Backlog(w.gen, w.tenant.ID, 3000, now.Add(-3*time.Hour), now.Add(-time.Minute))
+	cfg := w.config(t, dir)
+	b, _ := os.ReadFile(cfg)
+	b = bytes.ReplaceAll(b, []byte("lookback: 2h"), []byte("lookback: 1h"))
+	if err := os.WriteFile(cfg, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	environ := caEnviron()
+	p := start(t, bin, cfg, environ, filepath.Join(dir, "auditrelay.log"))
+	defer func() { p.kill(t) }()
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(200 * time.Millisecond) {
+		live, _, st := backfillStateOf(t, bin, cfg, environ, "cyberark-prod")
+		if live.Watermark.After(now.Add(-time.Minute)) && len(st.Store.Sinks) == 2 && st.Store.Sinks[0].Backlog == 0 && st.Store.Sinks[1].Backlog == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the live source did not catch up: %+v", live)
+		}
+	}
+	before := len(caFileIDs(t, filepath.Join(dir, "out", "a.ndjson")))
+	if want := len(w.want()); before == 0 || before >= want {
+		t.Fatalf("the live source read %d of %d events: want the last hour only", before, want)
+	}
+	from, to := now.Add(-4*time.Hour).UTC().Format(time.RFC3339), time.Now().UTC().Format(time.RFC3339)
+	out, code := run(t, bin, environ, "backfill", "--config", cfg, "--source", "cyberark-prod", "--from", from, "--to", to)
+	if code != 0 || !strings.Contains(out, "the running daemon reads it") || !strings.Contains(out, "backfill of cyberark-prod done") {
+		t.Fatalf("backfill = %d:\n%s", code, out)
+	}
+	want := w.want()
+	file := filepath.Join(dir, "out", "a.ndjson")
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(250 * time.Millisecond) {
+		if covers(caFileIDs(t, file), want) && covers(w.sekoiaIDs(t), want) {
+			break
+		}
+	}
+	compare(t, "archive", want, caFileIDs(t, file))
+	compare(t, "sekoia-cyberark", want, w.sekoiaIDs(t))
+	// Older than the tenant keeps: refused, saying where such events are.
+	old := now.Add(-30 * 24 * time.Hour).UTC().Format(time.RFC3339)
+	if out, code := run(t, bin, environ, "backfill", "--config", cfg, "--source", "cyberark-prod", "--from", old, "--to", from); code != 2 || !strings.Contains(out, "retention") {
+		t.Errorf("a backfill past retention = %d, want 2 and the reason:\n%s", code, out)
+	}
+	t.Logf("live source read %d events; the backfill brought the file sink to %d", before, len(want))
+}
+
+// TestBackfillEntra: an Entra ID sign-ins stream reads the last hour; with
+// the daemon stopped, a backfill of the four hours before reads the rest into the
+// spool in its own process; the daemon started again delivers it: every
+// event exactly once.
+func TestBackfillEntra(t *testing.T) {
+	bin := binary(t)
+	dir := t.TempDir()
+	emu := emulator.NewEntra(emulator.EntraOptions{RateLimit: 50, RateWindow: 10 * time.Second, Seed: 9})
+	emu.AddTenant(emulator.EntraTenant{ID: entraTenant, Premium: true})
+	emu.AddApp(emulator.EntraApp{TenantID: entraTenant, ClientID: entraClient, ClientSecret: entraSecret,
+		Permissions: []string{emulator.EntraAuditLogRead, emulator.EntraDirectoryRead}})
+	srv := httptest.NewServer(emu)
+	defer srv.Close()
+	now := time.Now()
+	emu.Backlog(emulator.NewEntraGenerator(entraTenant, 43), entraTenant, emulator.EntraSignIns, 1200, now.Add(-3*time.Hour), now.Add(-time.Minute), 0)
+	cfg := filepath.Join(dir, "auditrelay.yaml")
+	if err := os.WriteFile(cfg, fmt.Appendf(nil, `data_dir: %s
+sources:
+  - name: entra-contoso
+    entra:
+      tenant_id: %s
+      client_id: %s
+      client_secret: "${env:ENTRA_CLIENT_SECRET}"
+      streams: [sign_ins]
+      authority_url: %s
+      graph_url: %s
+      settle_delay: 2s
+      overlap: 3s
+      lookback: 1h
+      page_size: 500
+      poll_interval: 1s
+      rate_limit: 0.5
+sinks:
+  - name: archive
+    file: { path: %s, batch_size: 400 }
+`, filepath.Join(dir, "data"), entraTenant, entraClient, srv.URL, srv.URL, filepath.Join(dir, "out", "a.ndjson")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	environ := append(os.Environ(), "ENTRA_CLIENT_SECRET="+entraSecret)
+	const name = "entra-contoso/sign_ins"
+	logPath := filepath.Join(dir, "auditrelay.log")
+	p := start(t, bin, cfg, environ, logPath)
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(200 * time.Millisecond) {
+		live, _, st := backfillStateOf(t, bin, cfg, environ, name)
+		if live.Watermark.After(now.Add(-time.Minute)) && len(st.Store.Sinks) == 1 && st.Store.Sinks[0].Backlog == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			p.kill(t)
+			t.Fatalf("the live source did not catch up: %+v", live)
+		}
+	}
+	p.stop(t)
+	file := filepath.Join(dir, "out", "a.ndjson")
+	before := len(entraFileIDs(t, file))
+	from, to := now.Add(-4*time.Hour).UTC().Format(time.RFC3339), time.Now().UTC().Format(time.RFC3339)
+	out, code := run(t, bin, environ, "backfill", "--config", cfg, "--source", name, "--from", from, "--to", to)
+	if code != 0 || !strings.Contains(out, "no daemon runs") || !strings.Contains(out, "backfill of "+name+" done") {
+		t.Fatalf("backfill = %d:\n%s", code, out)
+	}
+	p = start(t, bin, cfg, environ, logPath)
+	want := map[string]bool{}
+	for _, id := range emu.Events(entraTenant, emulator.EntraSignIns) {
+		want["sign_ins/"+id] = true
+	}
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline) && !covers(entraFileIDs(t, file), want); {
+		time.Sleep(250 * time.Millisecond)
+	}
+	p.stop(t)
+	compare(t, "archive", want, entraFileIDs(t, file))
+	if before == 0 || before >= len(want) {
+		t.Errorf("the live source read %d of %d events: want the last hour only", before, len(want))
+	}
+	t.Logf("live source read %d events; after the backfill the file holds %d", before, len(want))
+}
+
+// TestBackfillOkta: an Okta source follows the System Log's polling
+// stream from an hour back; a backfill of the four hours before, asked of
+// the running daemon, reads them through bounded queries in windows of
+// published time: every event exactly once.
+func TestBackfillOkta(t *testing.T) {
+	bin := binary(t)
+	dir := t.TempDir()
+	w := newOktaWorld(t, emulator.OktaOptions{RateLimit: 600, TokenTTL: time.Hour})
+	now := time.Now()
+	w.emu.Backlog(w.gen, 2000, now.Add(-3*time.Hour), now.Add(-time.Minute), time.Second)
+	cfg := filepath.Join(dir, "auditrelay.yaml")
+	if err := os.WriteFile(cfg, fmt.Appendf(nil, `data_dir: %s
+sources:
+  - name: okta-prod
+    okta:
+      org_url: %s
+      auth: oauth
+      client_id: 0oa-auditrelay
+      private_key_file: %s
+      key_id: k1
+      page_size: 300
+      poll_interval: 1s
+      lookback: 1h
+      rate_limit: 20
+sinks:
+  - name: archive
+    file: { path: %s, batch_size: 400 }
+`, filepath.Join(dir, "data"), w.srv.URL, w.keyFile, filepath.Join(dir, "out", "a.ndjson")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	environ := os.Environ()
+	p := start(t, bin, cfg, environ, filepath.Join(dir, "auditrelay.log"))
+	defer func() { p.kill(t) }()
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(200 * time.Millisecond) {
+		live, _, st := backfillStateOf(t, bin, cfg, environ, "okta-prod")
+		if live.Watermark.After(now.Add(-time.Minute)) && len(st.Store.Sinks) == 1 && st.Store.Sinks[0].Backlog == 0 {
+			break
+		}
+		if time.Now().After(deadline) || p.exited() {
+			b, _ := os.ReadFile(filepath.Join(dir, "auditrelay.log"))
+			t.Fatalf("the live source did not catch up: %+v\n%s", live, b)
+		}
+	}
+	file := filepath.Join(dir, "out", "a.ndjson")
+	before := len(oktaFileIDs(t, file))
+	from, to := now.Add(-4*time.Hour).UTC().Format(time.RFC3339), time.Now().UTC().Format(time.RFC3339)
+	out, code := run(t, bin, environ, "backfill", "--config", cfg, "--source", "okta-prod", "--from", from, "--to", to)
+	if code != 0 || !strings.Contains(out, "backfill of okta-prod done") {
+		t.Fatalf("backfill = %d:\n%s", code, out)
+	}
+	want := w.want()
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline) && !covers(oktaFileIDs(t, file), want); {
+		time.Sleep(250 * time.Millisecond)
+	}
+	compare(t, "archive", want, oktaFileIDs(t, file))
+	if t.Failed() {
+		b, _ := os.ReadFile(filepath.Join(dir, "auditrelay.log"))
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.Contains(l, "backfill") || strings.Contains(l, "gap") || strings.Contains(l, "window") {
+				t.Log(l)
+			}
+		}
+		t.Log(out)
+	}
+	if before == 0 || before >= len(want) {
+		t.Errorf("the live source read %d of %d events: want the last hour only", before, len(want))
+	}
+	old := now.Add(-100 * 24 * time.Hour).UTC().Format(time.RFC3339)
+	if out, code := run(t, bin, environ, "backfill", "--config", cfg, "--source", "okta-prod", "--from", old, "--to", from); code != 2 || !strings.Contains(out, "90 days") {
+		t.Errorf("a backfill past retention = %d, want 2 and the reason:\n%s", code, out)
+	}
+	t.Logf("live source read %d events; after the backfill the file holds %d", before, len(want))
 }

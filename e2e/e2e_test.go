@@ -156,6 +156,16 @@ func (p *proc) kill(t *testing.T) {
 	<-p.done
 }
 
+// exited reports whether the process has exited.
+func (p *proc) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
 // logged reports whether the process has written to its log: main then
 // handles SIGTERM (before, the Go runtime dies of it).
 func (p *proc) logged() bool {

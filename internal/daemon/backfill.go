@@ -56,7 +56,7 @@ func (d *Daemon) planBackfill(st store.Store, req BackfillRequest, now time.Time
 	case src == nil:
 		return BackfillPlan{}, refuse("source %q is not configured; configured: %v", req.Source, d.cfg.SourceNames())
 	case src.Bounded == nil || src.CursorAt == nil:
-		return BackfillPlan{}, refuse("source %s is a %s source: backfill reads PingOne sources", src.Name, src.Provider)
+		return BackfillPlan{}, refuse("source %s is a %s source, which cannot be backfilled", src.Name, src.Provider)
 	case !req.From.Before(req.To):
 		return BackfillPlan{}, refuse("--from %s is not before --to %s", fmtT(req.From), fmtT(req.To))
 	case req.To.After(now):
@@ -112,7 +112,7 @@ func (d *Daemon) planBackfill(st store.Store, req BackfillRequest, now time.Time
 	}
 	inner, err := src.CursorAt(plan.Span.From)
 	if err != nil {
-		return BackfillPlan{}, refuse("%v. PingOne's API serves 14 days; older activities are only in an audit restore (activityRestores), which PingOne support prepares and this backfill does not read", err)
+		return BackfillPlan{}, refuse("%v. %s", err, src.Beyond)
 	}
 	c := pipeline.BackfillCursor{Span: plan.Span, Done: done, Inner: inner}
 	if err := st.SetCursor(runner, src.Source.Fingerprint(), c.Encode(), plan.Span.From); err != nil {

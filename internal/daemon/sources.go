@@ -39,6 +39,9 @@ type Source struct {
 	// backfill.
 	Bounded  func(end time.Time) (source.Source, error)
 	CursorAt func(time.Time) (source.Cursor, error)
+	// Beyond says where events older than the API's retention are, for a
+	// backfill refused because it asks for them.
+	Beyond string
 }
 
 // BuildSources constructs every configured source. Sources naming the same
@@ -78,6 +81,7 @@ func BuildSources(cfg *config.Config, log *slog.Logger) ([]Source, error) {
 				Check:    s.Check,
 				Describe: func(c source.Cursor) (any, error) { return s.Describe(c) },
 				Bounded:  bounded, CursorAt: s.CursorFrom,
+				Beyond: "PingOne's API serves 14 days; older activities are only in an audit restore (activityRestores), which PingOne support prepares and this backfill does not read",
 			})
 		case sc.CyberArk != nil:
 			s, err := buildCyberArk(sc.Name, *sc.CyberArk, log, lims)
@@ -110,19 +114,33 @@ func BuildSources(cfg *config.Config, log *slog.Logger) ([]Source, error) {
 func buildCyberArk(name string, c cyberark.Config, log *slog.Logger, lims limiters) (Source, error) {
 	key := "cyberark|" + c.AuditURL
 	lim := lims.get(key, c.RateLimit)
-	s, err := cyberark.New(name, c, cyberark.Options{
-		HTTPClient: httpx.NewClient(c.RequestTimeout.D()),
-		Limiter:    lim,
-		Logger:     log.With("source", name),
-	})
+	build := func(logName string, end time.Time) (*cyberark.Source, error) {
+		s, err := cyberark.New(name, c, cyberark.Options{
+			HTTPClient: httpx.NewClient(c.RequestTimeout.D()),
+			Limiter:    lim,
+			Logger:     log.With("source", logName),
+			EndAt:      end,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("source %s: %w", name, err)
+		}
+		return s, nil
+	}
+	s, err := build(name, time.Time{})
 	if err != nil {
-		return Source{}, fmt.Errorf("source %s: %w", name, err)
+		return Source{}, err
 	}
 	return Source{
 		Name: name, Provider: cyberark.Provider, Tenant: host(c.AuditURL),
 		Source: s, PollInterval: c.PollInterval.D(),
 		Check:    s.Check,
 		Describe: func(cur source.Cursor) (any, error) { return s.Describe(cur) },
+		Bounded: func(end time.Time) (source.Source, error) {
+			return build(name+pipeline.BackfillSuffix, end)
+		},
+		CursorAt: s.CursorAt,
+		Beyond: fmt.Sprintf("the tenant's audit API serves what it keeps (retention: %v here); events it no longer keeps "+
+			"cannot be read through the SIEM integration: raise retention only if the tenant keeps them longer", c.Retention),
 	}, nil
 }
 
@@ -139,19 +157,32 @@ func host(raw string) string {
 func buildOkta(name string, c okta.Config, log *slog.Logger, lims limiters) (Source, error) {
 	key := "okta|" + strings.ToLower(c.OrgURL)
 	lim := lims.get(key, c.RateLimit)
-	s, err := okta.New(name, c, okta.Options{
-		HTTPClient: httpx.NewClient(c.RequestTimeout.D()),
-		Limiter:    lim,
-		Logger:     log.With("source", name),
-	})
+	build := func(logName string, end time.Time) (*okta.Source, error) {
+		s, err := okta.New(name, c, okta.Options{
+			HTTPClient: httpx.NewClient(c.RequestTimeout.D()),
+			Limiter:    lim,
+			Logger:     log.With("source", logName),
+			EndAt:      end,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("source %s: %w", name, err)
+		}
+		return s, nil
+	}
+	s, err := build(name, time.Time{})
 	if err != nil {
-		return Source{}, fmt.Errorf("source %s: %w", name, err)
+		return Source{}, err
 	}
 	return Source{
 		Name: name, Provider: okta.Provider, Tenant: host(c.OrgURL),
 		Source: s, PollInterval: c.PollInterval.D(),
 		Check:    s.Check,
 		Describe: func(cur source.Cursor) (any, error) { return s.Describe(cur) },
+		Bounded: func(end time.Time) (source.Source, error) {
+			return build(name+pipeline.BackfillSuffix, end)
+		},
+		CursorAt: s.CursorFrom,
+		Beyond:   "an org keeps its System Log 90 days; older events exist only where the org exported them (a log stream or a SIEM), which this backfill does not read",
 	}, nil
 }
 
@@ -166,10 +197,26 @@ func buildEntra(name string, c entra.Config, log *slog.Logger, lims limiters) ([
 	if err != nil {
 		return nil, fmt.Errorf("source %s: %w", name, err)
 	}
+	beyond := fmt.Sprintf("Graph serves what the tenant keeps (retention: %v here; 7 days on Free, 30 days on P1/P2); older events "+
+		"are only in an export the tenant made (diagnostic settings to a storage account, Event Hubs or Log Analytics), which this backfill does not read", c.Retention)
 	out := make([]Source, 0, len(ss))
 	for _, s := range ss {
-		out = append(out, Source{Name: s.Name(), Provider: "entra", Tenant: c.TenantID, Source: s, PollInterval: c.PollInterval.D(), Check: s.Check,
-			Describe: func(cur source.Cursor) (any, error) { return s.Describe(cur) }})
+		stream := s.Name()
+		bounded := func(end time.Time) (source.Source, error) {
+			bs, err := entra.New(name, c, entra.Options{HTTPClient: httpx.NewClient(c.RequestTimeout.D()), Limiter: lim, Logger: log, EndAt: end})
+			if err != nil {
+				return nil, fmt.Errorf("source %s: %w", name, err)
+			}
+			for _, b := range bs {
+				if b.Name() == stream {
+					return b, nil
+				}
+			}
+			return nil, fmt.Errorf("source %s: stream %s is no longer configured", name, stream)
+		}
+		out = append(out, Source{Name: stream, Provider: "entra", Tenant: c.TenantID, Source: s, PollInterval: c.PollInterval.D(), Check: s.Check,
+			Describe: func(cur source.Cursor) (any, error) { return s.Describe(cur) },
+			Bounded:  bounded, CursorAt: s.CursorAt, Beyond: beyond})
 	}
 	return out, nil
 }

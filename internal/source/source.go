@@ -30,6 +30,11 @@ type Page struct {
 	// DedupHorizon is the oldest event time a later poll can return again:
 	// ids of events older than this may be forgotten. Zero keeps every id.
 	DedupHorizon time.Time
+	// ReadFrom, when set, is the oldest event time this page's read
+	// covers; the store keeps the oldest it was given as where the source
+	// began reading (a backfill stops there). Zero means DedupHorizon,
+	// which is that instant for windowed sources.
+	ReadFrom time.Time
 	// LateBefore, when set, is the watermark the page's window re-reads
 	// behind (its overlap): an event before it that the store did not have
 	// yet became visible only after an earlier window had passed its time.

@@ -152,14 +152,18 @@ const MaxGaps = 20
 // event counts as late (zero when none does).
 func (st *SourceState) BeginPage(fingerprint string, p *source.Page) (lateBefore time.Time) {
 	st.Fingerprint = fingerprint
+	from := p.ReadFrom
+	if from.IsZero() {
+		from = p.DedupHorizon
+	}
 	if st.Watermark.IsZero() && st.FirstWatermark.IsZero() {
 		st.FirstWatermark = p.Watermark.UTC()
 		if st.ReadFrom.IsZero() {
-			st.ReadFrom = p.DedupHorizon.UTC()
+			st.ReadFrom = from.UTC()
 		}
 	}
-	if h := p.DedupHorizon; !h.IsZero() && !st.ReadFrom.IsZero() && h.Before(st.ReadFrom) {
-		st.ReadFrom = h.UTC()
+	if !from.IsZero() && !st.ReadFrom.IsZero() && from.Before(st.ReadFrom) {
+		st.ReadFrom = from.UTC()
 	}
 	if !p.LateBefore.After(st.FirstWatermark) {
 		return time.Time{} // the first window: nothing was passed over yet

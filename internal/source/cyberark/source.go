@@ -52,6 +52,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock. Default: time.Now.
 	Now func() time.Time
+	// EndAt, when set, bounds what the source reads: no window ends
+	// after it (a backfill of a past span; see window.Config.EndAt).
+	EndAt time.Time
 }
 
 // Source reads the ISP audit events of one CyberArk tenant through its SIEM
@@ -138,6 +141,7 @@ func New(name string, cfg Config, opts Options) (*Source, error) {
 		OnRefused:       window.HalveWindow,
 		ServerPositions: true,
 		PosKey:          window.PosCursorRef,
+		EndAt:           opts.EndAt,
 		Now:             s.now,
 		Logger:          s.log,
 	}, (*fetcher)(s))

@@ -104,6 +104,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock of windows. Default: time.Now.
 	Now func() time.Time
+	// EndAt, when set, bounds what every stream reads: no window ends
+	// after it (a backfill of a past span; see window.Config.EndAt).
+	EndAt time.Time
 }
 
 // app is what the streams of one New share: the token and the pacing.
@@ -198,7 +201,7 @@ func New(name string, cfg Config, opts Options) ([]*Source, error) {
 			Retention: cfg.Retention.D(), RetentionMargin: retentionMargin,
 			GapReason: fmt.Sprintf("older than the %v the tenant keeps (retention)", cfg.Retention),
 			MaxWindow: maxWindow, Closed: true, OnRefused: window.RestartWindow, PosKey: window.PosNext,
-			CheckPos: s.checkLink, Now: now, Logger: s.log,
+			CheckPos: s.checkLink, EndAt: opts.EndAt, Now: now, Logger: s.log,
 		}, (*fetcher)(s))
 		if err != nil {
 			return nil, fmt.Errorf("entra: new source %q: %w", sname, err)
@@ -265,8 +268,9 @@ func (s *Source) pastRetention(cur source.Cursor, mt *minTimeError) (source.Page
 // Describe decodes a stored cursor for display.
 func (s *Source) Describe(cur source.Cursor) (window.Info, error) { return s.engine.Describe(cur) }
 
-// CursorAt returns a cursor that starts reading at t, for `auditrelay
-// checkpoint set`.
+// CursorAt returns a cursor that starts reading exactly at t, for
+// `auditrelay checkpoint set` and `auditrelay backfill`. It refuses an
+// instant in the future or older than retention.
 func (s *Source) CursorAt(t time.Time) (source.Cursor, error) { return s.engine.CursorAt(t) }
 
 // Check proves the credentials, the permissions and, for sign-ins, the

@@ -60,6 +60,10 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock of the stream's watermark. Default: time.Now.
 	Now func() time.Time
+	// EndAt, when set, makes the source read the past up to it in
+	// windows of published time through bounded queries, instead of
+	// following the polling stream (a backfill; see window.Config.EndAt).
+	EndAt time.Time
 }
 
 // Source reads one org's System Log. It is safe for concurrent use; it
@@ -74,6 +78,7 @@ type Source struct {
 	now     func() time.Time
 	org     *url.URL
 	stream  *window.Stream
+	windows *window.Engine // set when the source is bounded (Options.EndAt)
 
 	creds  *httpx.ClientCredentials
 	tokens *httpx.TokenCache
@@ -134,6 +139,11 @@ func New(name string, cfg Config, opts Options) (*Source, error) {
 	if err != nil {
 		return nil, fmt.Errorf("okta: new source %q: %w", name, err)
 	}
+	if !opts.EndAt.IsZero() {
+		if s.windows, err = s.newBounded(opts.EndAt); err != nil {
+			return nil, fmt.Errorf("okta: new source %q: %w", name, err)
+		}
+	}
 	return s, nil
 }
 
@@ -144,8 +154,12 @@ func (s *Source) Name() string { return s.name }
 // cursor with another fingerprint is never resumed.
 func (s *Source) Fingerprint() string { return Provider + "|" + strings.ToLower(s.org.Host) }
 
-// Poll reads the page at the stored next link (or starts the stream).
+// Poll reads the page at the stored next link (or starts the stream); a
+// bounded source reads the next page of its windows.
 func (s *Source) Poll(ctx context.Context, cur source.Cursor) (source.Page, error) {
+	if s.windows != nil {
+		return s.windows.Poll(ctx, cur)
+	}
 	return s.stream.Poll(ctx, cur)
 }
 

@@ -179,32 +179,38 @@ func (s *Stream) Poll(ctx context.Context, cur source.Cursor) (source.Page, erro
 		c = streamCursor{Watermark: limit}
 	}
 	fresh := false
+	// readFrom is the oldest time this read covers: where a stream
+	// starts, or its watermark when it goes on. Its dedup horizon reaches
+	// further back and says nothing of where it began reading.
+	readFrom := c.Watermark
 	if c.Pos == "" {
 		since := c.Since
 		if since.IsZero() {
 			since = c.Watermark.Add(-s.cfg.Restart)
 		}
-		pos, err := s.start(ctx, later(since, limit))
+		since = later(since, limit)
+		pos, err := s.start(ctx, since)
 		if err != nil {
 			return source.Page{}, err
 		}
-		c.Pos, fresh = pos, true
+		c.Pos, fresh, readFrom = pos, true, since
 	}
 	res, err := s.f.Fetch(ctx, c.Pos)
 	if err != nil && !fresh && s.f.Refused(err) {
 		s.log.Warn(p+": stored next link refused; starting again from the watermark less the restart overlap",
 			"watermark", c.Watermark, "restart", s.cfg.Restart, "err", err)
-		pos, serr := s.start(ctx, later(c.Watermark.Add(-s.cfg.Restart), limit))
+		since := later(c.Watermark.Add(-s.cfg.Restart), limit)
+		pos, serr := s.start(ctx, since)
 		if serr != nil {
 			return source.Page{}, serr
 		}
-		c.Pos = pos
+		c.Pos, readFrom = pos, since
 		res, err = s.f.Fetch(ctx, c.Pos)
 	}
 	if err != nil {
 		return source.Page{}, err
 	}
-	out := source.Page{Events: res.Events, Gap: gap}
+	out := source.Page{Events: res.Events, Gap: gap, ReadFrom: readFrom}
 	next := streamCursor{Watermark: c.Watermark, Pos: res.Next}
 	switch {
 	case len(res.Events) == 0:

@@ -12,6 +12,7 @@ import (
 	"github.com/auditrelay/auditrelay/internal/delivery"
 	"github.com/auditrelay/auditrelay/internal/event"
 	"github.com/auditrelay/auditrelay/internal/source"
+	"github.com/auditrelay/auditrelay/internal/store"
 )
 
 // log is an in-memory API with a continuation ordered by commit time, like
@@ -269,4 +270,44 @@ func FuzzStreamCursor(f *testing.F) {
 			t.Fatalf("round trip of %+v gave %+v, %v", c, again, err)
 		}
 	})
+}
+
+// TestStreamReadFrom: a stream's pages say where its read began, the start
+// of the stream, not its dedup horizon, which reaches an hour further back:
+// the state the store keeps from them is where a backfill must stop, and
+// one stopping at the dedup horizon would leave an hour unread.
+func TestStreamReadFrom(t *testing.T) {
+	l := &commitLog{t: t, now: base(), pageSize: 100}
+	for i := range 300 {
+		at := base().Add(-20 * time.Hour).Add(time.Duration(i) * time.Minute)
+		l.commit(fmt.Sprint("e", i), at, at.Add(time.Second))
+	}
+	r := &streamRelay{t: t, s: newStream(t, l, streamConfig(l)), seen: map[string]int{}}
+	start := base().Add(-24 * time.Hour)
+	var st store.SourceState
+	for range 10 {
+		p := r.poll()
+		if p.ReadFrom.Before(start) {
+			t.Fatalf("a page reads from %v, before the stream's start %v", p.ReadFrom, start)
+		}
+		st.BeginPage("fp", &p)
+		st.EndPage(&p, store.AppendResult{}, base())
+		if !p.More {
+			break
+		}
+	}
+	if !st.ReadFrom.Equal(start) {
+		t.Errorf("the store records reading from %v, want the stream's start %v", st.ReadFrom, start)
+	}
+	refused := 0
+	l.refuse = func(string) bool { refused++; return refused == 1 } // the stored link, once
+	wm := st.Watermark
+	l.commit("late", wm.Add(-time.Minute), base())
+	restarted := r.poll()
+	if refused != 2 {
+		t.Fatalf("%d fetches, want the refused one and the restart", refused)
+	}
+	if want := wm.Add(-10 * time.Minute); !restarted.ReadFrom.Equal(want) {
+		t.Errorf("after a refused link the stream reads from %v, want the watermark less the restart %v", restarted.ReadFrom, want)
+	}
 }

@@ -6,7 +6,9 @@
 // own. Without either, the tests that need PostgreSQL skip with a line
 // saying how to run them, and fail when CI=true.
 //
-// A package's TestMain calls Main; its tests call DSN.
+// A package's TestMain calls Main (or MainWith, for a cluster that syncs
+// to disk as a production server does); its tests call DSN. Programs that
+// are not tests, such as the bench harness, call StartCluster.
 package pgtest
 
 import (
@@ -32,6 +34,16 @@ import (
 // user must be allowed to create databases.
 const EnvDSN = "AUDITRELAY_TEST_POSTGRES_DSN"
 
+// Options tune a cluster started here.
+type Options struct {
+	// Durable runs the cluster with fsync and full_page_writes on, as a
+	// production server runs: a commit waits for its WAL to reach the
+	// disk. By default both are off, which makes the tests faster and
+	// their figures meaningless for a real server. synchronous_commit is
+	// on either way.
+	Durable bool
+}
+
 // Server is a PostgreSQL the tests of one binary share.
 type Server struct {
 	// DSN connects to its maintenance database as a user that may create
@@ -39,6 +51,7 @@ type Server struct {
 	DSN string
 	// dir holds the cluster started here ("" for a server from EnvDSN).
 	dir, bin, sockDir string
+	opts              Options
 	cred              *credential
 	proc              *exec.Cmd
 	mu                sync.Mutex
@@ -55,11 +68,17 @@ var current struct {
 // Main starts a server for the tests of m (unless $AUDITRELAY_TEST_POSTGRES_DSN
 // names one), runs them, stops the server and returns m.Run's code.
 func Main(m *testing.M) int {
-	srv, why := start()
+	return MainWith(m, Options{})
+}
+
+// MainWith is Main with a cluster started with opts (a server from
+// $AUDITRELAY_TEST_POSTGRES_DSN runs as it is configured).
+func MainWith(m *testing.M, opts Options) int {
+	srv, why := start(opts)
 	current.srv, current.why = srv, why
 	code := m.Run()
 	if srv != nil {
-		srv.stop()
+		srv.Close()
 	}
 	return code
 }
@@ -92,20 +111,37 @@ func DSN(t testing.TB) string {
 // its DSN.
 func (s *Server) NewDatabase(t testing.TB) string {
 	t.Helper()
-	name := fmt.Sprintf("auditrelay_test_%d_%d", os.Getpid(), s.n.Add(1))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := s.exec(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatalf("pgtest: create database: %v", err)
+	dsn, drop, err := s.CreateDatabase(ctx, "auditrelay_test")
+	if err != nil {
+		t.Fatalf("pgtest: %v", err)
 	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		if err := s.exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-			t.Logf("pgtest: drop database %s: %v", name, err)
+		if err := drop(ctx); err != nil {
+			t.Logf("pgtest: %v", err)
 		}
 	})
-	return withDatabase(s.DSN, name)
+	return dsn
+}
+
+// CreateDatabase creates an empty database named prefix, this process's
+// pid and a counter, and returns its DSN and the function that drops it
+// (closing its connections). Its errors do not hold the server's DSN.
+func (s *Server) CreateDatabase(ctx context.Context, prefix string) (dsn string, drop func(context.Context) error, err error) {
+	name := fmt.Sprintf("%s_%d_%d", prefix, os.Getpid(), s.n.Add(1))
+	if err := s.exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+		return "", nil, fmt.Errorf("create database %s: %w", name, err)
+	}
+	drop = func(ctx context.Context) error {
+		if err := s.exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
+			return fmt.Errorf("drop database %s: %w", name, err)
+		}
+		return nil
+	}
+	return withDatabase(s.DSN, name), drop, nil
 }
 
 func (s *Server) exec(ctx context.Context, sql string) error {
@@ -167,30 +203,51 @@ func (s *Server) Start() error {
 // Restart, Stop and Start work.
 func (s *Server) Restartable() bool { return s.dir != "" }
 
-func start() (*Server, string) {
+// ServerFromEnv returns the server $AUDITRELAY_TEST_POSTGRES_DSN names, or
+// nil when it is unset.
+func ServerFromEnv() *Server {
 	if dsn := os.Getenv(EnvDSN); dsn != "" {
-		return &Server{DSN: dsn}, ""
+		return &Server{DSN: dsn}
 	}
-	bin, err := findBinaries()
+	return nil
+}
+
+func start(opts Options) (*Server, string) {
+	if s := ServerFromEnv(); s != nil {
+		return s, ""
+	}
+	s, err := StartCluster(opts)
 	if err != nil {
 		return nil, err.Error()
+	}
+	return s, ""
+}
+
+// StartCluster creates a throwaway cluster in a temporary directory (as
+// the unprivileged postgres or nobody user when running as root) and
+// starts it, listening only on a unix socket there. The server is killed
+// with this process; Close stops it and removes the directory.
+func StartCluster(opts Options) (*Server, error) {
+	bin, err := findBinaries()
+	if err != nil {
+		return nil, err
 	}
 	dir, err := os.MkdirTemp("", "auditrelay-pg-")
 	if err != nil {
-		return nil, err.Error()
+		return nil, err
 	}
-	s := &Server{dir: dir, bin: bin, sockDir: dir}
+	s := &Server{dir: dir, bin: bin, sockDir: dir, opts: opts}
 	if os.Geteuid() == 0 {
 		// PostgreSQL refuses to run as root.
 		cred, err := unprivileged()
 		if err != nil {
 			os.RemoveAll(dir)
-			return nil, err.Error()
+			return nil, err
 		}
 		s.cred = cred
 		if err := os.Chown(dir, int(cred.uid), int(cred.gid)); err != nil {
 			os.RemoveAll(dir)
-			return nil, err.Error()
+			return nil, err
 		}
 	}
 	init := exec.Command(filepath.Join(bin, "initdb"), "-D", filepath.Join(dir, "data"), "-A", "trust", "-U", "test",
@@ -198,23 +255,27 @@ func start() (*Server, string) {
 	s.cred.apply(init)
 	if out, err := init.CombinedOutput(); err != nil {
 		os.RemoveAll(dir)
-		return nil, fmt.Sprintf("initdb failed: %v: %s", err, lastLine(out))
+		return nil, fmt.Errorf("initdb failed: %v: %s", err, lastLine(out))
 	}
 	s.DSN = "host=" + dir + " port=5432 user=test dbname=postgres sslmode=disable"
 	if err := s.run(); err != nil {
 		os.RemoveAll(dir)
-		return nil, err.Error()
+		return nil, err
 	}
-	return s, ""
+	return s, nil
 }
 
 // run starts postgres on the cluster and waits until it accepts
 // connections. The server is a child of the test binary, killed with it.
 func (s *Server) run() error {
+	sync := "off"
+	if s.opts.Durable {
+		sync = "on"
+	}
 	cmd := exec.Command(filepath.Join(s.bin, "postgres"), "-D", filepath.Join(s.dir, "data"),
 		"-k", s.sockDir, "-c", "listen_addresses=", "-p", "5432",
-		"-c", "fsync=off", "-c", "full_page_writes=off", "-c", "max_connections=300",
-		"-c", "shared_buffers=64MB")
+		"-c", "fsync="+sync, "-c", "full_page_writes="+sync, "-c", "synchronous_commit=on",
+		"-c", "max_connections=300", "-c", "shared_buffers=64MB")
 	s.cred.apply(cmd)
 	s.cred.dieWithParent(cmd)
 	log, err := os.OpenFile(filepath.Join(s.dir, "postgres.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
@@ -263,7 +324,9 @@ func (s *Server) halt() {
 	s.proc = nil
 }
 
-func (s *Server) stop() {
+// Close stops the cluster started here and removes its directory; it
+// does nothing for a server from $AUDITRELAY_TEST_POSTGRES_DSN.
+func (s *Server) Close() {
 	if s.dir == "" {
 		return
 	}

@@ -40,6 +40,19 @@ type LeaseLostError = store.LeaseLostError
 // ends, so a takeover waits for this commit and then sees the renewed
 // expiry. An unfenced store renews nothing.
 func (s *Store) renew(ctx context.Context, tx pgx.Tx, kind, name string) error {
+	b := &pgx.Batch{}
+	if err := s.queueRenew(b, kind, name); err != nil || b.Len() == 0 {
+		return err
+	}
+	return tx.SendBatch(ctx, b).Close()
+}
+
+// queueRenew queues the renewal of renew in b, to be sent in the
+// transaction with the statements that follow it; sending b fails with a
+// *LeaseLostError when the lease was taken over. It fails at once, queuing
+// nothing, when this replica does not hold the lease, and queues nothing
+// in an unfenced store.
+func (s *Store) queueRenew(b *pgx.Batch, kind, name string) error {
 	if !s.fenced {
 		return nil
 	}
@@ -51,25 +64,28 @@ func (s *Store) renew(ctx context.Context, tx pgx.Tx, kind, name string) error {
 	if !ok {
 		return &LeaseLostError{Kind: kind, Name: name, Replica: s.replica, Reason: "this replica does not hold its lease"}
 	}
-	var owner string
-	var cur int64
-	err := tx.QueryRow(ctx, `WITH r AS (
+	b.Queue(`WITH r AS (
 			UPDATE leases SET expires_at = now() + $4 * interval '1 millisecond'
 			WHERE kind = $1 AND name = $2 AND owner = $3 AND epoch = $5 RETURNING owner, epoch)
 		SELECT owner, epoch FROM r UNION ALL
 		SELECT owner, epoch FROM leases WHERE kind = $1 AND name = $2 AND NOT EXISTS (SELECT 1 FROM r)`,
-		kind, name, s.replica, s.ttl.Milliseconds(), epoch).Scan(&owner, &cur)
-	if errors.Is(err, pgx.ErrNoRows) {
-		owner, cur, err = "", 0, nil
-	}
-	if err != nil {
-		return fmt.Errorf("renew the lease: %w", err)
-	}
-	if owner == s.replica && cur == epoch {
-		return nil
-	}
-	s.drop(k, epoch)
-	return &LeaseLostError{Kind: kind, Name: name, Replica: s.replica, Owner: owner, Epoch: epoch, Reason: fmt.Sprintf("taken over by %s (epoch %d, this replica held epoch %d)", owner, cur, epoch)}
+		kind, name, s.replica, s.ttl.Milliseconds(), epoch).QueryRow(func(row pgx.Row) error {
+		var owner string
+		var cur int64
+		err := row.Scan(&owner, &cur)
+		if errors.Is(err, pgx.ErrNoRows) {
+			owner, cur, err = "", 0, nil
+		}
+		if err != nil {
+			return fmt.Errorf("renew the lease: %w", err)
+		}
+		if owner == s.replica && cur == epoch {
+			return nil
+		}
+		s.drop(k, epoch)
+		return &LeaseLostError{Kind: kind, Name: name, Replica: s.replica, Owner: owner, Epoch: epoch, Reason: fmt.Sprintf("taken over by %s (epoch %d, this replica held epoch %d)", owner, cur, epoch)}
+	})
+	return nil
 }
 
 // drop forgets a lease this replica held at epoch.

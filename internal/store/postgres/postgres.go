@@ -20,12 +20,15 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -349,20 +352,22 @@ func (s *Store) listen() error {
 // store.Store. When the store is fenced, the transaction also renews this
 // replica's lease on the source, and fails with a *LeaseLostError (storing
 // nothing) when another replica took it.
+//
+// The transaction takes six round trips whatever the page's size: BEGIN;
+// one batch renewing the lease, locking the source's row and reading which
+// of the page's ids it already stored; COPY of the new ids; one batch
+// writing the cursor and taking the spool positions; COPY of the spool
+// rows; COMMIT.
 func (s *Store) Append(name, fingerprint string, p source.Page, now time.Time) (store.AppendResult, error) {
 	var res store.AppendResult
 	var seq, bytes, count int64
 	// Events repeated within the page are duplicates of their first copy.
-	type key struct {
-		t  int64
-		id string
-	}
-	seen := make(map[key]bool, len(p.Events))
+	seen := make(map[idKey]bool, len(p.Events))
 	cand := make([]int, 0, len(p.Events))
 	ts := make([]int64, 0, len(p.Events))
 	idv := make([]string, 0, len(p.Events))
 	for i := range p.Events {
-		k := key{p.Events[i].Time.UnixNano(), p.Events[i].ID}
+		k := idKey{p.Events[i].Time.UnixNano(), p.Events[i].ID}
 		if seen[k] {
 			res.Duplicates++
 			continue
@@ -373,41 +378,55 @@ func (s *Store) Append(name, fingerprint string, p source.Page, now time.Time) (
 		idv = append(idv, k.id)
 	}
 	dups := res.Duplicates
+	var horizon int64 = math.MinInt64
+	if !p.DedupHorizon.IsZero() {
+		horizon = p.DedupHorizon.UnixNano()
+	}
 	start := time.Now()
 	err := s.tx("append "+name, func(ctx context.Context, tx pgx.Tx) error {
 		res = store.AppendResult{Duplicates: dups}
-		if err := s.renew(ctx, tx, kindSource, name); err != nil {
+		b := &pgx.Batch{}
+		if err := s.queueRenew(b, kindSource, name); err != nil {
 			return err
 		}
-		st, _, err := readSource(ctx, tx, name, true)
-		if err != nil {
+		// Every append of a source locks its row, made first if need be,
+		// so that two appends of one source run one after the other and
+		// the second reads the ids the first stored.
+		queueExec(b, "lock the state of "+name, `INSERT INTO sources (name, state) VALUES ($1, '{}') ON CONFLICT DO NOTHING`, name)
+		var st store.SourceState
+		queueReadSource(b, name, true, &st, nil)
+		stored := map[idKey]bool{}
+		if len(cand) > 0 {
+			b.Queue(`SELECT s.t, s.id FROM source_ids s JOIN unnest($2::bigint[], $3::text[]) AS u(t, id) ON s.t = u.t AND s.id = u.id
+				WHERE s.source = $1 AND s.t >= $4 AND s.t <= $5`, name, ts, idv, slices.Min(ts), slices.Max(ts)).Query(func(rows pgx.Rows) error {
+				var k idKey
+				_, err := pgx.ForEachRow(rows, []any{&k.t, &k.id}, func() error {
+					stored[k] = true
+					return nil
+				})
+				if err != nil {
+					return fmt.Errorf("read the stored ids: %w", err)
+				}
+				return nil
+			})
+		}
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return err
 		}
 		if err := store.CheckFingerprint(name, st.Fingerprint, fingerprint); err != nil {
 			return err
 		}
 		lateBefore := st.BeginPage(fingerprint, &p)
-		fresh := map[key]bool{}
-		if len(cand) > 0 {
-			rows, err := tx.Query(ctx, `INSERT INTO source_ids (source, t, id) SELECT $1, u.t, u.id FROM unnest($2::bigint[], $3::text[]) AS u(t, id)
-				ON CONFLICT DO NOTHING RETURNING t, id`, name, ts, idv)
-			if err != nil {
-				return fmt.Errorf("store the ids: %w", err)
-			}
-			var k key
-			if _, err := pgx.ForEachRow(rows, []any{&k.t, &k.id}, func() error {
-				fresh[k] = true
-				return nil
-			}); err != nil {
-				return fmt.Errorf("store the ids: %w", err)
-			}
-		}
 		var recs [][]byte
-		for _, i := range cand {
+		var newIDs []int // indexes into ts and idv of the ids to keep
+		for j, i := range cand {
 			ev := &p.Events[i]
-			if !fresh[key{ev.Time.UnixNano(), ev.ID}] {
+			if stored[idKey{ts[j], idv[j]}] {
 				res.Duplicates++
 				continue
+			}
+			if ts[j] >= horizon { // the ones behind it would be forgotten at once
+				newIDs = append(newIDs, j)
 			}
 			rec := store.AppendRecord(make([]byte, 0, store.RecordSize(ev)), ev)
 			recs = append(recs, rec)
@@ -417,36 +436,54 @@ func (s *Store) Append(name, fingerprint string, p source.Page, now time.Time) (
 				res.Late = append(res.Late, lateBefore.Sub(ev.Time))
 			}
 		}
-		if !p.DedupHorizon.IsZero() {
-			if _, err := tx.Exec(ctx, `DELETE FROM source_ids WHERE source = $1 AND t < $2`, name, p.DedupHorizon.UnixNano()); err != nil {
-				return fmt.Errorf("forget ids behind the horizon: %w", err)
+		if len(newIDs) > 0 {
+			// In index order: pages come newest first, and ascending keys
+			// go to the index's rightmost leaf without a descent from its
+			// root, and fill its pages.
+			slices.SortFunc(newIDs, func(a, b int) int {
+				if c := cmp.Compare(ts[a], ts[b]); c != 0 {
+					return c
+				}
+				return strings.Compare(idv[a], idv[b])
+			})
+			if _, err := tx.CopyFrom(ctx, pgx.Identifier{"source_ids"}, []string{"source", "t", "id"},
+				pgx.CopyFromSlice(len(newIDs), func(i int) ([]any, error) { return []any{name, ts[newIDs[i]], idv[newIDs[i]]}, nil })); err != nil {
+				return fmt.Errorf("store the ids: %w", err)
 			}
 		}
 		st.EndPage(&p, res, now)
-		if err := writeSource(ctx, tx, name, p.Next, st); err != nil {
+		b = &pgx.Batch{}
+		if !p.DedupHorizon.IsZero() {
+			queueExec(b, "forget ids behind the horizon", `DELETE FROM source_ids WHERE source = $1 AND t < $2`, name, horizon)
+		}
+		if err := queueWriteSource(b, name, p.Next, st); err != nil {
+			return err
+		}
+		if len(recs) > 0 {
+			// Positions last: the head's lock is held from here to the
+			// commit, so it serializes as little as it can.
+			b.Queue(`UPDATE spool_head SET seq = seq + $1, bytes = bytes + $2, count = count + $1 RETURNING seq, bytes, count`,
+				len(recs), res.Bytes).QueryRow(func(row pgx.Row) error {
+				if err := row.Scan(&seq, &bytes, &count); err != nil {
+					return fmt.Errorf("take spool positions: %w", err)
+				}
+				return nil
+			})
+			queueExec(b, "notify", `SELECT pg_notify($1, '')`, notifyChannel)
+		}
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return err
 		}
 		if len(recs) == 0 {
 			return nil
 		}
-		// Positions last: the head's lock is held from here to the
-		// commit, so it serializes as little as it can.
-		if err := tx.QueryRow(ctx, `UPDATE spool_head SET seq = seq + $1, bytes = bytes + $2, count = count + $1 RETURNING seq, bytes, count`,
-			len(recs), res.Bytes).Scan(&seq, &bytes, &count); err != nil {
-			return fmt.Errorf("take spool positions: %w", err)
-		}
-		pos := make([]int64, len(recs))
-		for i := range pos {
-			pos[i] = seq - int64(len(recs)) + 1 + int64(i)
-		}
-		if _, err := tx.Exec(ctx, `INSERT INTO spool (pos, rec) SELECT * FROM unnest($1::bigint[], $2::bytea[])`, pos, recs); err != nil {
+		first := seq - int64(len(recs)) + 1
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"spool"}, []string{"pos", "rec"},
+			pgx.CopyFromSlice(len(recs), func(i int) ([]any, error) { return []any{first + int64(i), recs[i]}, nil })); err != nil {
 			return fmt.Errorf("spool the events: %w", err)
 		}
 		if s.afterPositions != nil {
 			s.afterPositions(name)
-		}
-		if _, err := tx.Exec(ctx, `SELECT pg_notify($1, '')`, notifyChannel); err != nil {
-			return fmt.Errorf("notify: %w", err)
 		}
 		return nil
 	})
@@ -461,33 +498,59 @@ func (s *Store) Append(name, fingerprint string, p source.Page, now time.Time) (
 	return res, nil
 }
 
+// idKey identifies a stored event id: its time (Unix ns) and id.
+type idKey struct {
+	t  int64
+	id string
+}
+
 // readSource reads a source's state and cursor, locking its row when lock
 // is set; a source never stored has a zero state.
 func readSource(ctx context.Context, tx pgx.Tx, name string, lock bool) (store.SourceState, []byte, error) {
+	var st store.SourceState
+	var cur []byte
+	b := &pgx.Batch{}
+	queueReadSource(b, name, lock, &st, &cur)
+	err := tx.SendBatch(ctx, b).Close()
+	return st, cur, err
+}
+
+// queueReadSource queues in b the read of readSource, into st and (when
+// not nil) cur.
+func queueReadSource(b *pgx.Batch, name string, lock bool, st *store.SourceState, cur *[]byte) {
 	q := `SELECT cursor, state FROM sources WHERE name = $1`
 	if lock {
 		q += ` FOR UPDATE`
 	}
-	var cur []byte
-	var raw []byte
-	st := store.SourceState{}
-	err := tx.QueryRow(ctx, q, name).Scan(&cur, &raw)
-	if errors.Is(err, pgx.ErrNoRows) {
+	b.Queue(q, name).QueryRow(func(row pgx.Row) error {
+		var c, raw []byte
+		*st = store.SourceState{Name: name}
+		err := row.Scan(&c, &raw)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("read the state of %s: %w", name, err)
+		}
+		_ = json.Unmarshal(raw, st) // a damaged status record only loses status
 		st.Name = name
-		return st, nil, nil
-	}
-	if err != nil {
-		return st, nil, fmt.Errorf("read the state of %s: %w", name, err)
-	}
-	_ = json.Unmarshal(raw, &st) // a damaged status record only loses status
-	st.Name = name
-	if len(cur) == 0 {
-		cur = nil
-	}
-	return st, cur, nil
+		if cur != nil && len(c) > 0 {
+			*cur = c
+		}
+		return nil
+	})
 }
 
 func writeSource(ctx context.Context, tx pgx.Tx, name string, cur []byte, st store.SourceState) error {
+	b := &pgx.Batch{}
+	if err := queueWriteSource(b, name, cur, st); err != nil {
+		return err
+	}
+	return tx.SendBatch(ctx, b).Close()
+}
+
+// queueWriteSource queues in b the write of writeSource.
+func queueWriteSource(b *pgx.Batch, name string, cur []byte, st store.SourceState) error {
 	st.Cursor, st.Owner, st.LeaseExpires = nil, "", time.Time{}
 	j, err := json.Marshal(st)
 	if err != nil {
@@ -496,11 +559,20 @@ func writeSource(ctx context.Context, tx pgx.Tx, name string, cur []byte, st sto
 	if len(cur) == 0 {
 		cur = nil
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO sources (name, cursor, state) VALUES ($1, $2, $3)
-		ON CONFLICT (name) DO UPDATE SET cursor = excluded.cursor, state = excluded.state`, name, cur, j); err != nil {
-		return fmt.Errorf("store the cursor of %s: %w", name, err)
-	}
+	queueExec(b, "store the cursor of "+name, `INSERT INTO sources (name, cursor, state) VALUES ($1, $2, $3)
+		ON CONFLICT (name) DO UPDATE SET cursor = excluded.cursor, state = excluded.state`, name, cur, j)
 	return nil
+}
+
+// queueExec queues a statement in b whose error, when sending b, says
+// what it did.
+func queueExec(b *pgx.Batch, what, sql string, args ...any) {
+	b.Queue(sql, args...).Fn = func(br pgx.BatchResults) error {
+		if _, err := br.Exec(); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		return nil
+	}
 }
 
 // Cursor returns the stored cursor of a source and its fingerprint.
@@ -599,33 +671,44 @@ func (s *Store) SetSinks(names []string) error {
 	return nil
 }
 
-// collect deletes the spool entries at or below the lowest sink offset. It
-// takes the head's lock first, so that collections (and appends) never
-// interleave on the spool's rows.
+// collect deletes the spool entries at or below the lowest sink offset.
 func (s *Store) collect(ctx context.Context, tx pgx.Tx, h *spoolHead) error {
-	var seq, bytes, count int64
-	if err := tx.QueryRow(ctx, `SELECT seq, bytes, count FROM spool_head FOR UPDATE`).Scan(&seq, &bytes, &count); err != nil {
-		return fmt.Errorf("lock the spool head: %w", err)
-	}
-	var low *int64
-	if err := tx.QueryRow(ctx, `SELECT min(off) FROM sinks`).Scan(&low); err != nil {
-		return fmt.Errorf("lowest offset: %w", err)
-	}
-	if low != nil {
-		var freedBytes, freedCount int64
-		if err := tx.QueryRow(ctx, `WITH d AS (DELETE FROM spool WHERE pos <= $1 RETURNING length(rec) AS n)
-			SELECT coalesce(sum(n), 0), count(*) FROM d`, *low).Scan(&freedBytes, &freedCount); err != nil {
-			return fmt.Errorf("delete acknowledged entries: %w", err)
-		}
-		if freedCount > 0 {
-			if err := tx.QueryRow(ctx, `UPDATE spool_head SET bytes = bytes - $1, count = count - $2 RETURNING seq, bytes, count`,
-				freedBytes, freedCount).Scan(&seq, &bytes, &count); err != nil {
-				return fmt.Errorf("count the spool: %w", err)
+	b := &pgx.Batch{}
+	queueCollect(b, 0, h)
+	return tx.SendBatch(ctx, b).Close()
+}
+
+// queueCollect queues in b the statements of collect, which leave the
+// spool head in h once b is sent. They take the head's lock first, so that
+// collections (and appends) never interleave on the spool's rows, then
+// delete the positions above low that every sink passed and count what
+// they freed, in one statement.
+//
+// low is the lowest sink offset of any committed state (0 when unknown):
+// every collection deletes all the positions at or below the lowest
+// offset it sees, and positions only grow, so none is left at or below
+// low. Starting the range there keeps the delete off the index entries of
+// the rows deleted before, which stay until a vacuum.
+func queueCollect(b *pgx.Batch, low int64, h *spoolHead) {
+	scan := func(what string) func(pgx.Row) error {
+		return func(row pgx.Row) error {
+			var seq, bytes, count int64
+			err := row.Scan(&seq, &bytes, &count)
+			if errors.Is(err, pgx.ErrNoRows) { // nothing was deleted
+				return nil
 			}
+			if err != nil {
+				return fmt.Errorf("%s: %w", what, err)
+			}
+			*h = spoolHead{uint64(seq), bytes, count}
+			return nil
 		}
 	}
-	*h = spoolHead{uint64(seq), bytes, count}
-	return nil
+	b.Queue(`SELECT seq, bytes, count FROM spool_head FOR UPDATE`).QueryRow(scan("lock the spool head"))
+	b.Queue(`WITH d AS (DELETE FROM spool WHERE pos > $1 AND pos <= (SELECT min(off) FROM sinks) RETURNING length(rec) AS n),
+			f AS (SELECT coalesce(sum(n), 0) AS bytes, count(*) AS count FROM d)
+		UPDATE spool_head h SET bytes = h.bytes - f.bytes, count = h.count - f.count FROM f WHERE f.count > 0
+		RETURNING h.seq, h.bytes, h.count`, low).QueryRow(scan("delete acknowledged entries"))
 }
 
 // spoolHead is the spool head as a transaction left it.
@@ -736,22 +819,36 @@ func (s *Store) SkipCorrupt(sink string, seq uint64, now time.Time) error {
 func (s *Store) ack(sink string, offset uint64, n, corrupt int, now time.Time) error {
 	var h spoolHead
 	start := time.Now()
+	// Four round trips: BEGIN; the lease and the sink's row; its new
+	// offset and the collection; COMMIT.
 	err := s.tx("ack "+sink, func(ctx context.Context, tx pgx.Tx) error {
-		if err := s.renew(ctx, tx, kindSink, sink); err != nil {
+		b := &pgx.Batch{}
+		if err := s.queueRenew(b, kindSink, sink); err != nil {
 			return err
 		}
-		st, cur, err := readSink(ctx, tx, sink)
-		if err != nil {
+		var st store.SinkState
+		var cur uint64
+		queueReadSink(b, sink, &st, &cur)
+		var low int64 // the lowest offset before this one moves
+		b.Queue(`SELECT coalesce(min(off), 0) FROM sinks`).QueryRow(func(row pgx.Row) error {
+			if err := row.Scan(&low); err != nil {
+				return fmt.Errorf("lowest offset: %w", err)
+			}
+			return nil
+		})
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return err
 		}
 		if offset < cur {
 			return fmt.Errorf("offset %d is behind the stored %d", offset, cur)
 		}
 		st.Acked(n, corrupt, now)
-		if err := writeSink(ctx, tx, sink, offset, st); err != nil {
+		b = &pgx.Batch{}
+		if err := queueWriteSink(b, sink, offset, st); err != nil {
 			return err
 		}
-		return s.collect(ctx, tx, &h)
+		queueCollect(b, low, &h)
+		return tx.SendBatch(ctx, b).Close()
 	})
 	if err != nil {
 		return fmt.Errorf("store: ack %s: %w", sink, err)
@@ -762,30 +859,50 @@ func (s *Store) ack(sink string, offset uint64, n, corrupt int, now time.Time) e
 }
 
 func readSink(ctx context.Context, tx pgx.Tx, name string) (store.SinkState, uint64, error) {
-	var off int64
-	var raw []byte
-	st := store.SinkState{}
-	err := tx.QueryRow(ctx, `SELECT off, state FROM sinks WHERE name = $1 FOR UPDATE`, name).Scan(&off, &raw)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return st, 0, fmt.Errorf("sink %q is not registered", name)
-	}
-	if err != nil {
-		return st, 0, fmt.Errorf("read the state of %s: %w", name, err)
-	}
-	_ = json.Unmarshal(raw, &st)
-	st.Name = name
-	return st, uint64(off), nil
+	var st store.SinkState
+	var off uint64
+	b := &pgx.Batch{}
+	queueReadSink(b, name, &st, &off)
+	err := tx.SendBatch(ctx, b).Close()
+	return st, off, err
+}
+
+// queueReadSink queues in b the read of a sink's state and offset, locking
+// its row.
+func queueReadSink(b *pgx.Batch, name string, st *store.SinkState, off *uint64) {
+	b.Queue(`SELECT off, state FROM sinks WHERE name = $1 FOR UPDATE`, name).QueryRow(func(row pgx.Row) error {
+		var o int64
+		var raw []byte
+		err := row.Scan(&o, &raw)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("sink %q is not registered", name)
+		}
+		if err != nil {
+			return fmt.Errorf("read the state of %s: %w", name, err)
+		}
+		*st = store.SinkState{}
+		_ = json.Unmarshal(raw, st)
+		st.Name, *off = name, uint64(o)
+		return nil
+	})
 }
 
 func writeSink(ctx context.Context, tx pgx.Tx, name string, off uint64, st store.SinkState) error {
+	b := &pgx.Batch{}
+	if err := queueWriteSink(b, name, off, st); err != nil {
+		return err
+	}
+	return tx.SendBatch(ctx, b).Close()
+}
+
+// queueWriteSink queues in b the write of a sink's state and offset.
+func queueWriteSink(b *pgx.Batch, name string, off uint64, st store.SinkState) error {
 	st.Offset, st.Backlog, st.Owner, st.LeaseExpires = 0, 0, "", time.Time{}
 	j, err := json.Marshal(st)
 	if err != nil {
 		return fmt.Errorf("encode state: %w", err)
 	}
-	if _, err := tx.Exec(ctx, `UPDATE sinks SET off = $2, state = $3 WHERE name = $1`, name, int64(off), j); err != nil {
-		return fmt.Errorf("store the offset of %s: %w", name, err)
-	}
+	queueExec(b, "store the offset of "+name, `UPDATE sinks SET off = $2, state = $3 WHERE name = $1`, name, int64(off), j)
 	return nil
 }
 

@@ -425,3 +425,107 @@ func TestConfig(t *testing.T) {
 		t.Fatal("an unresolved dsn should only be checked for presence")
 	}
 }
+
+// TestSameSourceAppendsAtOnce has two unfenced stores append the same
+// ids as the first page of one source at once: writer A stalls before
+// its commit while B appends. B waits for A, then finds every id stored:
+// each is spooled once, and neither append fails.
+func TestSameSourceAppendsAtOnce(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	a, b := open(t, dsn, "a", false), open(t, dsn, "b", false)
+	if err := a.SetSinks([]string{"sink"}); err != nil {
+		t.Fatal(err)
+	}
+	holding, release := make(chan struct{}), make(chan struct{})
+	a.afterPositions = func(string) {
+		close(holding)
+		<-release
+	}
+	ids := []string{"1", "2", "3"}
+	var wg sync.WaitGroup
+	var resA, resB store.AppendResult
+	var errA, errB error
+	wg.Go(func() { resA, errA = a.Append("src", "fp", page("src", ids...), t0) })
+	<-holding
+	wg.Go(func() { resB, errB = b.Append("src", "fp", page("src", ids...), t0) })
+	waitForLockWait(t, b)
+	close(release)
+	wg.Wait()
+	if errA != nil || errB != nil {
+		t.Fatalf("appends failed: %v; %v", errA, errB)
+	}
+	if resA.Added != 3 || resB.Added != 0 || resB.Duplicates != 3 {
+		t.Fatalf("A added %d, B added %d with %d duplicates; want 3, then 0 with 3", resA.Added, resB.Added, resB.Duplicates)
+	}
+	batch, _, err := b.Read(0, 100, 1<<20, nil)
+	if err != nil || len(batch) != 3 {
+		t.Fatalf("spool holds %d events, %v; want 3", len(batch), err)
+	}
+}
+
+// TestCollectWithSinksAtDifferentPaces has two sinks on two stores ack
+// at their own pace while a third sink joins (at offset 0) and leaves: at
+// the end the spool holds exactly the entries above the lowest offset, and
+// its counters agree with its rows.
+func TestCollectWithSinksAtDifferentPaces(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	w := open(t, dsn, "w", false)
+	fast, slow := open(t, dsn, "fast", false), open(t, dsn, "slow", false)
+	if err := w.SetSinks([]string{"fast", "slow"}); err != nil {
+		t.Fatal(err)
+	}
+	for p := range 30 {
+		var ids []string
+		for i := range 10 {
+			ids = append(ids, fmt.Sprintf("%d-%d", p, i))
+		}
+		if _, err := w.Append("src", "fp", page("src", ids...), t0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	drain := func(s *Store, sink string, step int, upTo uint64) {
+		off, err := s.Offset(sink)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		for off < upTo {
+			batch, last, err := s.Read(off, min(step, int(upTo-off)), 1<<20, nil)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if err := s.Ack(sink, last, len(batch), t0); err != nil {
+				t.Error(err)
+				return
+			}
+			off = last
+		}
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() { drain(fast, "fast", 7, 300) })
+	wg.Go(func() { drain(slow, "slow", 3, 120) })
+	wg.Wait()
+	// A sink joins at the oldest entry, and leaves again.
+	if err := w.SetSinks([]string{"fast", "slow", "new"}); err != nil {
+		t.Fatal(err)
+	}
+	drain(slow, "slow", 11, 200)
+	if err := w.SetSinks([]string{"fast", "slow"}); err != nil {
+		t.Fatal(err)
+	}
+	drain(slow, "slow", 13, 250)
+	var rows, lowest, highest, bytes int64
+	if err := w.pool.QueryRow(context.Background(), `SELECT count(*), coalesce(min(pos), 0), coalesce(max(pos), 0), coalesce(sum(length(rec)), 0) FROM spool`).Scan(&rows, &lowest, &highest, &bytes); err != nil {
+		t.Fatal(err)
+	}
+	if rows != 50 || lowest != 251 || highest != 300 {
+		t.Fatalf("spool holds %d rows, %d to %d; want 50, 251 to 300", rows, lowest, highest)
+	}
+	if err := w.refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if w.SpoolCount() != rows || w.SpoolBytes() != bytes {
+		t.Fatalf("spool head counts %d events of %d bytes, the rows %d of %d", w.SpoolCount(), w.SpoolBytes(), rows, bytes)
+	}
+}

@@ -40,8 +40,8 @@ type Sink struct {
 	Park park.Keeper
 	// Collectors are the sink's own metrics, registered by New.
 	Collectors []prometheus.Collector
-	// Parked counts the events the sink kept in its park file since the
-	// process started; nil for a sink that parks none.
+	// Parked counts the events the sink parked since the process
+	// started; nil for a sink that parks none.
 	Parked func() int64
 }
 
@@ -231,6 +231,7 @@ func buildSyslog(b *Sink, c syslog.Config, log *slog.Logger) error {
 	}
 	b.Sink, b.Batch, b.Check = s, c.BatchSize, s.Check
 	counter := statCounter(b.Name, s.Stats)
+	b.Parked = func() int64 { return s.Stats().Parked }
 	b.Collectors = []prometheus.Collector{
 		counter("auditrelay_syslog_events_total", "Events acknowledged: written, taken by the receiver's TCP stack and followed by confirm_wait without a close.", func(s syslog.Stats) int64 { return s.Sent }),
 		counter("auditrelay_syslog_batches_total", "Batches acknowledged.", func(s syslog.Stats) int64 { return s.Batches }),
@@ -251,6 +252,7 @@ func buildKafka(b *Sink, c kafka.Config, log *slog.Logger) error {
 	}
 	b.Sink, b.Batch, b.Check = s, c.BatchSize, s.Check
 	counter := statCounter(b.Name, s.Stats)
+	b.Parked = func() int64 { return s.Stats().Parked }
 	b.Collectors = []prometheus.Collector{
 		counter("auditrelay_kafka_events_total", "Records acknowledged by the brokers (acks=all).", func(s kafka.Stats) int64 { return s.Sent }),
 		counter("auditrelay_kafka_parked_total", "Events the brokers cannot take (too large or invalid), kept in the park file.", func(s kafka.Stats) int64 { return s.Parked }),

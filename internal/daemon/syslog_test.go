@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net"
+	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -64,5 +66,17 @@ func TestBuildSyslog(t *testing.T) {
 	}
 	if got["auditrelay_syslog_bytes_total"] == 0 {
 		t.Error("auditrelay_syslog_bytes_total is 0")
+	}
+	// an event that is not JSON is parked, and status counts it
+	big := ev
+	big.ID, big.Data = "u-2", json.RawMessage(`{"uuid":"u-2 `+strings.Repeat("x", 90)) // an unterminated string
+	if err := b.Sink.Send(t.Context(), []event.Raw{big}); err != nil {
+		t.Fatal(err)
+	}
+	if b.Parked == nil || b.Parked() != 1 {
+		t.Errorf("status counts no parked event for the syslog sink")
+	}
+	if line, err := os.ReadFile(ParkPath(cfg.DataDir, "arcsight")); err != nil || !strings.Contains(string(line), `"id":"u-2"`) {
+		t.Errorf("park file: %q, %v", line, err)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/auditrelay/auditrelay/internal/daemon"
 	"github.com/auditrelay/auditrelay/internal/emulator"
 	"github.com/auditrelay/auditrelay/internal/store"
+	"github.com/auditrelay/auditrelay/internal/store/postgres/pgtest"
 )
 
 // backfillState returns the states of the live source env-1 and its
@@ -340,4 +341,98 @@ sinks:
 		t.Errorf("a backfill past retention = %d, want 2 and the reason:\n%s", code, out)
 	}
 	t.Logf("live source read %d events; after the backfill the file holds %d", before, len(want))
+}
+
+// TestBackfillReplicas: two replicas share a PostgreSQL store; a backfill
+// recorded there by the command runs on the replica that takes its lease,
+// which is killed with SIGKILL mid-way: the other takes the backfill over
+// within a lease and ends it, the command watching the store reports it
+// done, and both sinks hold every event (duplicates only within the batch
+// a killed replica's sink had in flight).
+func TestBackfillReplicas(t *testing.T) {
+	bin := binary(t)
+	dsn := pgtest.DSN(t)
+	dir := t.TempDir()
+	w := newWorld(t, 1)
+	now := time.Now()
+	w.emu.Backlog(w.gen, w.envs[0].ID, w.srv.URL, 6000, now.Add(-3*time.Hour), now.Add(-time.Minute))
+	cfgs := replicaConfigs(t, w, dir, 2)
+	for _, c := range cfgs {
+		b, _ := os.ReadFile(c)
+		b = bytes.ReplaceAll(b, []byte("lookback: 2h"), []byte("lookback: 1h"))
+		b = bytes.ReplaceAll(b, []byte("page_size: 200"), []byte("page_size: 25"))
+		if err := os.WriteFile(c, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	environ := append(w.environ(), "AUDITRELAY_POSTGRES_DSN="+dsn)
+	procs := make([]*proc, 2)
+	logs := []string{filepath.Join(dir, "r0.log"), filepath.Join(dir, "r1.log")}
+	for i := range procs {
+		procs[i] = start(t, bin, cfgs[i], environ, logs[i])
+	}
+	defer func() {
+		for _, p := range procs {
+			p.kill(t)
+		}
+	}()
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(200 * time.Millisecond) {
+		live, _, st := backfillState(t, bin, cfgs[0], environ)
+		if live.Watermark.After(now.Add(-time.Minute)) && len(st.Store.Sinks) == 2 && st.Store.Sinks[0].Backlog == 0 && st.Store.Sinks[1].Backlog == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the live source did not catch up: %+v", live)
+		}
+	}
+	from, to := now.Add(-4*time.Hour).UTC().Format(time.RFC3339), time.Now().UTC().Format(time.RFC3339)
+	var out bytes.Buffer
+	cli := exec.Command(bin, "backfill", "--config", cfgs[0], "--source", "env-1", "--from", from, "--to", to)
+	cli.Env, cli.Stdout, cli.Stderr = environ, &out, &out
+	if err := cli.Start(); err != nil {
+		t.Fatal(err)
+	}
+	cliDone := make(chan error, 1)
+	go func() { cliDone <- cli.Wait() }()
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
+		if _, bf, _ := backfillState(t, bin, cfgs[0], environ); bf.Events > 500 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the backfill did not progress:\n%s", out.String())
+		}
+	}
+	owner, _ := waitOwner(t, dsn, "source", "env-1@backfill", "", 10*time.Second)
+	var i int
+	fmt.Sscanf(owner, "r%d", &i)
+	procs[i].kill(t)
+	next, took := waitOwner(t, dsn, "source", "env-1@backfill", owner, 30*time.Second)
+	t.Logf("the backfill moved from the killed %s to %s in %v", owner, next, took.Round(10*time.Millisecond))
+	if bound := haLeaseTTL + haLeaseTTL/5 + time.Second; took > bound {
+		t.Errorf("the backfill was owned again %v after the kill; want within %v", took, bound)
+	}
+	procs[i] = start(t, bin, cfgs[i], environ, logs[i])
+	select {
+	case err := <-cliDone:
+		if err != nil || !strings.Contains(out.String(), "backfill of env-1 done") || !strings.Contains(out.String(), "PostgreSQL store") {
+			t.Errorf("backfill = %v:\n%s", err, out.String())
+		}
+	case <-time.After(2 * time.Minute):
+		cli.Process.Kill()
+		t.Fatalf("the backfill did not end:\n%s", out.String())
+	}
+	want := w.want()
+	waitAll(t, dir, want, 2*time.Minute)
+	for _, sink := range []struct {
+		path  string
+		batch int
+	}{{"a.ndjson", 300}, {"b.ndjson", 1000}} {
+		missing, dups := lossAndDuplicates(t, want, sinkIDs(t, filepath.Join(dir, "out", sink.path)))
+		if missing > 0 || dups > sink.batch {
+			t.Errorf("sink %s: %d of %d events missing, %d duplicates (at most %d: one batch)", sink.path, missing, len(want), dups, sink.batch)
+		}
+	}
+	if out, code := run(t, bin, environ, "backfill", "--config", cfgs[1], "--source", "env-1", "--from", from, "--to", to); code != 2 || !strings.Contains(out, "an earlier backfill of env-1 read") {
+		t.Errorf("a second backfill of the same span = %d, want 2 and a refusal:\n%s", code, out)
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/auditrelay/auditrelay/internal/config"
 	"github.com/auditrelay/auditrelay/internal/daemon"
 	"github.com/auditrelay/auditrelay/internal/pipeline"
 	"github.com/auditrelay/auditrelay/internal/store"
@@ -41,16 +42,15 @@ func cmdBackfill(ctx context.Context, args []string, env Env) int {
 	if !ok {
 		return exitUsage
 	}
-	if cfg.Store.Postgres != nil {
-		fmt.Fprintln(env.Stderr, "auditrelay backfill: not available with store.postgres yet: a backfill runs in the process that holds the data_dir store")
-		return exitFailure
-	}
 	if !configured(cfg, *name) {
 		fmt.Fprintf(env.Stderr, "auditrelay backfill: --source %q is not configured; configured: %s\n", *name, sourceNames(cfg))
 		return exitUsage
 	}
 	req := daemon.BackfillRequest{Source: *name, From: t1, To: t2}
 	bar := newProgress(env.Stderr)
+	if cfg.Store.Postgres != nil {
+		return sharedBackfill(ctx, cfg, req, bar, env)
+	}
 
 	plan, running, err := daemon.RequestBackfill(ctx, cfg.DataDir, req)
 	if running {
@@ -109,6 +109,38 @@ func cmdBackfill(ctx context.Context, args []string, env Env) int {
 		return exitFailure
 	}
 	fmt.Fprintf(env.Stderr, "backfill of %s done: %d events stored (%d already there); the sinks deliver them when the daemon starts\n", plan.Source, last.Events, last.Duplicates)
+	return exitOK
+}
+
+// sharedBackfill records a backfill in the PostgreSQL store, for the
+// replicas to read, and shows its progress until it ends.
+func sharedBackfill(ctx context.Context, cfg *config.Config, req daemon.BackfillRequest, bar *progress, env Env) int {
+	d, err := daemon.New(cfg, daemon.Options{Logger: newLogger(cfg, env.Stderr), Stdout: io.Discard, Version: Version()})
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "auditrelay: %v\n", err)
+		return exitFailure
+	}
+	var last store.SourceState
+	plan, err := d.SharedBackfill(ctx, req, func(plan daemon.BackfillPlan, s store.SourceState) {
+		if last.Name == "" {
+			announce(env.Stderr, plan, "recorded in the PostgreSQL store: the replica that takes its lease reads it, within a heartbeat, while it polls")
+		}
+		last = s
+		bar.show(plan.Span, s)
+	})
+	bar.done()
+	switch {
+	case errors.Is(err, daemon.ErrBackfill):
+		fmt.Fprintf(env.Stderr, "auditrelay: %v\n", err)
+		return exitUsage
+	case errors.Is(err, context.Canceled):
+		fmt.Fprintln(env.Stderr, "stopped watching; the replicas go on with the backfill (`auditrelay status` shows it)")
+		return exitOK
+	case err != nil:
+		fmt.Fprintf(env.Stderr, "auditrelay: backfill %s: %v\n", req.Source, err)
+		return exitFailure
+	}
+	fmt.Fprintf(env.Stderr, "backfill of %s done: %d events stored (%d already there); the sinks deliver them\n", plan.Source, last.Events, last.Duplicates)
 	return exitOK
 }
 

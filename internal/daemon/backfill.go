@@ -8,8 +8,10 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/auditrelay/auditrelay/internal/delivery"
 	"github.com/auditrelay/auditrelay/internal/pipeline"
 	"github.com/auditrelay/auditrelay/internal/store"
+	"github.com/auditrelay/auditrelay/internal/store/postgres"
 )
 
 // BackfillRequest asks to read [From, To) of a configured source again,
@@ -288,4 +290,118 @@ func (d *Daemon) Backfill(ctx context.Context, req BackfillRequest, progress fun
 			report()
 		}
 	}
+}
+
+// SharedBackfill records req in the shared PostgreSQL store, where the
+// replicas find it at their next heartbeat: the one that takes the lease
+// of its runner reads it, and another resumes it if that one dies. It
+// calls progress with the backfill's state about every second and returns
+// once the span is read, or with ctx's error when ctx is done first (the
+// replicas go on with it).
+func (d *Daemon) SharedBackfill(ctx context.Context, req BackfillRequest, progress func(BackfillPlan, store.SourceState)) (BackfillPlan, error) {
+	pg := d.cfg.Store.Postgres
+	if pg == nil {
+		return BackfillPlan{}, errors.New("backfill: the store is not shared")
+	}
+	st, err := postgres.Open(ctx, *pg, postgres.Options{Logger: d.log})
+	if err != nil {
+		return BackfillPlan{}, err
+	}
+	defer st.Close()
+	if err := d.verifyCheckpoints(st); err != nil {
+		return BackfillPlan{}, err
+	}
+	plan, err := d.planBackfill(st, req, time.Now())
+	if err != nil {
+		return plan, err
+	}
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		snap, err := st.Snapshot()
+		if err != nil {
+			d.log.Warn("cannot read the store for the backfill's progress; retrying", "err", err)
+		}
+		for _, s := range snap.Sources {
+			if s.Name != plan.Runner {
+				continue
+			}
+			progress(plan, s)
+			if c, err := pipeline.DecodeBackfill(s.Cursor); err == nil && c.Finished {
+				return plan, nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return plan, ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+// backfillRetry is how long a replica waits, after a backfill stopped on
+// an error, before it hands the backfill back to be tried again.
+const backfillRetry = 30 * time.Second
+
+// discoverBackfills lists, for the coordinator, the unfinished backfills
+// in a shared store: each runs on the replica that holds its lease.
+func (d *Daemon) discoverBackfills(st store.Store) func(context.Context) ([]pipeline.Work, error) {
+	runners := map[string]*pipeline.SourceRunner{} // by runner name and span, built once
+	return func(ctx context.Context) ([]pipeline.Work, error) {
+		snap, err := st.Snapshot()
+		if err != nil {
+			return nil, err
+		}
+		var work []pipeline.Work
+		for _, s := range snap.Sources {
+			name, ok := pipeline.BackfillOf(s.Name)
+			if !ok || len(s.Cursor) == 0 {
+				continue
+			}
+			c, err := pipeline.DecodeBackfill(s.Cursor)
+			if err != nil || c.Finished {
+				continue
+			}
+			src := d.source(name)
+			if src == nil || src.Bounded == nil || s.Fingerprint != src.Source.Fingerprint() {
+				continue // resumeBackfills' warning applies; logged at start by the one-replica path
+			}
+			key := s.Name + "|" + c.Span.String()
+			r := runners[key]
+			if r == nil {
+				if r, err = d.backfillRunner(st, BackfillPlan{Source: name, Runner: s.Name, Span: c.Span, Resumed: true}); err != nil {
+					d.log.Warn("cannot run a stored backfill", "source", name, "err", err)
+					continue
+				}
+				runners[key] = r
+			}
+			plan := c.Span
+			work = append(work, pipeline.Work{Kind: store.LeaseSource, Name: s.Name, Run: func(ctx context.Context) error {
+				d.log.Info("backfill started", "source", name, "from", plan.From, "to", plan.To)
+				err := r.Run(ctx)
+				var lost *store.LeaseLostError
+				switch {
+				case err == nil && ctx.Err() == nil:
+					d.log.Info("backfill done", "source", name, "from", plan.From, "to", plan.To)
+				case errors.As(err, &lost) || ctx.Err() != nil:
+					return err
+				case err != nil:
+					d.log.Error("backfill stopped; handing it back to be tried again", "source", name, "err", err, "retry_in", backfillRetry)
+					delivery.Sleep(ctx, backfillRetry)
+				}
+				return nil
+			}})
+		}
+		return work, nil
+	}
+}
+
+// source returns the configured source named name, or nil.
+func (d *Daemon) source(name string) *Source {
+	for i := range d.sources {
+		if d.sources[i].Name == name {
+			return &d.sources[i]
+		}
+	}
+	return nil
 }

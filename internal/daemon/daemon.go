@@ -220,7 +220,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	if shared {
 		// Each runner runs on the replica holding its lease.
-		c := &pipeline.Coordinator{Leaser: leaser, Work: work, Logger: d.log, Metrics: d.metrics}
+		c := &pipeline.Coordinator{Leaser: leaser, Work: work, Discover: d.discoverBackfills(st), Logger: d.log, Metrics: d.metrics}
 		wg.Go(func() {
 			if err := c.Run(ctx); err != nil {
 				errc <- err

@@ -34,6 +34,12 @@ type Work struct {
 type Coordinator struct {
 	Leaser store.Leaser
 	Work   []Work
+	// Discover, when set, lists at every heartbeat the work that comes
+	// and goes with the store's content (backfills recorded there). It is
+	// shared out on its own, so that it never moves the runners of Work;
+	// a discovered runner that ends without error is done: its lease is
+	// released, and Discover no longer lists it.
+	Discover func(ctx context.Context) ([]Work, error)
 	// Interval between heartbeats; 0 means a fifth of the lease TTL.
 	Interval time.Duration
 	Logger   *slog.Logger
@@ -49,8 +55,9 @@ type running struct {
 
 // exit is how a runner ended.
 type exit struct {
-	key workKey
-	err error
+	key        workKey
+	err        error
+	discovered bool // listed by Discover
 }
 
 // Run coordinates until ctx is done, then stops every runner and leaves:
@@ -62,7 +69,8 @@ func (c *Coordinator) Run(ctx context.Context) error {
 		interval = c.Leaser.LeaseTTL() / 5
 	}
 	runs := map[workKey]*running{}
-	exits := make(chan exit, len(c.Work))
+	// Discovered runners come and go: room for many ends between ticks.
+	exits := make(chan exit, len(c.Work)+64)
 	defer func() {
 		for _, r := range runs {
 			r.cancel()
@@ -95,6 +103,11 @@ func (c *Coordinator) Run(ctx context.Context) error {
 		case e := <-exits:
 			if err := c.ended(ctx, runs, e); err != nil {
 				return err
+			}
+			if e.err == nil && e.discovered && ctx.Err() == nil {
+				if err := c.Leaser.Release(ctx, e.key.kind, e.key.name); err != nil {
+					c.Logger.Warn("could not release the lease of finished work; it expires with this replica", e.key.kind, e.key.name, "err", err)
+				}
 			}
 		case <-tick.C:
 		}
@@ -137,7 +150,38 @@ func (c *Coordinator) tick(ctx context.Context, runs map[workKey]*running, exits
 		live = append(live, me)
 	}
 	owner := assign(live, c.Work)
-	for _, w := range c.Work {
+	work := c.Work
+	discovered := map[workKey]bool{}
+	if c.Discover != nil {
+		more, err := c.Discover(ctx)
+		if err != nil {
+			return fmt.Errorf("list the store's work: %w", err)
+		}
+		more = slices.DeleteFunc(more, func(w Work) bool {
+			_, dup := owner[workKey{w.Kind, w.Name}] // Work's wins
+			return dup
+		})
+		for k, r := range assign(live, more) {
+			owner[k] = r
+			discovered[k] = true
+		}
+		work = append(slices.Clip(work), more...)
+		// A discovered runner that runs here but is no longer listed
+		// (finished, or its backfill reset) stops.
+		for k, r := range runs {
+			if _, ok := owner[k]; !ok {
+				r.cancel()
+				<-r.done
+				delete(runs, k)
+				c.drainExit(k, exits)
+				c.Metrics.leaseOwned.WithLabelValues(k.kind, k.name).Set(0)
+				if err := c.Leaser.Release(ctx, k.kind, k.name); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	for _, w := range work {
 		k := workKey{w.Kind, w.Name}
 		r, isRunning := runs[k]
 		switch mine := owner[k] == me; {
@@ -155,10 +199,11 @@ func (c *Coordinator) tick(ctx context.Context, runs map[workKey]*running, exits
 			rctx, cancel := context.WithCancel(ctx)
 			r = &running{cancel: cancel, done: make(chan struct{})}
 			runs[k] = r
+			found := discovered[k]
 			go func() {
 				defer close(r.done)
 				err := w.Run(rctx)
-				exits <- exit{k, err}
+				exits <- exit{k, err, found}
 			}()
 		case !mine && isRunning:
 			// Another live replica's share now: hand it over.

@@ -224,6 +224,11 @@ func (d *Daemon) serveBackfill(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "backfill: the store is not open", http.StatusServiceUnavailable)
 		return
 	}
+	if _, shared := st.(store.Leaser); shared {
+		// Only a lease may run it: the replicas find it in the store.
+		http.Error(w, "backfill: the store is shared: `auditrelay backfill` records it in the database, where the replicas find it", http.StatusConflict)
+		return
+	}
 	d.bfMu.Lock()
 	plan, err := d.planBackfill(st, req, time.Now())
 	if err == nil {

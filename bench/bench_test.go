@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/auditrelay/auditrelay/internal/config"
 	"github.com/auditrelay/auditrelay/internal/emulator"
 	"github.com/auditrelay/auditrelay/internal/secret"
 	"github.com/auditrelay/auditrelay/internal/source/pingone"
@@ -193,4 +194,49 @@ func BenchmarkSourcePoll(b *testing.B) {
 		}
 	}
 	b.ReportMetric(b.Elapsed().Seconds()*1e6/float64(b.N)/1000, "µs/activity")
+}
+
+// TestConfigRenderPostgres checks that -store postgres writes a store
+// block the daemon accepts, with the DSN taken from the child's
+// environment and never written into the file.
+func TestConfigRenderPostgres(t *testing.T) {
+	const dsn = "host=/tmp/pg user=bench password=s3cr3t-pw dbname=auditrelay_bench_1 sslmode=disable"
+	cfg := configSpec{dataDir: "/d", logLevel: "info", apiURL: "http://127.0.0.1:2", postgres: true,
+		sources:  []sourceSpec{{name: "s", envID: "e", clientID: "c", secretVar: "S"}},
+		sinkPath: "/o/f.ndjson"}
+	text := cfg.render()
+	if strings.Contains(text, "s3cr3t-pw") || strings.Contains(text, "/tmp/pg") {
+		t.Fatalf("the configuration holds the DSN:\n%s", text)
+	}
+	env := map[string]string{"S": "secret", childDSNVar: dsn}
+	c, err := config.Parse([]byte(text), func(k string) (string, bool) { v, ok := env[k]; return v, ok }, os.ReadFile)
+	if err != nil {
+		t.Fatalf("the daemon refuses the configuration: %v\n%s", err, text)
+	}
+	if c.Store.Postgres == nil || c.Store.Postgres.DSN.Reveal() != dsn {
+		t.Fatalf("store block = %+v, want postgres with the DSN from %s", c.Store, childDSNVar)
+	}
+	if c := (configSpec{dataDir: "/d", logLevel: "info", sinkPath: "/o/f"}).render(); strings.Contains(c, "store:") {
+		t.Errorf("a bolt configuration has a store block:\n%s", c)
+	}
+}
+
+// TestStoreDescription checks that the report names the store without a
+// DSN.
+func TestStoreDescription(t *testing.T) {
+	t.Setenv(envBenchDSN, "postgres://bench:s3cr3t-pw@127.0.0.1/db")
+	st, err := openStore("postgres")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.close()
+	if d := st.describe(); strings.Contains(d, "s3cr3t-pw") || strings.Contains(d, "127.0.0.1") || !strings.Contains(d, envBenchDSN) {
+		t.Errorf("description %q", d)
+	}
+	if d := (*pgStore)(nil).describe(); !strings.HasPrefix(d, "bolt") {
+		t.Errorf("bolt description %q", d)
+	}
+	if _, err := openStore("sqlite"); err == nil {
+		t.Error("-store sqlite accepted")
+	}
 }

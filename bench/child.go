@@ -61,6 +61,19 @@ type runEnv struct {
 	profileSeconds int
 	name           string   // scenario and run, e.g. "backlog-1"
 	childEnv       []string // -child-env, added to the child's environment
+	// store, when set, is the PostgreSQL server each child keeps its state
+	// in, in a database of its own.
+	store *pgStore
+	// cleanups run when the run ends, last first.
+	cleanups []func()
+}
+
+// cleanup runs the run's cleanups, last first.
+func (e *runEnv) cleanup() {
+	for i := len(e.cleanups) - 1; i >= 0; i-- {
+		e.cleanups[i]()
+	}
+	e.cleanups = nil
 }
 
 // note records an observation about the run, reported with its figures.
@@ -142,6 +155,9 @@ type configSpec struct {
 	// extraSinks are sink entries appended after the file sink, as YAML
 	// list items ("  - name: …").
 	extraSinks []string
+	// postgres keeps the state in PostgreSQL, at the DSN the child's
+	// environment holds in childDSNVar, instead of bbolt in dataDir.
+	postgres bool
 }
 
 // render returns the YAML text of the configuration. Secrets are
@@ -153,6 +169,9 @@ func (c configSpec) render() string {
 		fmt.Fprintf(&b, "metrics_listen: %q\n", c.metricsListen)
 	}
 	fmt.Fprintf(&b, "log: {level: %s}\n", c.logLevel)
+	if c.postgres {
+		fmt.Fprintf(&b, "store:\n  postgres:\n    dsn: \"${env:%s}\"\n", childDSNVar)
+	}
 	b.WriteString("sources:\n")
 	for _, s := range c.sources {
 		fmt.Fprintf(&b, "  - name: %q\n    pingone:\n", s.name)
@@ -214,6 +233,15 @@ type child struct {
 // it with env added to the environment. The caller must call kill (usually
 // deferred) on every path.
 func startChild(ctx context.Context, e *runEnv, cfg configSpec, env []string) (*child, error) {
+	if e.store != nil {
+		dsn, drop, err := e.store.newDatabase(ctx)
+		if err != nil {
+			return nil, err
+		}
+		e.cleanups = append(e.cleanups, drop)
+		cfg.postgres = true
+		env = append(env, childDSNVar+"="+dsn)
+	}
 	cfgPath := filepath.Join(e.dir, "auditrelay.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg.render()), 0o600); err != nil {
 		return nil, fmt.Errorf("write the configuration: %w", err)

@@ -22,16 +22,24 @@
 //
 //	go run ./bench [-scenario backlog|idle|latency|sinks|all] [-runs 3] [-json FILE|-] [-bin PATH] [-keep]
 //	               [-log-level LEVEL] [-child-env NAME=VALUE]… [-profile DIR [-profile-seconds N]]
+//	               [-store bolt|postgres]
 //
 // The table goes to stdout, the same results as JSON to -json's file (or,
 // with -json -, to stdout instead of the table); progress goes to stderr.
 // -profile builds the binary with net/http/pprof through a build overlay
 // (the repository is not modified) and saves each run's CPU, heap and allocs
-// profiles. All traffic stays on loopback. The child is killed
+// profiles. -store postgres has every child keep its state in a database
+// of its own on a PostgreSQL server: the one $AUDITRELAY_BENCH_POSTGRES_DSN
+// names (never printed; its user must be allowed to create databases), or
+// else a throwaway cluster bench starts from the PostgreSQL binaries it
+// finds (initdb on PATH or in /usr/lib/postgresql/*/bin), listening only
+// on a unix socket, with fsync and synchronous_commit on. All traffic
+// stays on loopback. The child is killed
 // on every exit path, including when bench itself is interrupted.
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -55,6 +63,7 @@ func main() {
 	logLevelFlag := flag.String("log-level", "info", "log.level of the child: debug, info, warn or error")
 	profileFlag := flag.String("profile", "", "build the binary with net/http/pprof (through a build overlay) and write each run's CPU, heap and allocs profiles into this directory; profiled figures are not representative")
 	profileSecondsFlag := flag.Int("profile-seconds", 10, "length of the CPU profile, from the child's start")
+	storeFlag := flag.String("store", "bolt", "where the child keeps its state: bolt (in its data_dir) or postgres (a database per child on the server $"+envBenchDSN+" names, else on a throwaway local cluster with fsync on)")
 	var childEnv []string
 	flag.Func("child-env", "add `NAME=VALUE` to the child's environment only, e.g. GOMEMLIMIT=30MiB or GODEBUG=gctrace=1 (repeatable)", func(v string) error {
 		if name, _, ok := strings.Cut(v, "="); !ok || name == "" {
@@ -85,7 +94,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	opts := options{runs: *runsFlag, bin: *binFlag, keep: *keepFlag, logLevel: *logLevelFlag, progress: os.Stderr,
-		profileSeconds: *profileSecondsFlag, childEnv: childEnv}
+		profileSeconds: *profileSecondsFlag, childEnv: childEnv, storeKind: *storeFlag}
 	if *profileFlag != "" {
 		if opts.profileDir, err = filepath.Abs(*profileFlag); err == nil {
 			err = os.MkdirAll(opts.profileDir, 0o700)
@@ -147,6 +156,8 @@ type options struct {
 	profileSeconds int
 	// childEnv is added to every child's environment.
 	childEnv []string
+	// storeKind is -store: bolt or postgres.
+	storeKind string
 }
 
 // selectScenarios resolves the -scenario flag.
@@ -197,6 +208,13 @@ func run(ctx context.Context, selected []scenario, opts options) (*report, error
 	}
 	rep.Binary = bin
 	rep.ChildEnv = opts.childEnv
+	st, err := openStore(cmp.Or(opts.storeKind, "bolt"))
+	if err != nil {
+		return nil, err
+	}
+	defer st.close()
+	rep.Store = st.describe()
+	fmt.Fprintf(opts.progress, "bench: store %s\n", rep.Store)
 	rep.LoadBefore = loadAverage()
 	for _, sc := range selected {
 		sr := scenarioReport{Name: sc.name, Description: sc.description}
@@ -213,10 +231,11 @@ func run(ctx context.Context, selected []scenario, opts options) (*report, error
 			rctx, cancel := context.WithTimeout(ctx, sc.timeout)
 			env := &runEnv{run: i, bin: bin, dir: dir, logLevel: opts.logLevel,
 				profileDir: opts.profileDir, profileSeconds: opts.profileSeconds, name: fmt.Sprintf("%s-%d", sc.name, i),
-				childEnv: opts.childEnv}
+				childEnv: opts.childEnv, store: st}
 			start := time.Now()
 			vals, err := sc.run(rctx, env)
 			cancel()
+			env.cleanup()
 			rr := runReport{Run: i, Load: load, Seconds: time.Since(start).Seconds(), Values: vals, Notes: env.notes}
 			if err != nil {
 				if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {

@@ -27,11 +27,13 @@ type figure struct {
 
 // report is everything one invocation measured.
 type report struct {
-	Started    time.Time        `json:"started"`
-	Finished   time.Time        `json:"finished"`
-	Machine    machine          `json:"machine"`
-	Binary     string           `json:"binary"`
-	ChildEnv   []string         `json:"childEnv,omitempty"`
+	Started  time.Time `json:"started"`
+	Finished time.Time `json:"finished"`
+	Machine  machine   `json:"machine"`
+	Binary   string    `json:"binary"`
+	ChildEnv []string  `json:"childEnv,omitempty"`
+	// Store says where the children kept their state (never a DSN).
+	Store      string           `json:"store"`
 	LoadBefore string           `json:"loadavgBefore"`
 	LoadAfter  string           `json:"loadavgAfter"`
 	Scenarios  []scenarioReport `json:"scenarios"`
@@ -133,6 +135,9 @@ func printReport(w io.Writer, rep *report) {
 	m := rep.Machine
 	fmt.Fprintf(w, "machine: %d CPUs, %s; %s; kernel %s; %s RAM\n", m.NumCPU, m.CPUModel, m.GoVersion, m.Kernel, m.Memory)
 	fmt.Fprintf(w, "commit: %s; binary %s\n", m.Commit, rep.Binary)
+	if rep.Store != "" {
+		fmt.Fprintf(w, "store: %s\n", rep.Store)
+	}
 	if len(rep.ChildEnv) > 0 {
 		fmt.Fprintf(w, "child environment: %s\n", strings.Join(rep.ChildEnv, " "))
 	}

@@ -49,11 +49,9 @@ func newCAWorld(t *testing.T, cursorTTL time.Duration) *caWorld {
 	return w
 }
 
-func (w *caWorld) config(t *testing.T, dir string) string {
-	cfg := fmt.Sprintf(`data_dir: %s
-log: {level: debug}
-sources:
-  - name: cyberark-prod
+// sourceYAML is the CyberArk source, as an item of sources.
+func (w *caWorld) sourceYAML() string {
+	return fmt.Sprintf(`  - name: cyberark-prod
     cyberark:
       identity_url: %s
       app_id: auditrelay
@@ -68,7 +66,14 @@ sources:
       overlap: 3s
       lookback: 2h
       rate_limit: 40
-sinks:
+`, w.caSrv.URL, w.caSrv.URL)
+}
+
+func (w *caWorld) config(t *testing.T, dir string) string {
+	cfg := fmt.Sprintf(`data_dir: %s
+log: {level: debug}
+sources:
+%ssinks:
   - name: archive
     file: { path: %s, batch_size: 500 }
   - name: sekoia-cyberark
@@ -77,7 +82,7 @@ sinks:
       intake_key: "${env:SEKOIA_INTAKE_KEY}"
       url: %s
       batch_size: 400
-`, filepath.Join(dir, "data"), w.caSrv.URL, w.caSrv.URL, filepath.Join(dir, "out", "a.ndjson"), w.skSrv.URL)
+`, filepath.Join(dir, "data"), w.sourceYAML(), filepath.Join(dir, "out", "a.ndjson"), w.skSrv.URL)
 	path := filepath.Join(dir, "auditrelay.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -86,7 +91,12 @@ sinks:
 }
 
 func caEnviron() []string {
-	return append(os.Environ(), "CYBERARK_CLIENT_SECRET="+caSecret, "CYBERARK_AUDIT_API_KEY="+caAPIKey, "SEKOIA_INTAKE_KEY="+intakeKey)
+	return append(os.Environ(), caSecrets()...)
+}
+
+// caSecrets are the variables holding the secrets of caWorld's configuration.
+func caSecrets() []string {
+	return []string{"CYBERARK_CLIENT_SECRET=" + caSecret, "CYBERARK_AUDIT_API_KEY=" + caAPIKey, "SEKOIA_INTAKE_KEY=" + intakeKey}
 }
 
 // want lists tenantId/uuid of every event of the tenant.

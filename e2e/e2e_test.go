@@ -59,6 +59,9 @@ type world struct {
 	srv  *httptest.Server
 	envs []emulator.Environment
 	gen  *emulator.Generator
+	// moreSources is YAML appended to the sources of config: sources of
+	// other providers beside the PingOne environments.
+	moreSources string
 }
 
 func newWorld(t *testing.T, n int) *world {
@@ -99,6 +102,7 @@ func (w *world) config(t *testing.T, dir string, extra string) string {
       licence: lic
 `, i+1, e.ID, e.ClientID, i+1, e.AuthMethod, w.srv.URL, w.srv.URL)
 	}
+	b.WriteString(w.moreSources)
 	fmt.Fprintf(&b, `sinks:
   - name: archive
     file: { path: %s, batch_size: 300 }
@@ -236,6 +240,31 @@ func sinkIDs(t *testing.T, path string) map[string]int {
 			t.Fatalf("%s: envelope id %q but raw id %q", f, l.ID, l.Raw.ID)
 		}
 		counts[l.Tenant+"/"+l.ID]++
+	})
+	return counts
+}
+
+// eventKey names an event across providers as the worlds' want does:
+// tenant/id for PingOne, and CyberArk's id, which already starts with its
+// tenant.
+func eventKey(provider, tenant, id string) string {
+	if provider == "cyberark" {
+		return id
+	}
+	return tenant + "/" + id
+}
+
+// fileKeys counts the events in a file sink's files by eventKey, whatever
+// their provider.
+func fileKeys(t *testing.T, path string) map[string]int {
+	t.Helper()
+	counts := map[string]int{}
+	eachLine(t, path, func(f string, line []byte) {
+		var l struct{ Provider, Tenant, ID string }
+		if err := json.Unmarshal(line, &l); err != nil || l.ID == "" {
+			t.Fatalf("%s: malformed line %q: %v", f, string(line), err)
+		}
+		counts[eventKey(l.Provider, l.Tenant, l.ID)]++
 	})
 	return counts
 }

@@ -83,6 +83,16 @@ func (a *azure) ids(format string) map[string]int {
 	return m
 }
 
+// keys counts the ingested rows of the auditrelay format by event key
+// (see eventKey), whatever their provider.
+func (a *azure) keys() map[string]int {
+	m := map[string]int{}
+	for _, r := range a.emu.Rows(azDCR, stream(sentinel.FormatAuditRelay)) {
+		m[eventKey(r.String("Provider"), r.String("EnvironmentId"), r.String("Id"))]++
+	}
+	return m
+}
+
 // wantIDs is every activity id the PingOne emulator holds.
 func (w *world) wantIDs() map[string]bool {
 	all := map[string]bool{}

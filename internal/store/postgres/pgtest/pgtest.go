@@ -24,6 +24,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -185,14 +186,24 @@ func (s *Server) Restart(down time.Duration) error {
 	return s.run()
 }
 
-// Stop stops the cluster started here, until Start.
+// Stop stops the cluster started here with a fast shutdown (pg_ctl stop
+// -m fast: connections are cut), until Start.
 func (s *Server) Stop() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.halt()
 }
 
-// Start starts again a cluster stopped by Stop.
+// Crash stops the cluster started here at once, as pg_ctl stop -m
+// immediate does (the server exits without a checkpoint and recovers from
+// its WAL at the next start), until Start.
+func (s *Server) Crash() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.signalAndWait(syscall.SIGQUIT)
+}
+
+// Start starts again a cluster stopped by Stop or Crash.
 func (s *Server) Start() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -221,6 +232,25 @@ func start(opts Options) (*Server, string) {
 		return nil, err.Error()
 	}
 	return s, ""
+}
+
+// Own starts a cluster for t alone, closed when t ends: for a test that
+// stops and restarts its server (Stop, Crash, Start, Restart) while the
+// other tests of the binary keep using theirs. It needs the PostgreSQL
+// binaries even when $AUDITRELAY_TEST_POSTGRES_DSN is set; without them
+// it skips t, or fails it under CI=true.
+func Own(t testing.TB) *Server {
+	t.Helper()
+	s, err := StartCluster(Options{})
+	if err != nil {
+		msg := "needs PostgreSQL binaries to start a server of its own: " + err.Error() + "; install PostgreSQL (Debian: apt-get install postgresql) so that initdb is found"
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	t.Cleanup(s.Close)
+	return s
 }
 
 // StartCluster creates a throwaway cluster in a temporary directory (as
@@ -308,11 +338,15 @@ func (s *Server) run() error {
 }
 
 // halt stops postgres with a fast shutdown and waits for it.
-func (s *Server) halt() {
+func (s *Server) halt() { s.signalAndWait(os.Interrupt) }
+
+// signalAndWait sends sig to postgres and waits for it to exit, killing it
+// after 20 s.
+func (s *Server) signalAndWait(sig os.Signal) {
 	if s.proc == nil {
 		return
 	}
-	s.proc.Process.Signal(os.Interrupt)
+	s.proc.Process.Signal(sig)
 	done := make(chan struct{})
 	go func() { s.proc.Wait(); close(done) }()
 	select {

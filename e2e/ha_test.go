@@ -37,11 +37,18 @@ const haLeaseTTL = 3 * time.Second
 // tests.
 const haPollInterval = 200 * time.Millisecond
 
-// replicaConfigs writes one configuration per replica from the one at
-// base: the same sources, sinks and PostgreSQL store, each with its own
-// data_dir and replica_id (r0, r1, …). Replica i connects with the DSN in
-// $AUDITRELAY_POSTGRES_DSN_R<i>, which replicaEnviron sets.
-func replicaConfigs(t *testing.T, base, dir string, n int, ttl time.Duration) []string {
+// replicaConfigs writes one configuration per replica from w's: see
+// replicaFiles.
+func replicaConfigs(t *testing.T, w *world, dir string, n int) []string {
+	t.Helper()
+	return replicaFiles(t, w.config(t, dir, ""), dir, n, haLeaseTTL)
+}
+
+// replicaFiles writes one configuration per replica from the one at base:
+// the same sources, sinks and PostgreSQL store (the DSN in
+// $AUDITRELAY_POSTGRES_DSN), each with its own data_dir and replica_id
+// (r0, r1, …).
+func replicaFiles(t *testing.T, base, dir string, n int, ttl time.Duration) []string {
 	t.Helper()
 	b, err := os.ReadFile(base)
 	if err != nil {
@@ -50,7 +57,7 @@ func replicaConfigs(t *testing.T, base, dir string, n int, ttl time.Duration) []
 	var paths []string
 	for i := range n {
 		text := strings.Replace(string(b), "data_dir: "+filepath.Join(dir, "data"), "data_dir: "+filepath.Join(dir, fmt.Sprint("data-r", i)), 1)
-		text += fmt.Sprintf("store:\n  postgres:\n    dsn: \"${env:AUDITRELAY_POSTGRES_DSN_R%d}\"\n    lease_ttl: %s\n    replica_id: r%d\n", i, ttl, i)
+		text += fmt.Sprintf("store:\n  postgres:\n    dsn: \"${env:AUDITRELAY_POSTGRES_DSN}\"\n    lease_ttl: %s\n    replica_id: r%d\n", ttl, i)
 		p := filepath.Join(dir, fmt.Sprintf("r%d.yaml", i))
 		if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
 			t.Fatal(err)
@@ -58,25 +65,6 @@ func replicaConfigs(t *testing.T, base, dir string, n int, ttl time.Duration) []
 		paths = append(paths, p)
 	}
 	return paths
-}
-
-// replicaEnviron adds to env the DSN of each of n replicas: dsn with the
-// replica's id as its application_name, so that the commit log (see
-// installCommitLog) knows who committed what.
-func replicaEnviron(env []string, dsn string, n int) []string {
-	for i := range n {
-		var d string
-		switch {
-		case !strings.Contains(dsn, "://"):
-			d = fmt.Sprintf("%s application_name=r%d", dsn, i)
-		case strings.Contains(dsn, "?"):
-			d = fmt.Sprintf("%s&application_name=r%d", dsn, i)
-		default:
-			d = fmt.Sprintf("%s?application_name=r%d", dsn, i)
-		}
-		env = append(env, fmt.Sprintf("AUDITRELAY_POSTGRES_DSN_R%d=%s", i, d))
-	}
-	return env
 }
 
 // cluster is replicas of the binary sharing one PostgreSQL store.
@@ -91,10 +79,12 @@ type cluster struct {
 }
 
 // startCluster starts n replicas of the configuration at base, each
-// logging to r<i>.log in dir; they are killed when t ends.
+// logging to r<i>.log in dir; they are killed when t ends. Each replica
+// connects with its id as application_name ($PGAPPNAME), so that the
+// commit log (see installCommitLog) knows who committed what.
 func startCluster(t *testing.T, bin, dsn, base, dir string, n int, ttl time.Duration, environ []string) *cluster {
-	c := &cluster{t: t, bin: bin, dsn: dsn, cfgs: replicaConfigs(t, base, dir, n, ttl),
-		environ: replicaEnviron(environ, dsn, n), procs: make([]*proc, n)}
+	c := &cluster{t: t, bin: bin, dsn: dsn, cfgs: replicaFiles(t, base, dir, n, ttl),
+		environ: append(environ, "AUDITRELAY_POSTGRES_DSN="+dsn), procs: make([]*proc, n)}
 	for i := range n {
 		c.logs = append(c.logs, filepath.Join(dir, fmt.Sprintf("r%d.log", i)))
 		c.start(i)
@@ -111,7 +101,10 @@ func startCluster(t *testing.T, bin, dsn, base, dir string, n int, ttl time.Dura
 	return c
 }
 
-func (c *cluster) start(i int) { c.procs[i] = start(c.t, c.bin, c.cfgs[i], c.environ, c.logs[i]) }
+func (c *cluster) start(i int) {
+	env := append(slices.Clip(c.environ), fmt.Sprintf("PGAPPNAME=r%d", i))
+	c.procs[i] = start(c.t, c.bin, c.cfgs[i], env, c.logs[i])
+}
 
 // replica returns the process of a replica id (r0, r1, …).
 func (c *cluster) replica(id string) (int, *proc) {

@@ -35,8 +35,8 @@ func TestMigrateToPostgres(t *testing.T) {
 	}
 	defer func() { stopLive(); gens.Wait() }()
 	cfg := w.config(t, dir, "")
-	pgcfg := replicaConfigs(t, cfg, dir, 1, haLeaseTTL)[0]
-	environ := replicaEnviron(w.environ(), dsn, 1)
+	pgcfg := replicaConfigs(t, w, dir, 1)[0]
+	environ := append(w.environ(), "AUDITRELAY_POSTGRES_DSN="+dsn)
 	migrate := func() (string, error) {
 		cmd := exec.Command(bin, "store", "migrate", "--from", filepath.Join(dir, "data"), "--config", pgcfg)
 		cmd.Env = environ

@@ -49,7 +49,7 @@ func cmdBackfill(ctx context.Context, args []string, env Env) int {
 	req := daemon.BackfillRequest{Source: *name, From: t1, To: t2}
 	bar := newProgress(env.Stderr)
 	if cfg.Store.Postgres != nil {
-		return sharedBackfill(ctx, cfg, req, bar, env)
+		return backfillHere(ctx, cfg, req, bar, env, true)
 	}
 
 	plan, running, err := daemon.RequestBackfill(ctx, cfg.DataDir, req)
@@ -82,48 +82,26 @@ func cmdBackfill(ctx context.Context, args []string, env Env) int {
 		}
 	}
 
-	log := newLogger(cfg, env.Stderr)
-	d, err := daemon.New(cfg, daemon.Options{Logger: log, Stdout: io.Discard, Version: Version()})
-	if err != nil {
-		fmt.Fprintf(env.Stderr, "auditrelay: %v\n", err)
-		return exitFailure
-	}
-	var last store.SourceState
-	plan, err = d.Backfill(ctx, req, func(plan daemon.BackfillPlan, s store.SourceState) {
-		if last.Name == "" {
-			announce(env.Stderr, plan, "no daemon runs: this command reads it into the spool; the sinks deliver it when the daemon starts")
-		}
-		last = s
-		bar.show(plan.Span, s)
-	})
-	bar.done()
-	switch {
-	case errors.Is(err, daemon.ErrBackfill):
-		fmt.Fprintf(env.Stderr, "auditrelay: %v\n", err)
-		return exitUsage
-	case errors.Is(err, context.Canceled):
-		fmt.Fprintf(env.Stderr, "backfill of %s interrupted at %s: run the same command again, or start the daemon, to resume it\n", plan.Source, fmtTime(last.Watermark))
-		return exitFailure
-	case err != nil:
-		fmt.Fprintf(env.Stderr, "auditrelay: backfill %s: %v\n", *name, err)
-		return exitFailure
-	}
-	fmt.Fprintf(env.Stderr, "backfill of %s done: %d events stored (%d already there); the sinks deliver them when the daemon starts\n", plan.Source, last.Events, last.Duplicates)
-	return exitOK
+	return backfillHere(ctx, cfg, req, bar, env, false)
 }
 
-// sharedBackfill records a backfill in the PostgreSQL store, for the
-// replicas to read, and shows its progress until it ends.
-func sharedBackfill(ctx context.Context, cfg *config.Config, req daemon.BackfillRequest, bar *progress, env Env) int {
+// backfillHere runs a backfill from this command, with no daemon's socket
+// to ask: it reads the span into the data_dir store itself, or, with a
+// shared store, records it there for the replicas to read and watches it.
+func backfillHere(ctx context.Context, cfg *config.Config, req daemon.BackfillRequest, bar *progress, env Env, shared bool) int {
 	d, err := daemon.New(cfg, daemon.Options{Logger: newLogger(cfg, env.Stderr), Stdout: io.Discard, Version: Version()})
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "auditrelay: %v\n", err)
 		return exitFailure
 	}
+	run, how, deliver := d.Backfill, "no daemon runs: this command reads it into the spool; the sinks deliver it when the daemon starts", "the sinks deliver them when the daemon starts"
+	if shared {
+		run, how, deliver = d.SharedBackfill, "recorded in the PostgreSQL store: the replica that takes its lease reads it, within a heartbeat, while it polls", "the sinks deliver them"
+	}
 	var last store.SourceState
-	plan, err := d.SharedBackfill(ctx, req, func(plan daemon.BackfillPlan, s store.SourceState) {
+	plan, err := run(ctx, req, func(plan daemon.BackfillPlan, s store.SourceState) {
 		if last.Name == "" {
-			announce(env.Stderr, plan, "recorded in the PostgreSQL store: the replica that takes its lease reads it, within a heartbeat, while it polls")
+			announce(env.Stderr, plan, how)
 		}
 		last = s
 		bar.show(plan.Span, s)
@@ -133,14 +111,17 @@ func sharedBackfill(ctx context.Context, cfg *config.Config, req daemon.Backfill
 	case errors.Is(err, daemon.ErrBackfill):
 		fmt.Fprintf(env.Stderr, "auditrelay: %v\n", err)
 		return exitUsage
-	case errors.Is(err, context.Canceled):
+	case errors.Is(err, context.Canceled) && shared:
 		fmt.Fprintln(env.Stderr, "stopped watching; the replicas go on with the backfill (`auditrelay status` shows it)")
 		return exitOK
+	case errors.Is(err, context.Canceled):
+		fmt.Fprintf(env.Stderr, "backfill of %s interrupted at %s: run the same command again, or start the daemon, to resume it\n", plan.Source, fmtTime(last.Watermark))
+		return exitFailure
 	case err != nil:
 		fmt.Fprintf(env.Stderr, "auditrelay: backfill %s: %v\n", req.Source, err)
 		return exitFailure
 	}
-	fmt.Fprintf(env.Stderr, "backfill of %s done: %d events stored (%d already there); the sinks deliver them\n", plan.Source, last.Events, last.Duplicates)
+	fmt.Fprintf(env.Stderr, "backfill of %s done: %d events stored (%d already there); %s\n", plan.Source, last.Events, last.Duplicates, deliver)
 	return exitOK
 }
 

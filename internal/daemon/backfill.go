@@ -48,12 +48,7 @@ func refuse(format string, args ...any) error {
 // the span's start. A request for the span of a backfill still in
 // progress resumes it.
 func (d *Daemon) planBackfill(st store.Store, req BackfillRequest, now time.Time) (BackfillPlan, error) {
-	var src *Source
-	for i := range d.sources {
-		if d.sources[i].Name == req.Source {
-			src = &d.sources[i]
-		}
-	}
+	src := d.source(req.Source)
 	switch {
 	case src == nil:
 		return BackfillPlan{}, refuse("source %q is not configured; configured: %v", req.Source, d.cfg.SourceNames())
@@ -127,12 +122,7 @@ func fmtT(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 
 // backfillRunner returns the runner of a planned backfill.
 func (d *Daemon) backfillRunner(st store.Store, plan BackfillPlan) (*pipeline.SourceRunner, error) {
-	var src *Source
-	for i := range d.sources {
-		if d.sources[i].Name == plan.Source {
-			src = &d.sources[i]
-		}
-	}
+	src := d.source(plan.Source)
 	if src == nil || src.Bounded == nil {
 		return nil, fmt.Errorf("backfill %s: the source is not configured for it", plan.Source)
 	}
@@ -176,14 +166,21 @@ func (d *Daemon) startBackfill(plan BackfillPlan) error {
 	return nil
 }
 
-// resumeBackfills starts every backfill of a configured source that the
-// store holds unfinished.
-func (d *Daemon) resumeBackfills(st store.Store) {
+// storedBackfill is an unfinished backfill the store holds.
+type storedBackfill struct {
+	source, runner string
+	span           pipeline.Span
+}
+
+// storedBackfills lists the unfinished backfills in st of the sources
+// configured as they were when the backfill was recorded; with warn, it
+// logs the others, which are not resumed.
+func (d *Daemon) storedBackfills(st store.Store, warn bool) ([]storedBackfill, error) {
 	snap, err := st.Snapshot()
 	if err != nil {
-		d.log.Warn("cannot read the store for backfills to resume", "err", err)
-		return
+		return nil, err
 	}
+	var out []storedBackfill
 	for _, s := range snap.Sources {
 		name, ok := pipeline.BackfillOf(s.Name)
 		if !ok || len(s.Cursor) == 0 {
@@ -193,18 +190,28 @@ func (d *Daemon) resumeBackfills(st store.Store) {
 		if err != nil || c.Finished {
 			continue
 		}
-		var src *Source
-		for i := range d.sources {
-			if d.sources[i].Name == name {
-				src = &d.sources[i]
+		if src := d.source(name); src == nil || src.Bounded == nil || s.Fingerprint != src.Source.Fingerprint() {
+			if warn {
+				d.log.Warn("a stored backfill is not resumed: its source is no longer configured as it was", "source", name, "span", c.Span.String())
 			}
-		}
-		if src == nil || src.Bounded == nil || s.Fingerprint != src.Source.Fingerprint() {
-			d.log.Warn("a stored backfill is not resumed: its source is no longer configured as it was", "source", name, "span", c.Span.String())
 			continue
 		}
-		if err := d.startBackfill(BackfillPlan{Source: name, Runner: s.Name, Span: c.Span, Resumed: true}); err != nil {
-			d.log.Warn("cannot resume backfill", "source", name, "err", err)
+		out = append(out, storedBackfill{source: name, runner: s.Name, span: c.Span})
+	}
+	return out, nil
+}
+
+// resumeBackfills starts every backfill of a configured source that the
+// store holds unfinished.
+func (d *Daemon) resumeBackfills(st store.Store) {
+	bfs, err := d.storedBackfills(st, true)
+	if err != nil {
+		d.log.Warn("cannot read the store for backfills to resume", "err", err)
+		return
+	}
+	for _, b := range bfs {
+		if err := d.startBackfill(BackfillPlan{Source: b.source, Runner: b.runner, Span: b.span, Resumed: true}); err != nil {
+			d.log.Warn("cannot resume backfill", "source", b.source, "err", err)
 		}
 	}
 }
@@ -259,10 +266,7 @@ func (d *Daemon) Backfill(ctx context.Context, req BackfillRequest, progress fun
 		return BackfillPlan{}, err
 	}
 	defer st.Close()
-	if err := d.verifyCheckpoints(st); err != nil {
-		return BackfillPlan{}, err
-	}
-	plan, err := d.planBackfill(st, req, time.Now())
+	plan, err := d.planIn(st, req)
 	if err != nil {
 		return plan, err
 	}
@@ -313,10 +317,7 @@ func (d *Daemon) SharedBackfill(ctx context.Context, req BackfillRequest, progre
 		return BackfillPlan{}, err
 	}
 	defer st.Close()
-	if err := d.verifyCheckpoints(st); err != nil {
-		return BackfillPlan{}, err
-	}
-	plan, err := d.planBackfill(st, req, time.Now())
+	plan, err := d.planIn(st, req)
 	if err != nil {
 		return plan, err
 	}
@@ -352,36 +353,26 @@ const backfillRetry = 30 * time.Second
 // in a shared store: each runs on the replica that holds its lease.
 func (d *Daemon) discoverBackfills(st store.Store) func(context.Context) ([]pipeline.Work, error) {
 	runners := map[string]*pipeline.SourceRunner{} // by runner name and span, built once
+	warned := false
 	return func(ctx context.Context) ([]pipeline.Work, error) {
-		snap, err := st.Snapshot()
+		bfs, err := d.storedBackfills(st, !warned)
 		if err != nil {
 			return nil, err
 		}
+		warned = true
 		var work []pipeline.Work
-		for _, s := range snap.Sources {
-			name, ok := pipeline.BackfillOf(s.Name)
-			if !ok || len(s.Cursor) == 0 {
-				continue
-			}
-			c, err := pipeline.DecodeBackfill(s.Cursor)
-			if err != nil || c.Finished {
-				continue
-			}
-			src := d.source(name)
-			if src == nil || src.Bounded == nil || s.Fingerprint != src.Source.Fingerprint() {
-				continue // resumeBackfills' warning applies; logged at start by the one-replica path
-			}
-			key := s.Name + "|" + c.Span.String()
+		for _, b := range bfs {
+			key := b.runner + "|" + b.span.String()
 			r := runners[key]
 			if r == nil {
-				if r, err = d.backfillRunner(st, BackfillPlan{Source: name, Runner: s.Name, Span: c.Span, Resumed: true}); err != nil {
-					d.log.Warn("cannot run a stored backfill", "source", name, "err", err)
+				if r, err = d.backfillRunner(st, BackfillPlan{Source: b.source, Runner: b.runner, Span: b.span, Resumed: true}); err != nil {
+					d.log.Warn("cannot run a stored backfill", "source", b.source, "err", err)
 					continue
 				}
 				runners[key] = r
 			}
-			plan := c.Span
-			work = append(work, pipeline.Work{Kind: store.LeaseSource, Name: s.Name, Run: func(ctx context.Context) error {
+			name, plan := b.source, b.span
+			work = append(work, pipeline.Work{Kind: store.LeaseSource, Name: b.runner, Run: func(ctx context.Context) error {
 				d.log.Info("backfill started", "source", name, "from", plan.From, "to", plan.To)
 				err := r.Run(ctx)
 				var lost *store.LeaseLostError
@@ -399,6 +390,14 @@ func (d *Daemon) discoverBackfills(st store.Store) func(context.Context) ([]pipe
 		}
 		return work, nil
 	}
+}
+
+// planIn checks the checkpoints of st, then plans req there.
+func (d *Daemon) planIn(st store.Store, req BackfillRequest) (BackfillPlan, error) {
+	if err := d.verifyCheckpoints(st); err != nil {
+		return BackfillPlan{}, err
+	}
+	return d.planBackfill(st, req, time.Now())
 }
 
 // source returns the configured source named name, or nil.

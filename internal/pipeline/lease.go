@@ -168,14 +168,9 @@ func (c *Coordinator) tick(ctx context.Context, runs map[workKey]*running, exits
 		work = append(slices.Clip(work), more...)
 		// A discovered runner that runs here but is no longer listed
 		// (finished, or its backfill reset) stops.
-		for k, r := range runs {
+		for k := range runs {
 			if _, ok := owner[k]; !ok {
-				r.cancel()
-				<-r.done
-				delete(runs, k)
-				c.drainExit(k, exits)
-				c.Metrics.leaseOwned.WithLabelValues(k.kind, k.name).Set(0)
-				if err := c.Leaser.Release(ctx, k.kind, k.name); err != nil {
+				if err := c.stop(ctx, runs, k, exits); err != nil {
 					return err
 				}
 			}
@@ -207,12 +202,7 @@ func (c *Coordinator) tick(ctx context.Context, runs map[workKey]*running, exits
 			}()
 		case !mine && isRunning:
 			// Another live replica's share now: hand it over.
-			r.cancel()
-			<-r.done
-			delete(runs, k)
-			c.drainExit(k, exits)
-			c.Metrics.leaseOwned.WithLabelValues(w.Kind, w.Name).Set(0)
-			if err := c.Leaser.Release(ctx, w.Kind, w.Name); err != nil {
+			if err := c.stop(ctx, runs, k, exits); err != nil {
 				return err
 			}
 			c.Logger.Info("lease handed over", w.Kind, w.Name, "to", owner[k])
@@ -223,6 +213,17 @@ func (c *Coordinator) tick(ctx context.Context, runs map[workKey]*running, exits
 		}
 	}
 	return nil
+}
+
+// stop stops the runner k running here and releases its lease.
+func (c *Coordinator) stop(ctx context.Context, runs map[workKey]*running, k workKey, exits chan exit) error {
+	r := runs[k]
+	r.cancel()
+	<-r.done
+	delete(runs, k)
+	c.drainExit(k, exits)
+	c.Metrics.leaseOwned.WithLabelValues(k.kind, k.name).Set(0)
+	return c.Leaser.Release(ctx, k.kind, k.name)
 }
 
 // drainExit takes the exit of the runner k, just stopped, off exits.

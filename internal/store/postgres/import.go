@@ -24,8 +24,8 @@ type ImportResult struct {
 	LastSeq uint64
 }
 
-// importChunk is how many rows Import inserts per statement.
-const importChunk = 1000
+// importChunk is how many spool rows Import copies per COPY.
+const importChunk = 5000
 
 // importTimeout bounds an Import, which copies a whole spool in one
 // transaction.
@@ -52,18 +52,15 @@ func (s *Store) Import(ex *store.Export, parked func(fn func(park.Entry) error) 
 				return err
 			}
 			res.Sources++
-			for ids := src.IDs; len(ids) > 0; {
-				n := min(len(ids), importChunk*10)
-				ts, idv := make([]int64, n), make([]string, n)
-				for i, id := range ids[:n] {
-					ts[i], idv[i] = id.Time, id.ID
+			if len(src.IDs) > 0 {
+				rows := make([][]any, len(src.IDs))
+				for i, id := range src.IDs {
+					rows[i] = []any{src.State.Name, id.Time, id.ID}
 				}
-				if _, err := tx.Exec(ctx, `INSERT INTO source_ids (source, t, id) SELECT $1, u.t, u.id FROM unnest($2::bigint[], $3::text[]) AS u(t, id)`,
-					src.State.Name, ts, idv); err != nil {
+				if _, err := tx.CopyFrom(ctx, pgx.Identifier{"source_ids"}, []string{"source", "t", "id"}, pgx.CopyFromRows(rows)); err != nil {
 					return fmt.Errorf("store the dedup ids of %s: %w", src.State.Name, err)
 				}
-				res.IDs += n
-				ids = ids[n:]
+				res.IDs += len(rows)
 			}
 		}
 		for _, k := range ex.Sinks {
@@ -76,16 +73,15 @@ func (s *Store) Import(ex *store.Export, parked func(fn func(park.Entry) error) 
 			res.Sinks++
 		}
 		var bytes int64
-		var pos []int64
-		var recs [][]byte
+		var rows [][]any
 		flush := func() error {
-			if len(pos) == 0 {
+			if len(rows) == 0 {
 				return nil
 			}
-			if _, err := tx.Exec(ctx, `INSERT INTO spool (pos, rec) SELECT * FROM unnest($1::bigint[], $2::bytea[])`, pos, recs); err != nil {
+			if _, err := tx.CopyFrom(ctx, pgx.Identifier{"spool"}, []string{"pos", "rec"}, pgx.CopyFromRows(rows)); err != nil {
 				return fmt.Errorf("spool the events: %w", err)
 			}
-			pos, recs = pos[:0], recs[:0]
+			rows = rows[:0]
 			return nil
 		}
 		if ex.Spool != nil {
@@ -93,11 +89,10 @@ func (s *Store) Import(ex *store.Export, parked func(fn func(park.Entry) error) 
 				if seq > ex.LastSeq {
 					return fmt.Errorf("spool entry %d is past the last position given out, %d: the exported store is inconsistent", seq, ex.LastSeq)
 				}
-				pos = append(pos, int64(seq))
-				recs = append(recs, append([]byte(nil), rec...))
+				rows = append(rows, []any{int64(seq), append([]byte(nil), rec...)})
 				bytes += int64(len(rec))
 				res.Entries++
-				if len(pos) == importChunk {
+				if len(rows) == importChunk {
 					return flush()
 				}
 				return nil

@@ -74,14 +74,14 @@ func ReadFiles(dataDir, sink string, fn func(Entry) error) error {
 			continue
 		}
 		n := 0
-		if i := strings.LastIndex(name, ".ndjson."); i >= 0 {
+		if s, ok := strings.CutSuffix(name, ".ndjson"); ok {
+			name = s
+		} else if i := strings.LastIndex(name, ".ndjson."); i >= 0 {
 			v, err := strconv.Atoi(name[i+len(".ndjson."):])
 			if err != nil || v < 1 {
 				continue
 			}
 			n, name = v, name[:i]
-		} else if s, ok := strings.CutSuffix(name, ".ndjson"); ok {
-			name = s
 		} else {
 			continue
 		}

@@ -178,6 +178,10 @@ func TestReadFiles(t *testing.T) {
 	f.WriteString(`{"spool_seq":10,"rec`)
 	f.Close()
 	os.WriteFile(filepath.Join(dir, "parked", "notes.txt"), []byte("x\n"), 0o600)
+	// a sink whose name looks like a rotated file
+	if err := New(Path(dir, "c.ndjson.1")).KeepRecord(1, []byte("y"), "bad"); err != nil {
+		t.Fatal(err)
+	}
 	list := func(sink string) []string {
 		var out []string
 		if err := ReadFiles(dir, sink, func(e Entry) error {
@@ -193,7 +197,7 @@ func TestReadFiles(t *testing.T) {
 		}
 		return out
 	}
-	if got, want := strings.Join(list(""), ","), "alpha:a00,alpha:a10,alpha:a20,alpha:a30,alpha:a40,alpha:a50,beta:9,beta:0"; got != want {
+	if got, want := strings.Join(list(""), ","), "alpha:a00,alpha:a10,alpha:a20,alpha:a30,alpha:a40,alpha:a50,beta:9,beta:0,c.ndjson.1:1"; got != want {
 		t.Errorf("all sinks: %s, want %s", got, want)
 	}
 	if got, want := strings.Join(list("beta"), ","), "beta:9,beta:0"; got != want {

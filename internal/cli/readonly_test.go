@@ -7,9 +7,10 @@ import (
 	"testing"
 )
 
-// TestReadOnlyCommandsWithoutSecrets runs status and checkpoint show from a
-// shell that lacks the daemon's secrets: they only read the store, so they
-// work, while the commands that use the secrets still refuse the file.
+// TestReadOnlyCommandsWithoutSecrets runs status, checkpoint show and
+// store parked from a shell that lacks the daemon's secrets: they only read
+// the store, so they work, while the commands that use the secrets still
+// refuse the file.
 func TestReadOnlyCommandsWithoutSecrets(t *testing.T) {
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "auditrelay.yaml")
@@ -40,6 +41,7 @@ sinks:
 		{"status", "--config", cfg},
 		{"status", "--config", cfg, "--json"},
 		{"checkpoint", "show", "--config", cfg},
+		{"store", "parked", "--config", cfg},
 	} {
 		out, errs, code := runMain(t, args...)
 		if code != exitOK || strings.Contains(errs, "AR_TEST_UNSET") {

@@ -240,3 +240,14 @@ func TestStoreDescription(t *testing.T) {
 		t.Error("-store sqlite accepted")
 	}
 }
+
+func TestLineEnv(t *testing.T) {
+	g := emulator.NewGenerator(1)
+	a := g.Activity(envID(7), "http://127.0.0.1:1", time.Now())
+	if got := string(lineEnv(a.JSON)); got != envID(7) {
+		t.Errorf("lineEnv of a generated activity = %q, want %q", got, envID(7))
+	}
+	if got := lineEnv([]byte(`{"id":"x"}`)); got != nil {
+		t.Errorf("lineEnv of a line without an environment = %q, want nil", got)
+	}
+}

@@ -17,12 +17,19 @@
 //	         the time from an activity becoming visible to its line in the file
 //	sinks    the backlog to the file sink alone, then to file + Splunk HEC +
 //	         Elasticsearch (emulated here) in the same run: the ratio of the times
+//	many     20 environments on 20 licences catching up on 50,000 activities each at
+//	         once (-many-sources, -many-backlog), to the file sink and, with
+//	         -many-sentinel, to Sentinel (format auditrelay) beside it: aggregate
+//	         events/s, CPU per event, per-source catch-up, peak RSS, store size,
+//	         fsyncs/s. The emulators run in a second bench process, whose CPU is
+//	         reported apart
 //
 // Usage:
 //
-//	go run ./bench [-scenario backlog|idle|latency|sinks|all] [-runs 3] [-json FILE|-] [-bin PATH] [-keep]
+//	go run ./bench [-scenario backlog|idle|latency|sinks|many|all] [-runs 3] [-json FILE|-] [-bin PATH] [-keep]
 //	               [-log-level LEVEL] [-child-env NAME=VALUE]… [-profile DIR [-profile-seconds N]]
 //	               [-store bolt|postgres]
+//	               [-many-sources 20] [-many-backlog 50000] [-many-sentinel]
 //
 // The table goes to stdout, the same results as JSON to -json's file (or,
 // with -json -, to stdout instead of the table); progress goes to stderr.
@@ -55,7 +62,10 @@ import (
 )
 
 func main() {
-	scenarioFlag := flag.String("scenario", "all", "scenario to run: backlog, idle, latency, sinks or all (comma-separated list allowed)")
+	if spec := os.Getenv(emulatorEnv); spec != "" {
+		os.Exit(emulatorChild(spec))
+	}
+	scenarioFlag := flag.String("scenario", "all", "scenario to run: backlog, idle, latency, sinks, many or all (comma-separated list allowed)")
 	runsFlag := flag.Int("runs", 3, "runs of each scenario")
 	jsonFlag := flag.String("json", "", "also write the results as JSON to this file; \"-\" prints them on stdout instead of the table")
 	binFlag := flag.String("bin", "", "use this auditrelay binary instead of building ./cmd/auditrelay")
@@ -64,6 +74,10 @@ func main() {
 	profileFlag := flag.String("profile", "", "build the binary with net/http/pprof (through a build overlay) and write each run's CPU, heap and allocs profiles into this directory; profiled figures are not representative")
 	profileSecondsFlag := flag.Int("profile-seconds", 10, "length of the CPU profile, from the child's start")
 	storeFlag := flag.String("store", "bolt", "where the child keeps its state: bolt (in its data_dir) or postgres (a database per child on the server $"+envBenchDSN+" names, else on a throwaway local cluster with fsync on)")
+	var many manyParams
+	flag.IntVar(&many.sources, "many-sources", 20, "many: environments, each on its own licence")
+	flag.IntVar(&many.backlog, "many-backlog", 50_000, "many: activities in each environment's backlog")
+	flag.BoolVar(&many.sentinel, "many-sentinel", false, "many: add a Sentinel sink (format auditrelay, emulated) beside the file sink")
 	var childEnv []string
 	flag.Func("child-env", "add `NAME=VALUE` to the child's environment only, e.g. GOMEMLIMIT=30MiB or GODEBUG=gctrace=1 (repeatable)", func(v string) error {
 		if name, _, ok := strings.Cut(v, "="); !ok || name == "" {
@@ -85,7 +99,11 @@ func main() {
 		fmt.Fprintln(os.Stderr, "bench: -runs must be at least 1")
 		os.Exit(2)
 	}
-	selected, err := selectScenarios(*scenarioFlag)
+	if err := checkMany(many); err != nil {
+		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
+		os.Exit(2)
+	}
+	selected, err := selectScenarios(*scenarioFlag, many)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
 		os.Exit(2)
@@ -161,8 +179,8 @@ type options struct {
 }
 
 // selectScenarios resolves the -scenario flag.
-func selectScenarios(spec string) ([]scenario, error) {
-	all := scenarios()
+func selectScenarios(spec string, many manyParams) ([]scenario, error) {
+	all := scenarios(many)
 	if spec == "all" {
 		return all, nil
 	}
@@ -177,7 +195,7 @@ func selectScenarios(spec string) ([]scenario, error) {
 			}
 		}
 		if !found {
-			return nil, fmt.Errorf("unknown scenario %q (want backlog, idle, latency, sinks or all)", name)
+			return nil, fmt.Errorf("unknown scenario %q (want backlog, idle, latency, sinks, many or all)", name)
 		}
 	}
 	return out, nil

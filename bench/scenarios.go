@@ -61,8 +61,9 @@ const (
 	latencyBound = latencySettle + latencyPoll + time.Second
 )
 
-// scenarios returns every scenario, in the order "all" runs them.
-func scenarios() []scenario {
+// scenarios returns every scenario, in the order "all" runs them; many is
+// shaped by its flags.
+func scenarios(many manyParams) []scenario {
 	atMost := func(limit float64) func(float64) bool { return func(v float64) bool { return v <= limit } }
 	equal := func(want float64) func(float64) bool { return func(v float64) bool { return v == want } }
 	return []scenario{
@@ -126,6 +127,7 @@ func scenarios() []scenario {
 			run: runLatency,
 		},
 		sinksScenario(),
+		manyScenario(many),
 	}
 }
 

@@ -202,3 +202,20 @@ func TestSplitArray(t *testing.T) {
 		}
 	}
 }
+
+func TestSentinelCountOnly(t *testing.T) {
+	s, srv := newSentinelHarness(t, SentinelOptions{CountOnly: true})
+	status, tok, v := getSentinelToken(t, srv, "tenant-1", "app-1", "secret-1", "https://monitor.azure.com/.default")
+	if status != 200 {
+		t.Fatalf("token: %d %v", status, v)
+	}
+	if st, _, msg := upload(t, srv, tok, tDCR, tStream, []byte(`[{"Id":"a"},{"Id":"b"}]`), false); st != 204 {
+		t.Fatalf("upload: %d %s", st, msg)
+	}
+	if st := s.Stats(); st.Rows != 2 || st.Accepted != 1 {
+		t.Errorf("stats %+v, want 2 rows in 1 accepted call", st)
+	}
+	if rows := s.Rows(tDCR, tStream); len(rows) != 0 {
+		t.Errorf("%d rows kept, want none", len(rows))
+	}
+}

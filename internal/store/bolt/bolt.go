@@ -91,6 +91,12 @@ type Store struct {
 	// in-memory mirrors of meta counters, kept after every commit
 	spoolBytes int64
 	spoolCount int64
+	// writes feed the committer (commit.go) until quit is closed;
+	// committerDone is closed when it has stopped.
+	writes        chan *write
+	quit          chan struct{}
+	committerDone chan struct{}
+	closeOnce     sync.Once
 }
 
 // Open opens (creating if needed) the store in dir. It refuses a store held
@@ -116,7 +122,8 @@ func Open(dir string, opts Options) (*Store, error) {
 		probe.Close()
 		os.Remove(probe.Name())
 	}
-	s := &Store{dir: dir, ro: opts.ReadOnly, noSync: opts.NoSync, wake: make(chan struct{})}
+	s := &Store{dir: dir, ro: opts.ReadOnly, noSync: opts.NoSync, wake: make(chan struct{}),
+		writes: make(chan *write, maxGroup), quit: make(chan struct{}), committerDone: make(chan struct{})}
 	db, err := bbolt.Open(path, 0o600, s.boltOptions())
 	if err != nil {
 		if errors.Is(err, bbolt.ErrTimeout) {
@@ -158,6 +165,7 @@ func Open(dir string, opts Options) (*Store, error) {
 			return nil, fmt.Errorf("store: write pid file: %w", err)
 		}
 	}
+	go s.committer()
 	return s, nil
 }
 
@@ -247,6 +255,8 @@ func (s *Store) Path() string { return filepath.Join(s.dir, FileName) }
 
 // Close closes the store and removes the pid file.
 func (s *Store) Close() error {
+	s.closeOnce.Do(func() { close(s.quit) })
+	<-s.committerDone
 	if !s.ro {
 		os.Remove(filepath.Join(s.dir, pidFileName))
 	}
@@ -291,7 +301,8 @@ func (s *Store) SpoolCount() int64 {
 // the source's cursor, if any.
 func (s *Store) Append(name, fingerprint string, p source.Page, now time.Time) (store.AppendResult, error) {
 	var res store.AppendResult
-	err := s.db.Update(func(tx *bbolt.Tx) error {
+	err := s.update(func(tx *bbolt.Tx) error {
+		res = store.AppendResult{} // this may be a second run
 		sb, err := sourceBucket(tx, name)
 		if err != nil {
 			return err
@@ -425,7 +436,7 @@ func (s *Store) Cursor(name string) (source.Cursor, string, error) {
 // events already in the spool still go to the sinks.
 func (s *Store) ResetSource(name string) (bool, error) {
 	found := false
-	err := s.db.Update(func(tx *bbolt.Tx) error {
+	err := s.update(func(tx *bbolt.Tx) error {
 		srcs := tx.Bucket(bSources)
 		if srcs.Bucket([]byte(name)) == nil {
 			return nil
@@ -443,7 +454,7 @@ func (s *Store) ResetSource(name string) (bool, error) {
 // watermark, keeping its dedup ids and counters. It is for `auditrelay
 // checkpoint set`, with the daemon stopped.
 func (s *Store) SetCursor(name, fingerprint string, cur source.Cursor, watermark time.Time) error {
-	err := s.db.Update(func(tx *bbolt.Tx) error {
+	err := s.update(func(tx *bbolt.Tx) error {
 		sb, err := sourceBucket(tx, name)
 		if err != nil {
 			return err
@@ -463,7 +474,7 @@ func (s *Store) SetCursor(name, fingerprint string, cur source.Cursor, watermark
 
 // RecordSourceError stores the last error of a source for status output.
 func (s *Store) RecordSourceError(name string, msg string, at time.Time) error {
-	err := s.db.Update(func(tx *bbolt.Tx) error {
+	err := s.update(func(tx *bbolt.Tx) error {
 		sb, err := sourceBucket(tx, name)
 		if err != nil {
 			return err
@@ -484,7 +495,7 @@ func (s *Store) RecordSourceError(name string, msg string, at time.Time) error {
 // dropped, and entries every remaining sink has passed are deleted.
 func (s *Store) SetSinks(names []string) error {
 	var freedBytes, freedCount int64
-	err := s.db.Update(func(tx *bbolt.Tx) error {
+	err := s.update(func(tx *bbolt.Tx) error {
 		sinks := tx.Bucket(bSinks)
 		want := map[string]bool{}
 		for _, n := range names {
@@ -614,7 +625,7 @@ func (s *Store) SkipCorrupt(sink string, seq uint64, now time.Time) error {
 
 func (s *Store) ack(sink string, offset uint64, n, corrupt int, now time.Time) error {
 	var freedBytes, freedCount int64
-	err := s.db.Update(func(tx *bbolt.Tx) error {
+	err := s.update(func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bSinks).Bucket([]byte(sink))
 		if b == nil {
 			return fmt.Errorf("sink %q is not registered", sink)
@@ -643,7 +654,7 @@ func (s *Store) ack(sink string, offset uint64, n, corrupt int, now time.Time) e
 
 // RecordSinkError stores the last error of a sink for status output.
 func (s *Store) RecordSinkError(sink, msg string, at time.Time) error {
-	err := s.db.Update(func(tx *bbolt.Tx) error {
+	err := s.update(func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bSinks).Bucket([]byte(sink))
 		if b == nil {
 			return fmt.Errorf("sink %q is not registered", sink)

@@ -251,3 +251,13 @@ func TestLineEnv(t *testing.T) {
 		t.Errorf("lineEnv of a line without an environment = %q, want nil", got)
 	}
 }
+
+func TestEnvelopeID(t *testing.T) {
+	line := []byte(`{"source":"s","provider":"pingone","tenant":"t","id":"a-1","time":"2026-01-01T00:00:00Z","raw":{"id":"inner"}}`)
+	if id, err := envelopeID(line); err != nil || id != "a-1" {
+		t.Errorf("envelopeID = %q, %v; want a-1", id, err)
+	}
+	if id, err := envelopeID([]byte(`{"id":"bare"}`)); err != nil || id != "bare" {
+		t.Errorf("envelopeID of a line without raw = %q, %v; want bare", id, err)
+	}
+}

@@ -278,6 +278,18 @@ func lineEnv(l []byte) []byte {
 	return l[:j]
 }
 
+// rawMarker ends the envelope of a raw line, which holds the id.
+var rawMarker = []byte(`,"raw":`)
+
+// envelopeID returns the id of a raw line, decoding only the envelope
+// before the event: the harness shares the machine with the daemon.
+func envelopeID(l []byte) (string, error) {
+	if i := bytes.Index(l, rawMarker); i > 0 {
+		l = append(l[:i:i], '}')
+	}
+	return lineID(l)
+}
+
 // metricValue returns the sum of the samples of a metric whose label set
 // contains labels, from the daemon's /metrics.
 func metricValue(ctx context.Context, addr, name, labels string) (float64, error) {
@@ -388,7 +400,7 @@ func runMany(ctx context.Context, e *runEnv, p manyParams) (map[string]float64, 
 				}
 				return
 			}
-			id, err := lineID(l)
+			id, err := envelopeID(l)
 			if err != nil && idErr == nil {
 				idErr = err
 			}

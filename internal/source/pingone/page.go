@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/auditrelay/auditrelay/internal/httpx"
+	"github.com/auditrelay/auditrelay/internal/normalize"
 )
 
 // activity is one decoded activity of a page: the fields the windows need,
@@ -26,92 +28,173 @@ type page struct {
 	Next string
 }
 
-// pageJSON is the envelope of a page. Activities stay raw so that each keeps
-// the bytes it was served with.
-type pageJSON struct {
-	Links struct {
-		Next *struct {
-			Href *string `json:"href"`
-		} `json:"next"`
-	} `json:"_links"`
-	Embedded *struct {
-		Activities *[]json.RawMessage `json:"activities"`
-	} `json:"_embedded"`
-}
-
-// activityKeys are the fields of an activity that paging relies on.
-type activityKeys struct {
-	ID         json.RawMessage `json:"id"`
-	RecordedAt *string         `json:"recordedAt"`
-}
-
 // decodePage decodes a page body. Any malformation (bad or truncated JSON, no
 // _embedded.activities, an activity without an id or a parsable recordedAt)
 // is an error: a page is used whole or not at all, so a damaged page is
 // fetched again rather than half-read.
+//
+// The body is checked once and then walked without decoding: each
+// activity's Data is a sub-slice of body, the bytes it was served with,
+// and only its id and recordedAt are decoded. Later duplicates of a key
+// win, as with encoding/json.
 func decodePage(body []byte) (page, error) {
-	var env pageJSON
-	if err := json.Unmarshal(body, &env); err != nil {
-		return page{}, fmt.Errorf("malformed page: %w", err)
+	if !normalize.Valid(body) {
+		var v any
+		if err := json.Unmarshal(body, &v); err != nil {
+			return page{}, fmt.Errorf("malformed page: %w", err)
+		}
+		return page{}, errors.New("malformed page: not JSON")
 	}
-	if env.Embedded == nil {
+	body = bytes.TrimSpace(body)
+	if isNull(body) {
 		return page{}, errors.New("malformed page: no _embedded")
 	}
-	if env.Embedded.Activities == nil {
-		return page{}, errors.New("malformed page: no _embedded.activities")
+	if body[0] != '{' {
+		return page{}, errors.New("malformed page: not a JSON object")
+	}
+	var links, embedded []byte
+	for k, v := range normalize.Members(body) {
+		switch string(k) {
+		case "_links":
+			links = v
+		case "_embedded":
+			embedded = v
+		}
 	}
 	var p page
-	if env.Links.Next != nil {
-		if env.Links.Next.Href == nil || *env.Links.Next.Href == "" {
-			return page{}, errors.New("malformed page: _links.next has no href")
+	if links != nil && !isNull(links) {
+		if links[0] != '{' {
+			return page{}, errors.New("malformed page: _links is not an object")
 		}
-		p.Next = *env.Links.Next.Href
+		var next []byte
+		for k, v := range normalize.Members(links) {
+			if string(k) == "next" {
+				next = v
+			}
+		}
+		if next != nil && !isNull(next) {
+			if next[0] != '{' {
+				return page{}, errors.New("malformed page: _links.next is not an object")
+			}
+			var href []byte
+			for k, v := range normalize.Members(next) {
+				if string(k) == "href" {
+					href = v
+				}
+			}
+			if href != nil && !isNull(href) {
+				var err error
+				if p.Next, err = decodeString(href); err != nil {
+					return page{}, fmt.Errorf("malformed page: _links.next.href: %w", err)
+				}
+			}
+			if p.Next == "" {
+				return page{}, errors.New("malformed page: _links.next has no href")
+			}
+		}
 	}
-	raws := *env.Embedded.Activities
-	p.Activities = make([]activity, 0, len(raws))
-	for i, raw := range raws {
+	if embedded == nil || isNull(embedded) {
+		return page{}, errors.New("malformed page: no _embedded")
+	}
+	if embedded[0] != '{' {
+		return page{}, errors.New("malformed page: _embedded is not an object")
+	}
+	var acts []byte
+	for k, v := range normalize.Members(embedded) {
+		if string(k) == "activities" {
+			acts = v
+		}
+	}
+	if acts == nil || isNull(acts) {
+		return page{}, errors.New("malformed page: no _embedded.activities")
+	}
+	if acts[0] != '[' {
+		return page{}, errors.New("malformed page: _embedded.activities is not an array")
+	}
+	n := 0
+	for range normalize.Elements(acts) {
+		n++
+	}
+	p.Activities = make([]activity, 0, n)
+	i := 0
+	for raw := range normalize.Elements(acts) {
 		a, err := decodeActivity(raw)
 		if err != nil {
 			return page{}, fmt.Errorf("malformed page: activity %d: %w", i, err)
 		}
 		p.Activities = append(p.Activities, a)
+		i++
 	}
 	return p, nil
 }
 
-// decodeActivity extracts the id and recordedAt of one activity.
-func decodeActivity(raw json.RawMessage) (activity, error) {
-	var k activityKeys
-	if err := json.Unmarshal(raw, &k); err != nil {
-		return activity{}, err
-	}
-	if bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
+// decodeActivity extracts the id and recordedAt of one activity, which is
+// valid JSON without surrounding whitespace.
+func decodeActivity(raw []byte) (activity, error) {
+	if isNull(raw) {
 		return activity{}, errors.New("activity is null")
 	}
-	id, err := decodeID(k.ID)
+	if raw[0] != '{' {
+		return activity{}, errors.New("activity is not a JSON object")
+	}
+	var rawID, rawAt []byte
+	for k, v := range normalize.Members(raw) {
+		switch string(k) {
+		case "id":
+			rawID = v
+		case "recordedAt":
+			rawAt = v
+		}
+	}
+	id, err := decodeID(rawID)
 	if err != nil {
 		return activity{}, err
 	}
-	if k.RecordedAt == nil {
+	if rawAt == nil || isNull(rawAt) {
 		return activity{}, fmt.Errorf("activity %q has no recordedAt", id)
 	}
-	t, err := parseTime(*k.RecordedAt)
+	at, err := decodeString(rawAt)
+	if err != nil {
+		return activity{}, fmt.Errorf("activity %q: recordedAt: %w", id, err)
+	}
+	t, err := parseTime(at)
 	if err != nil {
 		return activity{}, fmt.Errorf("activity %q: recordedAt: %w", id, err)
 	}
 	return activity{ID: id, RecordedAt: t, Data: raw}, nil
 }
 
+// isNull reports whether the raw JSON value v is null.
+func isNull(v []byte) bool { return string(v) == "null" }
+
+// decodeString decodes the raw JSON string v: directly when it holds no
+// escape and is valid UTF-8 (the common case), through encoding/json
+// otherwise, which also replaces invalid UTF-8 as it always did.
+func decodeString(v []byte) (string, error) {
+	if len(v) < 2 || v[0] != '"' {
+		return "", fmt.Errorf("%s is not a string", httpx.OneLine(string(v), 40))
+	}
+	in := v[1 : len(v)-1]
+	if bytes.IndexByte(in, '\\') < 0 && utf8.Valid(in) {
+		return string(in), nil
+	}
+	var s string
+	if err := json.Unmarshal(v, &s); err != nil {
+		return "", err
+	}
+	return s, nil
+}
+
 // decodeID returns an activity id: a non-empty JSON string (or, leniently, a
 // number). Its format is never checked further: ids are opaque.
 func decodeID(raw json.RawMessage) (string, error) {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
+	if len(raw) == 0 || isNull(raw) {
 		return "", errors.New("activity has no id")
 	}
 	var id string
 	if raw[0] == '"' {
-		if err := json.Unmarshal(raw, &id); err != nil {
+		var err error
+		if id, err = decodeString(raw); err != nil {
 			return "", fmt.Errorf("activity id: %w", err)
 		}
 	} else {

@@ -2,8 +2,10 @@ package e2e
 
 import (
 	"context"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -34,8 +36,16 @@ func TestMigrateToPostgres(t *testing.T) {
 		gens.Go(func() { w.emu.Run(live, g, e.ID, w.srv.URL, 100, time.Second) })
 	}
 	defer func() { stopLive(); gens.Wait() }()
-	cfg := w.config(t, dir, "")
-	pgcfg := replicaConfigs(t, w, dir, 1)[0]
+	// A third sink cannot write while the embedded store runs (a file
+	// where its directory should be): its offset stays at 0 and the spool
+	// keeps every event for it, to be read from PostgreSQL.
+	blocker := filepath.Join(dir, "blocked")
+	if err := os.WriteFile(blocker, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	late := filepath.Join(blocker, "c.ndjson")
+	cfg := w.config(t, dir, "  - name: late\n    file: { path: "+late+", batch_size: 500 }\n")
+	pgcfg := replicaFiles(t, cfg, dir, 1, haLeaseTTL)[0]
 	environ := append(w.environ(), "AUDITRELAY_POSTGRES_DSN="+dsn)
 	migrate := func() (string, error) {
 		cmd := exec.Command(bin, "store", "migrate", "--from", filepath.Join(dir, "data"), "--config", pgcfg)
@@ -59,6 +69,12 @@ func TestMigrateToPostgres(t *testing.T) {
 		t.Fatalf("store migrate: %v: %s", err, out)
 	}
 	t.Logf("%d events delivered before the migration; %s", delivered, strings.TrimSpace(out))
+	if m := regexp.MustCompile(`, (\d+) spool entries`).FindStringSubmatch(out); m == nil || m[1] == "0" {
+		t.Errorf("no spool entry migrated: the test proves less than it claims: %s", out)
+	}
+	if err := os.Remove(blocker); err != nil {
+		t.Fatal(err)
+	}
 
 	r := start(t, bin, pgcfg, environ, filepath.Join(dir, "pg.log"))
 	time.Sleep(2 * time.Second)
@@ -66,9 +82,13 @@ func TestMigrateToPostgres(t *testing.T) {
 	gens.Wait()
 	want := w.want()
 	waitAll(t, dir, want, 90*time.Second)
+	for deadline := time.Now().Add(60 * time.Second); !covers(sinkIDs(t, late), want) && time.Now().Before(deadline); {
+		time.Sleep(250 * time.Millisecond)
+	}
 	r.stop(t)
 	compare(t, "archive", want, sinkIDs(t, filepath.Join(dir, "out", "a.ndjson")))
 	compare(t, "second", want, sinkIDs(t, filepath.Join(dir, "out", "b.ndjson")))
+	compare(t, "late", want, sinkIDs(t, late))
 	if delivered >= len(want) {
 		t.Errorf("all %d events were delivered before the migration: the test proves less than it claims", len(want))
 	}

@@ -127,8 +127,13 @@ func TestOutcome(t *testing.T) {
 		"SUCCESS": event.OutcomeSuccess, "success": event.OutcomeSuccess, "FAILED": event.OutcomeFailure,
 		"": event.OutcomeUnknown, "PARTIAL": event.OutcomeUnknown,
 	} {
+		data, _ := json.Marshal(map[string]any{"id": "a", "result": map[string]string{"status": in}})
+		e, err := Normalize(event.Raw{ID: "a", Data: data})
+		if err != nil || e.Outcome != want {
+			t.Errorf("result.status %q: outcome %q (%v), want %q", in, e.Outcome, err, want)
+		}
 		if got := outcome(in); got != want {
-			t.Errorf("outcome(%q) = %q, want %q", in, got, want)
+			t.Errorf("reference outcome(%q) = %q, want %q", in, got, want)
 		}
 	}
 }

@@ -2,9 +2,10 @@ package sekoia
 
 import (
 	"bytes"
-	"compress/gzip"
 	"encoding/json"
 	"fmt"
+
+	"github.com/klauspost/compress/gzip"
 )
 
 // encoder turns events into the messages of a batch body. It is not safe

@@ -2,16 +2,17 @@ package sentinel
 
 import (
 	"bytes"
-	"compress/gzip"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/auditrelay/auditrelay/internal/normalize"
 	"strconv"
 	"time"
 	"unicode/utf8"
 
+	"github.com/klauspost/compress/gzip"
+
 	"github.com/auditrelay/auditrelay/internal/event"
+	"github.com/auditrelay/auditrelay/internal/normalize"
 )
 
 // Normalizer maps a provider event to the canonical event. The daemon

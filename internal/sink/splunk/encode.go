@@ -2,10 +2,11 @@ package splunk
 
 import (
 	"bytes"
-	"compress/gzip"
 	"encoding/json"
 	"errors"
 	"strconv"
+
+	"github.com/klauspost/compress/gzip"
 
 	"github.com/auditrelay/auditrelay/internal/event"
 )

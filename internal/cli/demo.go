@@ -31,7 +31,7 @@ const demoLicence = "demo"
 func cmdDemo(ctx context.Context, args []string, env Env) int {
 	fs := newFlags("demo", env)
 	dir := fs.String("dir", "auditrelay-demo", "`DIR` for the store and the NDJSON output")
-	duration := fs.Duration("duration", 0, "stop after this long (default: until Ctrl-C)")
+	duration := fs.Duration("duration", 0, "end the live activity after this long, then stop once what the PingOne API served is delivered (up to 20s more; default: run until Ctrl-C)")
 	envs := fs.Int("environments", 3, "emulated PingOne environments")
 	rate := fs.Float64("rate", 20, "live events/s per environment")
 	backlog := fs.Int("backlog", 5000, "events per environment in the last hour, waiting at start")
@@ -42,10 +42,15 @@ func cmdDemo(ctx context.Context, args []string, env Env) int {
 		fmt.Fprintln(env.Stderr, "auditrelay demo: --environments 1..100, --rate and --backlog not negative")
 		return exitUsage
 	}
+	// The daemon runs until Ctrl-C, or until --duration has passed and
+	// what the PingOne API served has been delivered (drained).
+	runCtx, stopRun := context.WithCancel(ctx)
+	defer stopRun()
+	var deadline <-chan time.Time
 	if *duration > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, *duration)
-		defer cancel()
+		t := time.NewTimer(*duration)
+		defer t.Stop()
+		deadline = t.C
 	}
 	// The emulated API lives in this process only, so every demo starts
 	// from a clean store and output, in a directory the demo made.
@@ -127,7 +132,7 @@ func cmdDemo(ctx context.Context, args []string, env Env) int {
 	fmt.Fprintf(env.Stdout, "writing NDJSON to %s and rows to an emulated Microsoft Sentinel at %s, store in %s, log in %s; Ctrl-C to stop\n\n", out, azURL, cfg.DataDir, logFile.Name())
 
 	runErr := make(chan error, 1)
-	go func() { runErr <- d.Run(ctx) }()
+	go func() { runErr <- d.Run(runCtx) }()
 	start := time.Now()
 	var last int64
 	lastAt := start
@@ -148,6 +153,22 @@ func cmdDemo(ctx context.Context, args []string, env Env) int {
 			en.summary(env.Stdout, out)
 			siems.summary(env.Stdout)
 			return rc
+		case <-deadline:
+			// Stop the live PingOne activity and let the sinks deliver
+			// what was served, for a summary without events in flight.
+			deadline = nil
+			stopEmu()
+			go func() {
+				defer stopRun()
+				for end := time.Now().Add(demoDrain); time.Now().Before(end); {
+					if snap, err := d.Snapshot(); err == nil && snap.SpoolCount == 0 && demoMissing(emu, environments, out) == 0 {
+						return
+					}
+					if !sleepCtx(runCtx, 250*time.Millisecond) {
+						return
+					}
+				}
+			}()
 		case now := <-tick.C:
 			snap, err := d.Snapshot()
 			if err != nil {
@@ -262,7 +283,29 @@ func demoConfig(dir, base string, envs []emulator.Environment) *config.Config {
 }
 
 // demoSummary compares what the emulator served with what the file holds.
-func demoSummary(w io.Writer, emu *emulator.PingOne, envs []emulator.Environment, path string, ran time.Duration) int {
+// demoDrain bounds how long a timed demo waits, once its time is up, for
+// the sinks to deliver what the PingOne API served.
+const demoDrain = 20 * time.Second
+
+// demoMissing counts the events the PingOne API served that the file
+// does not hold yet (-1 when it cannot be read).
+func demoMissing(emu *emulator.PingOne, envs []emulator.Environment, path string) int {
+	served, counts, err := demoCounts(emu, envs, path)
+	if err != nil {
+		return -1
+	}
+	missing := 0
+	for id := range served {
+		if counts[id] == 0 {
+			missing++
+		}
+	}
+	return missing
+}
+
+// demoCounts returns the ids the PingOne API served, and how many times
+// the file holds each PingOne event.
+func demoCounts(emu *emulator.PingOne, envs []emulator.Environment, path string) (map[string]bool, map[string]int, error) {
 	served := map[string]bool{}
 	for _, e := range envs {
 		for id := range emu.ServedIDs(e.ID) {
@@ -273,14 +316,22 @@ func demoSummary(w io.Writer, emu *emulator.PingOne, envs []emulator.Environment
 	for _, p := range rotated(path) {
 		lines, err := file.ReadLines(p)
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
-			fmt.Fprintf(w, "cannot read %s: %v\n", p, err)
-			return exitFailure
+			return nil, nil, fmt.Errorf("cannot read %s: %w", p, err)
 		}
 		for _, l := range lines {
 			if l.Provider == pingone.Provider {
 				counts[l.ID]++
 			}
 		}
+	}
+	return served, counts, nil
+}
+
+func demoSummary(w io.Writer, emu *emulator.PingOne, envs []emulator.Environment, path string, ran time.Duration) int {
+	served, counts, err := demoCounts(emu, envs, path)
+	if err != nil {
+		fmt.Fprintln(w, err)
+		return exitFailure
 	}
 	dups, missing := 0, 0
 	for _, n := range counts {

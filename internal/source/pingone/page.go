@@ -35,8 +35,9 @@ type page struct {
 //
 // The body is checked once and then walked without decoding: each
 // activity's Data is a sub-slice of body, the bytes it was served with,
-// and only its id and recordedAt are decoded. Later duplicates of a key
-// win, as with encoding/json.
+// and only its id and recordedAt are decoded. In the envelope later
+// duplicates of a key win, as with encoding/json; in an activity the
+// first id and recordedAt do, and the scan stops there.
 func decodePage(body []byte) (page, error) {
 	if !normalize.Valid(body) {
 		var v any
@@ -111,11 +112,8 @@ func decodePage(body []byte) (page, error) {
 	if acts[0] != '[' {
 		return page{}, errors.New("malformed page: _embedded.activities is not an array")
 	}
-	n := 0
-	for range normalize.Elements(acts) {
-		n++
-	}
-	p.Activities = make([]activity, 0, n)
+	// About one activity per kilobyte: rarely more than one growth.
+	p.Activities = make([]activity, 0, len(acts)>>10+1)
 	i := 0
 	for raw := range normalize.Elements(acts) {
 		a, err := decodeActivity(raw)
@@ -144,6 +142,9 @@ func decodeActivity(raw []byte) (activity, error) {
 			rawID = v
 		case "recordedAt":
 			rawAt = v
+		}
+		if rawID != nil && rawAt != nil {
+			break // both found: the rest of the activity is not scanned
 		}
 	}
 	id, err := decodeID(rawID)

@@ -89,7 +89,8 @@ const TimeFormat = "2006-01-02T15:04:05.000Z07:00"
 // that spans several lines is compacted; otherwise it is kept byte for byte.
 func AppendLine(b []byte, ev *Raw) ([]byte, error) {
 	raw := []byte(ev.Data)
-	if bytes.ContainsAny(raw, "\r\n") {
+	// Two IndexByte scans (vectorized) cost less than one ContainsAny.
+	if bytes.IndexByte(raw, '\n') >= 0 || bytes.IndexByte(raw, '\r') >= 0 {
 		var c bytes.Buffer
 		if err := json.Compact(&c, raw); err != nil {
 			return b, fmt.Errorf("event %s: raw data is not JSON: %w", ev.ID, err)

@@ -187,10 +187,13 @@ func (d *Daemon) Run(ctx context.Context) error {
 	backoff := d.backoff()
 	leaser, shared := st.(store.Leaser)
 	var work []pipeline.Work
+	// Sources wait for live sinks once the spool holds a quarter of its
+	// bound, or DefaultFlowHigh if that is less.
+	flow := pipeline.NewFlow(min(int64(pipeline.DefaultFlowHigh), int64(d.cfg.SpoolMaxBytes)/4))
 	for _, s := range d.sinks {
 		r := &pipeline.SinkRunner{Name: s.Name, Sink: s.Sink, Store: st, Routes: s.Routes, BatchSize: s.Batch, BatchBytes: s.BatchBytes,
 			Backoff: backoff, Logger: d.log, Metrics: d.metrics, Health: d.health,
-			Park: s.Park}
+			Park: s.Park, Flow: flow}
 		if shared {
 			r.Owned = func() bool { return leaser.Holds(store.LeaseSink, s.Name) }
 		}
@@ -215,7 +218,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	for _, s := range d.sources {
 		r := &pipeline.SourceRunner{Name: s.Name, Source: s.Source, Store: st, PollInterval: s.PollInterval,
-			SpoolMax: int64(d.cfg.SpoolMaxBytes), Backoff: backoff, Logger: d.log, Metrics: d.metrics, Health: d.health}
+			SpoolMax: int64(d.cfg.SpoolMaxBytes), Backoff: backoff, Logger: d.log, Metrics: d.metrics, Health: d.health, Flow: flow}
 		work = append(work, pipeline.Work{Kind: store.LeaseSource, Name: s.Name, Run: r.Run})
 	}
 	if shared {

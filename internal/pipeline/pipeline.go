@@ -121,6 +121,9 @@ type SourceRunner struct {
 	// watermark at or past Until. Such a runner exports no watermark:
 	// its lag is not the source's.
 	Until time.Time
+	// Flow, when set, holds polling back while the spool is large and
+	// the sinks are delivering it (see Flow).
+	Flow *Flow
 }
 
 func (r *SourceRunner) now() time.Time {
@@ -175,6 +178,12 @@ func (r *SourceRunner) Run(ctx context.Context) error {
 			paused.Set(0)
 			log.Info("spool below its bound: polling resumed")
 		}
+		if pending == nil {
+			r.Flow.wait(ctx, r.Store.SpoolBytes, r.now)
+			if ctx.Err() != nil {
+				return nil
+			}
+		}
 		var page source.Page
 		var err error
 		if pending != nil {
@@ -194,7 +203,9 @@ func (r *SourceRunner) Run(ctx context.Context) error {
 			continue
 		}
 		m.polls.WithLabelValues(r.Name, "ok").Inc()
-		if page.More && (r.SpoolMax <= 0 || r.Store.SpoolBytes() < r.SpoolMax) {
+		spool := r.Store.SpoolBytes()
+		ahead, _ := r.Flow.ahead(spool, r.now()) // then the next page waits for the sinks
+		if page.More && (r.SpoolMax <= 0 || spool < r.SpoolMax) && !ahead {
 			ch, next := make(chan polled, 1), page.Next
 			pending = ch
 			go func() {
@@ -318,6 +329,9 @@ type SinkRunner struct {
 	// the sink (it holds the sink's lease); a batch is sent only while it
 	// does. Nil means always, as with a store on one machine.
 	Owned func() bool
+	// Flow, when set, is told of every acknowledgement, which lets the
+	// sources it holds back poll again (see Flow).
+	Flow *Flow
 }
 
 func (r *SinkRunner) now() time.Time {
@@ -383,6 +397,7 @@ func (r *SinkRunner) Run(ctx context.Context) error {
 		}
 		off = last
 		m.offset.WithLabelValues(r.Name).Set(float64(off))
+		r.Flow.acknowledged(r.now())
 		if len(batch) > 0 {
 			m.eventsOut.WithLabelValues(r.Name).Add(float64(len(batch)))
 			m.batches.WithLabelValues(r.Name).Inc()

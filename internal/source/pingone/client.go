@@ -1,6 +1,7 @@
 package pingone
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -136,7 +137,7 @@ func (s *Source) get(ctx context.Context, rawURL, tok string) (page, int, string
 	if resp.ContentLength > s.maxBody {
 		return page{}, resp.StatusCode, "", s.tooLarge()
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, s.maxBody+1))
+	body, err := readBody(resp, s.maxBody)
 	if err != nil {
 		if ctx.Err() != nil {
 			return page{}, 0, "", fmt.Errorf("%s: %w", opList, ctx.Err())
@@ -208,4 +209,17 @@ func apiMessage(body []byte) string {
 		}
 	}
 	return httpx.OneLine(strings.ToValidUTF8(string(body), "?"), 300)
+}
+
+// readBody reads at most limit+1 bytes of the body: into one buffer of the
+// announced Content-Length when there is one (a page is a megabyte or
+// more, which io.ReadAll would reach through a dozen doublings), growing
+// as needed otherwise.
+func readBody(resp *http.Response, limit int64) ([]byte, error) {
+	var buf bytes.Buffer
+	if n := resp.ContentLength; n > 0 && n <= limit {
+		buf.Grow(int(n) + bytes.MinRead)
+	}
+	_, err := buf.ReadFrom(io.LimitReader(resp.Body, limit+1))
+	return buf.Bytes(), err
 }

@@ -301,7 +301,11 @@ func (s *Store) SpoolCount() int64 {
 // the source's cursor, if any.
 func (s *Store) Append(name, fingerprint string, p source.Page, now time.Time) (store.AppendResult, error) {
 	var res store.AppendResult
-	err := s.update(func(tx *bbolt.Tx) error {
+	size := 0
+	for i := range p.Events {
+		size += len(p.Events[i].Data)
+	}
+	err := s.updateSize(size, func(tx *bbolt.Tx) error {
 		res = store.AppendResult{} // this may be a second run
 		sb, err := sourceBucket(tx, name)
 		if err != nil {

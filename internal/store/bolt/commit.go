@@ -6,8 +6,14 @@ import (
 	bbolt "go.etcd.io/bbolt"
 )
 
-// maxGroup is the most writes one group commit takes.
-const maxGroup = 256
+// maxGroup is the most writes one group commit takes, and maxGroupBytes
+// about the most bytes: a group holds its writes' data and bbolt's dirty
+// pages in memory until it commits, so twenty 1.3 MB pages in one
+// transaction would cost the heap 60 MB or more.
+const (
+	maxGroup      = 256
+	maxGroupBytes = 8 << 20
+)
 
 // errClosed is returned by writes after Close.
 var errClosed = errors.New("store is closed")
@@ -16,6 +22,7 @@ var errClosed = errors.New("store is closed")
 // inside a read-write transaction, with the transaction's outcome.
 type write struct {
 	fn   func(*bbolt.Tx) error
+	size int // the bytes fn puts, roughly
 	done chan error
 }
 
@@ -31,8 +38,11 @@ type write struct {
 // group is run again without it), so it must start from nothing each time
 // and leave its results in its own variables only, used once update
 // returned nil.
-func (s *Store) update(fn func(*bbolt.Tx) error) error {
-	w := &write{fn: fn, done: make(chan error, 1)}
+func (s *Store) update(fn func(*bbolt.Tx) error) error { return s.updateSize(0, fn) }
+
+// updateSize is update for a write putting about size bytes.
+func (s *Store) updateSize(size int, fn func(*bbolt.Tx) error) error {
+	w := &write{fn: fn, size: size, done: make(chan error, 1)}
 	select {
 	case s.writes <- w:
 	case <-s.quit:
@@ -57,9 +67,11 @@ func (s *Store) committer() {
 	defer close(s.committerDone)
 	group := make([]*write, 0, maxGroup)
 	for {
+		size := 0
 		select {
 		case w := <-s.writes:
 			group = append(group[:0], w)
+			size = w.size
 		case <-s.quit:
 			for {
 				select {
@@ -71,10 +83,11 @@ func (s *Store) committer() {
 			}
 		}
 	more:
-		for len(group) < maxGroup {
+		for len(group) < maxGroup && size < maxGroupBytes {
 			select {
 			case w := <-s.writes:
 				group = append(group, w)
+				size += w.size
 			default:
 				break more
 			}

@@ -93,7 +93,7 @@ func storeParked(ctx context.Context, args []string, env Env) int {
 	var err error
 	if pg := cfg.Store.Postgres; pg != nil {
 		var st *postgres.Store
-		if st, err = postgres.Open(ctx, *pg, postgres.Options{}); err == nil {
+		if st, err = postgres.Open(ctx, *pg, postgres.Options{ReadOnly: true}); err == nil {
 			err = st.Parked(*sink, emit)
 			st.Close()
 		}

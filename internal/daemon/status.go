@@ -125,7 +125,7 @@ func ReadStatusOf(ctx context.Context, cfg *config.Config) (Status, error) {
 			return st, err
 		}
 	}
-	s, err := postgres.Open(ctx, *pg, postgres.Options{})
+	s, err := postgres.Open(ctx, *pg, postgres.Options{ReadOnly: true})
 	if err != nil {
 		return Status{}, err
 	}

@@ -99,3 +99,45 @@ func TestMigrateFromV1(t *testing.T) {
 		t.Errorf("parked after the migration = %q", got)
 	}
 }
+
+// TestReadOnlyOpen: the commands that only read neither create nor
+// migrate the schema: they refuse an empty database and one of an older
+// schema, saying what to do, and leave it as it was; they open one of
+// this version's schema.
+func TestReadOnlyOpen(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	ctx := context.Background()
+	readOnly := func() error {
+		s, err := Open(ctx, config(dsn, "cli"), Options{ReadOnly: true})
+		if err == nil {
+			s.Close()
+		}
+		return err
+	}
+	if err := readOnly(); err == nil || !strings.Contains(err.Error(), "start a replica") {
+		t.Fatalf("read-only open of an empty database = %v, want a refusal that says to start a replica", err)
+	}
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var n int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_tables WHERE tablename = 'schema_version'`).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("the refused open created tables: %d, %v", n, err)
+	}
+	if _, err := conn.Exec(ctx, schemaV1+`CREATE TABLE schema_version (version integer NOT NULL); INSERT INTO schema_version VALUES (1);`); err != nil {
+		t.Fatal(err)
+	}
+	if err := readOnly(); err == nil || !strings.Contains(err.Error(), "schema version 1, this version reads 2") {
+		t.Fatalf("read-only open of a v1 database = %v, want a refusal naming both versions", err)
+	}
+	var v int
+	if err := conn.QueryRow(ctx, `SELECT version FROM schema_version`).Scan(&v); err != nil || v != 1 {
+		t.Fatalf("after the refused open the schema is at %d (%v); want it left at 1", v, err)
+	}
+	open(t, dsn, "r1", false) // a replica migrates it
+	if err := readOnly(); err != nil {
+		t.Errorf("read-only open of a migrated database: %v", err)
+	}
+}

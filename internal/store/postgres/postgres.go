@@ -60,6 +60,10 @@ type Options struct {
 	// require this replica's lease on it (see Acquire). Replicas run
 	// fenced; the commands that run with the daemons stopped do not.
 	Fenced bool
+	// ReadOnly is for the commands that only read (status, store parked):
+	// they neither create nor migrate the schema, so that a newer
+	// command never moves the database past the replicas running it.
+	ReadOnly bool
 }
 
 // Store is an open PostgreSQL store. Its methods are safe for concurrent
@@ -142,10 +146,10 @@ func Open(ctx context.Context, cfg Config, opts Options) (*Store, error) {
 	s.pool = pool
 	octx, ocancel := context.WithTimeout(ctx, opTimeout)
 	defer ocancel()
-	if err := pgx.BeginFunc(octx, pool, func(tx pgx.Tx) error { return migrate(octx, tx) }); err != nil {
+	if err := pgx.BeginFunc(octx, pool, func(tx pgx.Tx) error { return migrate(octx, tx, !opts.ReadOnly) }); err != nil {
 		pool.Close()
 		cancel()
-		if errors.Is(err, errNewerSchema) {
+		if errors.Is(err, errNewerSchema) || errors.Is(err, errOlderSchema) {
 			return nil, &delivery.Error{Class: delivery.Permanent, Op: "store: postgres", Err: errors.New(s.scrub(err.Error()))}
 		}
 		return nil, s.classify("create the schema", err)

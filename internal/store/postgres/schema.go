@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // schemaVersion is the schema this code reads and writes. A database with
@@ -107,10 +108,35 @@ CREATE INDEX parked_sink ON parked (sink, id);
 // errNewerSchema says the database was migrated by a newer auditrelay.
 var errNewerSchema = errors.New("the database was migrated by a newer auditrelay")
 
+// errOlderSchema says a command that only reads met a database its
+// replicas have not migrated to this version's schema yet.
+var errOlderSchema = errors.New("the database's schema is older than this auditrelay's")
+
 // migrate creates or upgrades the schema in one transaction, serialized
 // between replicas starting at once by a transaction-scoped advisory lock
-// (which works through a transaction-mode pooler too).
-func migrate(ctx context.Context, tx pgx.Tx) error {
+// (which works through a transaction-mode pooler too). Without allow it
+// only checks that the schema is this version's.
+func migrate(ctx context.Context, tx pgx.Tx, allow bool) error {
+	if !allow {
+		var v int
+		err := tx.QueryRow(ctx, `SELECT coalesce((SELECT max(version) FROM schema_version), 0)`).Scan(&v)
+		var pe *pgconn.PgError
+		switch {
+		case errors.As(err, &pe) && pe.Code == "42P01": // no schema_version table
+			v = 0
+		case err != nil:
+			return fmt.Errorf("read schema_version: %w", err)
+		}
+		switch {
+		case v > schemaVersion:
+			return fmt.Errorf("%w (schema version %d, this version reads %d): use the auditrelay the replicas run", errNewerSchema, v, schemaVersion)
+		case v == 0:
+			return fmt.Errorf("%w: the database holds no auditrelay schema yet: start a replica (`auditrelay run`), which creates it", errOlderSchema)
+		case v < schemaVersion:
+			return fmt.Errorf("%w (schema version %d, this version reads %d): use the auditrelay the replicas run, or upgrade them (a replica of this version migrates the schema at its start)", errOlderSchema, v, schemaVersion)
+		}
+		return nil
+	}
 	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(7166907512340981823)`); err != nil {
 		return fmt.Errorf("lock the schema: %w", err)
 	}

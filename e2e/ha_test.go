@@ -133,6 +133,20 @@ func (c *cluster) logCount(s string) int {
 	return n
 }
 
+// firstLine returns the first line of the replicas' logs holding s, in
+// the order of the replicas.
+func (c *cluster) firstLine(s string) string {
+	for _, l := range c.logs {
+		b, _ := os.ReadFile(l)
+		for line := range strings.Lines(string(b)) {
+			if strings.Contains(line, s) {
+				return strings.TrimSpace(line)
+			}
+		}
+	}
+	return ""
+}
+
 // query runs f on a connection of its own to the store's database.
 func query(t *testing.T, dsn string, f func(ctx context.Context, conn *pgx.Conn) error) {
 	t.Helper()

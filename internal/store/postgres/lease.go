@@ -233,6 +233,7 @@ func (s *Store) Heartbeat(ctx context.Context) (live []string, lost []store.Leas
 	if err != nil {
 		return nil, nil, s.classify("heartbeat", err)
 	}
+	s.endStalledCopies(ctx)
 	for i := range kinds {
 		s.touch(kinds[i], names[i], start)
 	}

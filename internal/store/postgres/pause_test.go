@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/auditrelay/auditrelay/internal/store/postgres/pgtest"
 	"github.com/auditrelay/auditrelay/internal/units"
@@ -85,4 +86,107 @@ func TestLockTimeouts(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("lockTimeouts(15s) (-want +got):\n%s", diff)
 	}
+}
+
+// blockingRows is a pgx.CopyFromSource that yields one row, then blocks
+// until released: a client paused in the middle of a COPY.
+type blockingRows struct {
+	n       int
+	release <-chan struct{}
+}
+
+func (r *blockingRows) Next() bool {
+	r.n++
+	if r.n > 1 {
+		<-r.release
+		return false
+	}
+	return true
+}
+
+func (r *blockingRows) Values() ([]any, error) { return []any{int64(1 << 40), []byte("x")}, nil }
+
+func (r *blockingRows) Err() error { return nil }
+
+// TestPausedCopyFreesTheSpoolHead stalls a COPY into the spool while its
+// transaction holds the spool head's row lock, as a replica stopped with
+// SIGSTOP while it streamed a page's rows. The server does not count a
+// session in COPY as idle, so idle_in_transaction_session_timeout never
+// ends it; the heartbeat of another replica does, once the COPY has waited
+// for its client a third of lease_ttl, and that replica's append commits
+// within the lease.
+func TestPausedCopyFreesTheSpoolHead(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	const ttl = MinLeaseTTL
+	openTTL := func(replica string) *Store {
+		cfg := config(dsn, replica)
+		cfg.LeaseTTL = units.Duration(ttl)
+		s, err := Open(context.Background(), cfg, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	a, b := openTTL("a"), openTTL("b")
+	resume := make(chan struct{})
+	release := sync.OnceFunc(func() { close(resume) })
+	t.Cleanup(release)
+	copying := make(chan error, 1)
+	go func() {
+		ctx := context.Background()
+		copying <- pgx.BeginFunc(ctx, a.pool, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, `UPDATE spool_head SET seq = seq`); err != nil {
+				return err
+			}
+			_, err := tx.CopyFrom(ctx, pgx.Identifier{"spool"}, []string{"pos", "rec"}, &blockingRows{release: resume})
+			return err
+		})
+	}()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var beats sync.WaitGroup
+	beats.Go(func() {
+		for ctx.Err() == nil {
+			b.Heartbeat(ctx)
+			select {
+			case <-ctx.Done():
+			case <-time.After(ttl / 5):
+			}
+		}
+	})
+	// Wait until the COPY waits for its client.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		var n int
+		if err := b.pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query ILIKE 'copy %' AND wait_event = 'ClientRead'`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the COPY never waited for its client")
+		}
+	}
+	started := time.Now()
+	var err error
+	for time.Since(started) < 2*ttl {
+		if _, err = b.Append("src-b", "fp", page("src-b", "b1"), t0); err == nil {
+			break
+		}
+	}
+	took := time.Since(started)
+	cancel()
+	beats.Wait()
+	if err != nil {
+		t.Fatalf("append behind a paused COPY: %v after %v; want it to commit once the paused COPY was ended", err, took)
+	}
+	if took > ttl {
+		t.Errorf("the append behind a paused COPY took %v; want within lease_ttl %v", took, ttl)
+	}
+	release()
+	if err := <-copying; err == nil {
+		t.Fatal("the paused COPY committed after it was ended")
+	}
+	t.Logf("the append behind a paused COPY committed after %v (lease_ttl %v)", took, ttl)
 }

@@ -124,7 +124,8 @@ func Open(ctx context.Context, cfg Config, opts Options) (*Store, error) {
 	// half of lease_ttl (longer than the idle timeout, so a paused peer's
 	// lock is freed before it does; shorter than the lease, so a waiter
 	// retries before its own leases, renewed by its heartbeat meanwhile,
-	// are at risk) and retries. See lockTimeouts.
+	// are at risk) and retries. See lockTimeouts; a replica paused in the
+	// middle of a COPY is not idle to the server: see endStalledCopies.
 	for p, v := range lockTimeouts(cfg.LeaseTTL.D()) {
 		if _, ok := pcfg.ConnConfig.RuntimeParams[p]; !ok {
 			pcfg.ConnConfig.RuntimeParams[p] = v

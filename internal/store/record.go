@@ -52,6 +52,76 @@ func readString(b []byte) (string, []byte, error) {
 	return string(b[k : k+int(n)]), b[k+int(n):], nil
 }
 
+// RecordSourceTime returns a record's source name and event time without
+// decoding its data: b may be the record's first bytes only, as long as
+// they reach past the event time.
+func RecordSourceTime(b []byte) (string, time.Time, error) {
+	if len(b) < 1 || b[0] != recordVersion {
+		return "", time.Time{}, ErrRecord
+	}
+	src, rest, err := readString(b[1:])
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	for range 3 {
+		if _, rest, err = readString(rest); err != nil {
+			return "", time.Time{}, err
+		}
+	}
+	t, k := binary.Varint(rest)
+	if k <= 0 {
+		return "", time.Time{}, ErrRecord
+	}
+	return src, time.Unix(0, t).UTC(), nil
+}
+
+// RecordHeadBytes is how many leading bytes of a record RecordSourceTime
+// needs at most for any record whose source, provider, tenant and id
+// together take less than 4 KB.
+const RecordHeadBytes = 4096
+
+// DeletedThrough records, per source, the latest event time among the
+// spool entries deleted once every sink had passed them: every event of a
+// source after that instant that the source stored is still in the spool.
+type DeletedThrough map[string]time.Time
+
+// AnySource is the key of DeletedThrough that stands for every source: a
+// store written before deletions were recorded, or whose record is
+// damaged, knows only that entries were deleted through that instant.
+const AnySource = ""
+
+// Through returns the instant through which entries of src may have been
+// deleted (zero when none was).
+func (d DeletedThrough) Through(src string) time.Time {
+	t, a := d[src], d[AnySource]
+	if a.After(t) {
+		return a
+	}
+	return t
+}
+
+// Add records that the entry whose record (or first RecordHeadBytes of it)
+// is rec was deleted, and reports whether that moved its source's time. An
+// unreadable record (kept in a park file when a sink skipped it) moves
+// nothing.
+func (d DeletedThrough) Add(rec []byte) bool {
+	src, t, err := RecordSourceTime(rec)
+	if err != nil {
+		return false
+	}
+	return d.Merge(src, t)
+}
+
+// Merge moves the time of src to t if t is later, and reports whether it
+// did.
+func (d DeletedThrough) Merge(src string, t time.Time) bool {
+	if cur, ok := d[src]; ok && !t.After(cur) {
+		return false
+	}
+	d[src] = t.UTC()
+	return true
+}
+
 // DecodeRecord decodes a spool record; its Data does not alias b.
 func DecodeRecord(b []byte) (event.Raw, error) {
 	if len(b) < 1 || b[0] != recordVersion {

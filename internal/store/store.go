@@ -250,6 +250,11 @@ type Snapshot struct {
 	SpoolBytes int64         `json:"spool_bytes"`
 	SpoolCount int64         `json:"spool_events"`
 	LastSeq    uint64        `json:"last_seq"`
+	// DeletedThrough holds, per source, the latest event time among the
+	// entries deleted from the spool (every routed sink had acknowledged
+	// them); a source absent from it never had an entry deleted. It
+	// outlives ResetSource: the spool still lacks what was deleted.
+	DeletedThrough DeletedThrough `json:"deleted_through,omitempty"`
 	// Replicas lists the live replicas of a shared store; empty for a
 	// store on one machine.
 	Replicas []Replica `json:"replicas,omitempty"`
@@ -291,6 +296,9 @@ type Export struct {
 	// LastSeq is the last spool position given out: the next event
 	// stored gets a higher one.
 	LastSeq uint64
+	// DeletedThrough is the spool's record of what it deleted, as in
+	// Snapshot.
+	DeletedThrough DeletedThrough
 	// Spool calls fn with every spool entry, in position order, with its
 	// stored bytes (valid only during the call). It may be called only
 	// while the function that received the Export runs.

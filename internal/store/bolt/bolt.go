@@ -56,6 +56,7 @@ var (
 	kCursor     = []byte("cursor")
 	kState      = []byte("state")
 	kOffset     = []byte("offset")
+	kDeleted    = []byte("deleted_through")
 )
 
 // present is the value of a dedup id: bbolt's Get returns nil for an
@@ -214,6 +215,9 @@ func (s *Store) init() error {
 			if err := migrate1to2(tx); err != nil {
 				return fmt.Errorf("store: upgrade format 1 to 2: %w", err)
 			}
+		}
+		if err := recordLegacyDeletions(tx); err != nil {
+			return fmt.Errorf("store: record deletions: %w", err)
 		}
 		return m.Put(kFormat, []byte(strconv.Itoa(formatVersion)))
 	})
@@ -689,22 +693,62 @@ func collect(tx *bbolt.Tx) (freedBytes, freedCount int64, err error) {
 		return 0, 0, nil // nothing routes anywhere yet: keep everything
 	}
 	spool := tx.Bucket(bSpool)
+	m := tx.Bucket(bMeta)
+	deleted := readDeleted(tx)
+	moved := false
 	var keys [][]byte
 	c := spool.Cursor()
 	for k, v := c.First(); k != nil && binary.BigEndian.Uint64(k) <= low; k, v = c.Next() {
 		keys = append(keys, bytes.Clone(k))
 		freedBytes += int64(len(v))
+		moved = deleted.Add(v) || moved
 	}
 	for _, k := range keys {
 		if err := spool.Delete(k); err != nil {
 			return 0, 0, fmt.Errorf("delete entry: %w", err)
 		}
 	}
+	if moved {
+		if err := writeJSON(m, kDeleted, deleted); err != nil {
+			return 0, 0, err
+		}
+	}
 	freedCount = int64(len(keys))
-	if err := addCounters(tx.Bucket(bMeta), -freedBytes, -freedCount); err != nil {
+	if err := addCounters(m, -freedBytes, -freedCount); err != nil {
 		return 0, 0, err
 	}
 	return freedBytes, freedCount, nil
+}
+
+// readDeleted reads the spool's record of what it deleted. A damaged one
+// reads as deleted through the end of time for every source: replay then
+// covers nothing from the spool rather than too much. A store written
+// before deletions were recorded whose positions show deleted entries
+// reads as deleted through now for every source.
+func readDeleted(tx *bbolt.Tx) store.DeletedThrough {
+	d := store.DeletedThrough{}
+	v := tx.Bucket(bMeta).Get(kDeleted)
+	if v != nil {
+		if err := json.Unmarshal(v, &d); err != nil {
+			return store.DeletedThrough{store.AnySource: time.Unix(1<<40, 0).UTC()}
+		}
+		return d
+	}
+	spool := tx.Bucket(bSpool)
+	k, _ := spool.Cursor().First()
+	if spool.Sequence() > 0 && (k == nil || binary.BigEndian.Uint64(k) != 1) {
+		d[store.AnySource] = time.Now().UTC()
+	}
+	return d
+}
+
+// recordLegacyDeletions stores what readDeleted reads in a store written
+// before deletions were recorded.
+func recordLegacyDeletions(tx *bbolt.Tx) error {
+	if tx.Bucket(bMeta).Get(kDeleted) != nil {
+		return nil
+	}
+	return writeJSON(tx.Bucket(bMeta), kDeleted, readDeleted(tx))
 }
 
 // Snapshot reads every source's and sink's state.
@@ -716,6 +760,9 @@ func (s *Store) Snapshot() (store.Snapshot, error) {
 		snap.SpoolCount = int64(getU64(m.Get(kSpoolCount)))
 		spool := tx.Bucket(bSpool)
 		snap.LastSeq = spool.Sequence()
+		if d := readDeleted(tx); len(d) > 0 {
+			snap.DeletedThrough = d
+		}
 		if err := tx.Bucket(bSources).ForEachBucket(func(k []byte) error {
 			sb := tx.Bucket(bSources).Bucket(k)
 			st := readSourceState(sb, string(k))

@@ -17,7 +17,7 @@ import (
 func (s *Store) Export(fn func(*store.Export) error) error {
 	err := s.db.View(func(tx *bbolt.Tx) error {
 		spool := tx.Bucket(bSpool)
-		ex := &store.Export{LastSeq: spool.Sequence()}
+		ex := &store.Export{LastSeq: spool.Sequence(), DeletedThrough: readDeleted(tx)}
 		srcs := tx.Bucket(bSources)
 		if err := srcs.ForEachBucket(func(k []byte) error {
 			sb := srcs.Bucket(k)

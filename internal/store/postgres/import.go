@@ -63,6 +63,12 @@ func (s *Store) Import(ex *store.Export, parked func(fn func(park.Entry) error) 
 				res.IDs += len(rows)
 			}
 		}
+		if len(ex.DeletedThrough) > 0 {
+			c := collection{deleted: ex.DeletedThrough}
+			if err := c.record(ctx, tx); err != nil {
+				return err
+			}
+		}
 		for _, k := range ex.Sinks {
 			if _, err := tx.Exec(ctx, `INSERT INTO sinks (name, off, state) VALUES ($1, 0, '{}')`, k.Name); err != nil {
 				return fmt.Errorf("add sink %s: %w", k.Name, err)
@@ -144,8 +150,8 @@ func checkEmpty(ctx context.Context, tx pgx.Tx) error {
 		return fmt.Errorf("lock the spool head: %w", err)
 	}
 	var sources, sinks, entries, parked, replicas int64
-	if err := tx.QueryRow(ctx, `SELECT (SELECT count(*) FROM sources), (SELECT count(*) FROM sinks), (SELECT count(*) FROM spool),
-		(SELECT count(*) FROM parked), (SELECT count(*) FROM replicas WHERE expires_at > now())`).Scan(&sources, &sinks, &entries, &parked, &replicas); err != nil {
+	if err := tx.QueryRow(ctx, `SELECT (SELECT count(*) FROM sources WHERE name <> $1), (SELECT count(*) FROM sinks), (SELECT count(*) FROM spool),
+		(SELECT count(*) FROM parked), (SELECT count(*) FROM replicas WHERE expires_at > now())`, spoolRow).Scan(&sources, &sinks, &entries, &parked, &replicas); err != nil {
 		return fmt.Errorf("check that the store is empty: %w", err)
 	}
 	if replicas > 0 {

@@ -679,12 +679,92 @@ func (s *Store) SetSinks(names []string) error {
 // collect deletes the spool entries at or below the lowest sink offset.
 func (s *Store) collect(ctx context.Context, tx pgx.Tx, h *spoolHead) error {
 	b := &pgx.Batch{}
-	queueCollect(b, 0, h)
-	return tx.SendBatch(ctx, b).Close()
+	var c collection
+	queueCollect(b, 0, h, &c)
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return err
+	}
+	return c.record(ctx, tx)
+}
+
+// spoolRow is the row of the sources table that keeps the spool's record
+// of what it deleted (store.Snapshot.DeletedThrough) in its state, under
+// deleted_through. No source is named so: a source name has no '@'.
+const spoolRow = "@spool"
+
+// spoolRowState is the state JSON of spoolRow.
+type spoolRowState struct {
+	DeletedThrough store.DeletedThrough `json:"deleted_through"`
+}
+
+// collection is what queueCollect found: the spool's record of what it
+// deleted, and the first bytes of the entries it deleted now.
+type collection struct {
+	deleted store.DeletedThrough
+	stored  bool // spoolRow exists
+	heads   [][]byte
+}
+
+// queueReadDeleted queues in b the read of the spool's record of what it
+// deleted into c, locking spoolRow when lock is set. Without the row (a
+// store written before deletions were recorded), spool positions that
+// show deleted entries read as deleted through now for every source.
+func queueReadDeleted(b *pgx.Batch, lock bool, c *collection) {
+	q := `SELECT (SELECT state FROM sources WHERE name = $1),
+		(SELECT seq FROM spool_head) > 0 AND coalesce((SELECT min(pos) FROM spool), 0) <> 1, now()`
+	if lock {
+		// Every collection holds the spool head's lock already, so this
+		// lock never waits for another collection.
+		b.Queue(`SELECT 1 FROM sources WHERE name = $1 FOR UPDATE`, spoolRow)
+	}
+	b.Queue(q, spoolRow).QueryRow(func(row pgx.Row) error {
+		var raw []byte
+		var legacy bool
+		var now time.Time
+		if err := row.Scan(&raw, &legacy, &now); err != nil {
+			return fmt.Errorf("read what the spool deleted: %w", err)
+		}
+		c.deleted = store.DeletedThrough{}
+		switch {
+		case raw != nil:
+			c.stored = true
+			var st spoolRowState
+			if err := json.Unmarshal(raw, &st); err != nil {
+				c.deleted[store.AnySource] = time.Unix(1<<40, 0).UTC() // damaged: cover nothing
+			} else if st.DeletedThrough != nil {
+				c.deleted = st.DeletedThrough
+			}
+		case legacy:
+			c.deleted[store.AnySource] = now.UTC()
+		}
+		return nil
+	})
+}
+
+// record merges the entries deleted into the spool's record of what it
+// deleted.
+func (c *collection) record(ctx context.Context, tx pgx.Tx) error {
+	moved := false
+	for _, h := range c.heads {
+		moved = c.deleted.Add(h) || moved
+	}
+	if !moved && (c.stored || len(c.deleted) == 0) {
+		return nil
+	}
+	j, err := json.Marshal(spoolRowState{DeletedThrough: c.deleted})
+	if err != nil {
+		return fmt.Errorf("encode what the spool deleted: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO sources (name, state) VALUES ($1, $2)
+		ON CONFLICT (name) DO UPDATE SET state = excluded.state`, spoolRow, j); err != nil {
+		return fmt.Errorf("record what the spool deleted: %w", err)
+	}
+	return nil
 }
 
 // queueCollect queues in b the statements of collect, which leave the
-// spool head in h once b is sent. They take the head's lock first, so that
+// spool head in h and what they found in c once b is sent; c.record then
+// records what they deleted. They take the head's lock first, so that
 // collections (and appends) never interleave on the spool's rows, then
 // delete the positions above low that every sink passed and count what
 // they freed, in one statement.
@@ -694,26 +774,33 @@ func (s *Store) collect(ctx context.Context, tx pgx.Tx, h *spoolHead) error {
 // offset it sees, and positions only grow, so none is left at or below
 // low. Starting the range there keeps the delete off the index entries of
 // the rows deleted before, which stay until a vacuum.
-func queueCollect(b *pgx.Batch, low int64, h *spoolHead) {
-	scan := func(what string) func(pgx.Row) error {
-		return func(row pgx.Row) error {
-			var seq, bytes, count int64
-			err := row.Scan(&seq, &bytes, &count)
-			if errors.Is(err, pgx.ErrNoRows) { // nothing was deleted
-				return nil
-			}
-			if err != nil {
-				return fmt.Errorf("%s: %w", what, err)
-			}
-			*h = spoolHead{uint64(seq), bytes, count}
+func queueCollect(b *pgx.Batch, low int64, h *spoolHead, c *collection) {
+	b.Queue(`SELECT seq, bytes, count FROM spool_head FOR UPDATE`).QueryRow(func(row pgx.Row) error {
+		var seq, bytes, count int64
+		if err := row.Scan(&seq, &bytes, &count); err != nil {
+			return fmt.Errorf("lock the spool head: %w", err)
+		}
+		*h = spoolHead{uint64(seq), bytes, count}
+		return nil
+	})
+	queueReadDeleted(b, true, c)
+	b.Queue(`WITH d AS (DELETE FROM spool WHERE pos > $1 AND pos <= (SELECT min(off) FROM sinks)
+				RETURNING length(rec) AS n, substring(rec for $2) AS head),
+			f AS (SELECT coalesce(sum(n), 0) AS bytes, count(*) AS count, array_agg(head) AS heads FROM d),
+			u AS (UPDATE spool_head h SET bytes = h.bytes - f.bytes, count = h.count - f.count FROM f WHERE f.count > 0
+				RETURNING h.seq, h.bytes, h.count)
+		SELECT u.seq, u.bytes, u.count, f.heads FROM u, f`, low, store.RecordHeadBytes).QueryRow(func(row pgx.Row) error {
+		var seq, bytes, count int64
+		err := row.Scan(&seq, &bytes, &count, &c.heads)
+		if errors.Is(err, pgx.ErrNoRows) { // nothing was deleted
 			return nil
 		}
-	}
-	b.Queue(`SELECT seq, bytes, count FROM spool_head FOR UPDATE`).QueryRow(scan("lock the spool head"))
-	b.Queue(`WITH d AS (DELETE FROM spool WHERE pos > $1 AND pos <= (SELECT min(off) FROM sinks) RETURNING length(rec) AS n),
-			f AS (SELECT coalesce(sum(n), 0) AS bytes, count(*) AS count FROM d)
-		UPDATE spool_head h SET bytes = h.bytes - f.bytes, count = h.count - f.count FROM f WHERE f.count > 0
-		RETURNING h.seq, h.bytes, h.count`, low).QueryRow(scan("delete acknowledged entries"))
+		if err != nil {
+			return fmt.Errorf("delete acknowledged entries: %w", err)
+		}
+		*h = spoolHead{uint64(seq), bytes, count}
+		return nil
+	})
 }
 
 // spoolHead is the spool head as a transaction left it.
@@ -852,8 +939,12 @@ func (s *Store) ack(sink string, offset uint64, n, corrupt int, now time.Time) e
 		if err := queueWriteSink(b, sink, offset, st); err != nil {
 			return err
 		}
-		queueCollect(b, low, &h)
-		return tx.SendBatch(ctx, b).Close()
+		var c collection
+		queueCollect(b, low, &h, &c)
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return err
+		}
+		return c.record(ctx, tx)
 	})
 	if err != nil {
 		return fmt.Errorf("store: ack %s: %w", sink, err)
@@ -940,6 +1031,15 @@ func (s *Store) Snapshot() (store.Snapshot, error) {
 			return err
 		}
 		snap.LastSeq = uint64(seq)
+		b := &pgx.Batch{}
+		var c collection
+		queueReadDeleted(b, false, &c)
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return err
+		}
+		if len(c.deleted) > 0 {
+			snap.DeletedThrough = c.deleted
+		}
 		rows, err := tx.Query(ctx, `SELECT s.name, s.cursor, s.state, l.owner, l.expires_at FROM sources s
 			LEFT JOIN leases l ON l.kind = 'source' AND l.name = s.name ORDER BY s.name COLLATE "C"`)
 		if err != nil {
@@ -950,6 +1050,9 @@ func (s *Store) Snapshot() (store.Snapshot, error) {
 		var owner *string
 		var exp *time.Time
 		if _, err := pgx.ForEachRow(rows, []any{&name, &cur, &raw, &owner, &exp}, func() error {
+			if name == spoolRow {
+				return nil
+			}
 			st := store.SourceState{}
 			_ = json.Unmarshal(raw, &st)
 			st.Name = name

@@ -61,6 +61,7 @@ func Run(t *testing.T, open func(t *testing.T) Harness) {
 		{"ChangedSignals", testChangedSignals},
 		{"CorruptEntryParked", testCorrupt},
 		{"Snapshot", testSnapshot},
+		{"DeletedThrough", testDeletedThrough},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.f(t, open(t)) })
@@ -604,9 +605,83 @@ func testSnapshot(t *testing.T, h Harness) {
 			{Name: "b", Offset: 1, Delivered: 1, LastSend: T0, Backlog: 2},
 		},
 		SpoolBytes: s.SpoolBytes(), SpoolCount: 2, LastSeq: 3,
-		Replicas: snap.Replicas,
+		DeletedThrough: store.DeletedThrough{"s1": T0},
+		Replicas:       snap.Replicas,
 	}
 	if diff := cmp.Diff(want, snap); diff != "" {
 		t.Fatalf("snapshot (-want +got):\n%s", diff)
+	}
+}
+
+// testDeletedThrough checks the spool's record of what it deleted: per
+// source, the latest event time among the entries every sink passed, never
+// moved back by a late event deleted after, kept across a reset of the
+// source and a reopen.
+func testDeletedThrough(t *testing.T, h Harness) {
+	s := h.Store
+	deleted := func(s store.Store) store.DeletedThrough {
+		t.Helper()
+		snap, err := s.Snapshot()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return snap.DeletedThrough
+	}
+	if d := deleted(s); len(d) != 0 {
+		t.Fatalf("a new store deleted %v", d)
+	}
+	if err := s.SetSinks([]string{"a", "b"}); err != nil {
+		t.Fatal(err)
+	}
+	mustAppend(t, s, "s1", source.Page{Events: []event.Raw{Event("s1", "1", T0), Event("s1", "2", T0.Add(3*time.Second))}, Next: source.Cursor("c1")})
+	mustAppend(t, s, "s2", source.Page{Events: []event.Raw{Event("s2", "1", T0.Add(time.Hour))}, Next: source.Cursor("c1")})
+	// a late event of s1, earlier than the ones before it
+	mustAppend(t, s, "s1", source.Page{Events: []event.Raw{Event("s1", "late", T0.Add(time.Second)), Event("s1", "3", T0.Add(5*time.Second))}, Next: source.Cursor("c2")})
+	// positions: 1 s1@T0, 2 s1@T0+3s, 3 s2@T0+1h, 4 s1@T0+1s (late), 5 s1@T0+5s
+	if err := s.Ack("a", 5, 5, T0); err != nil {
+		t.Fatal(err)
+	}
+	if d := deleted(s); len(d) != 0 {
+		t.Fatalf("with sink b at 0, deleted = %v, want nothing", d)
+	}
+	if err := s.Ack("b", 2, 2, T0); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(store.DeletedThrough{"s1": T0.Add(3 * time.Second)}, deleted(s)); diff != "" {
+		t.Fatalf("after b passed 2 (-want +got):\n%s", diff)
+	}
+	if err := s.Ack("b", 4, 2, T0); err != nil {
+		t.Fatal(err)
+	}
+	want := store.DeletedThrough{"s1": T0.Add(3 * time.Second), "s2": T0.Add(time.Hour)}
+	if diff := cmp.Diff(want, deleted(s)); diff != "" {
+		t.Fatalf("after the late event was deleted (-want +got):\n%s", diff)
+	}
+	if got := want.Through("s1"); !got.Equal(T0.Add(3 * time.Second)) {
+		t.Fatalf("Through(s1) = %v", got)
+	}
+	if _, err := s.ResetSource("s1"); err != nil {
+		t.Fatal(err)
+	}
+	s = h.Reopen(t)
+	if diff := cmp.Diff(want, deleted(s)); diff != "" {
+		t.Fatalf("after a reset and a reopen (-want +got):\n%s", diff)
+	}
+	snap, err := s.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range snap.Sources {
+		if st.Name != "s2" {
+			t.Fatalf("snapshot lists source %q; want only s2", st.Name)
+		}
+	}
+	// dropping sink b deletes the last entry through SetSinks
+	if err := s.SetSinks([]string{"a"}); err != nil {
+		t.Fatal(err)
+	}
+	want["s1"] = T0.Add(5 * time.Second)
+	if diff := cmp.Diff(want, deleted(s)); diff != "" {
+		t.Fatalf("after SetSinks deleted the rest (-want +got):\n%s", diff)
 	}
 }

@@ -241,23 +241,16 @@ func TestStoreDescription(t *testing.T) {
 	}
 }
 
-func TestLineEnv(t *testing.T) {
-	g := emulator.NewGenerator(1)
-	a := g.Activity(envID(7), "http://127.0.0.1:1", time.Now())
-	if got := string(lineEnv(a.JSON)); got != envID(7) {
-		t.Errorf("lineEnv of a generated activity = %q, want %q", got, envID(7))
-	}
-	if got := lineEnv([]byte(`{"id":"x"}`)); got != nil {
-		t.Errorf("lineEnv of a line without an environment = %q, want nil", got)
-	}
-}
-
-func TestEnvelopeID(t *testing.T) {
+func TestLineKey(t *testing.T) {
 	line := []byte(`{"source":"s","provider":"pingone","tenant":"t","id":"a-1","time":"2026-01-01T00:00:00Z","raw":{"id":"inner"}}`)
-	if id, err := envelopeID(line); err != nil || id != "a-1" {
-		t.Errorf("envelopeID = %q, %v; want a-1", id, err)
+	if src, id, err := lineKey(line); err != nil || src != "s" || id != "a-1" {
+		t.Errorf("lineKey of a raw line = %q, %q, %v; want s, a-1", src, id, err)
 	}
-	if id, err := envelopeID([]byte(`{"id":"bare"}`)); err != nil || id != "bare" {
-		t.Errorf("envelopeID of a line without raw = %q, %v; want bare", id, err)
+	ocsf := []byte(`{"metadata":{"log_source":"s2","uid":"u-1"},"raw_data":"{\"x\":1}"}`)
+	if src, id, err := lineKey(ocsf); err != nil || src != "s2" || id != "u-1" {
+		t.Errorf("lineKey of an OCSF line = %q, %q, %v; want s2, u-1", src, id, err)
+	}
+	if _, _, err := lineKey([]byte(`{"x":1}`)); err == nil {
+		t.Error("a line with no id has a key")
 	}
 }

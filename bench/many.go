@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -23,6 +24,7 @@ import (
 	bbolt "go.etcd.io/bbolt"
 
 	"github.com/auditrelay/auditrelay/internal/emulator"
+	"github.com/auditrelay/auditrelay/internal/normalize"
 	"github.com/auditrelay/auditrelay/internal/sink/sentinel"
 	"github.com/auditrelay/auditrelay/internal/store/bolt"
 )
@@ -50,6 +52,7 @@ const (
 type manyParams struct {
 	sources, backlog int
 	sentinel         bool
+	format           string // the file sink's format; empty: raw
 }
 
 // manyScenario measures many environments, each on its own licence,
@@ -59,10 +62,11 @@ func manyScenario(p manyParams) scenario {
 	atLeast := func(limit float64) func(float64) bool { return func(v float64) bool { return v >= limit } }
 	equal := func(want float64) func(float64) bool { return func(v float64) bool { return v == want } }
 	total := p.sources * p.backlog
-	sinks := "file sink (raw, fsync on)"
+	format := cmp.Or(p.format, "raw")
+	sinks := fmt.Sprintf("file sink (%s, fsync on)", format)
 	rateTarget := float64(manyFileRate)
 	if p.sentinel {
-		sinks = "file sink (raw, fsync on) + sentinel (format auditrelay)"
+		sinks += " + sentinel (format auditrelay)"
 		rateTarget = manySentinelMin
 	}
 	figs := []figure{
@@ -261,33 +265,26 @@ func getJSON(ctx context.Context, url string, v any) error {
 	return json.NewDecoder(resp.Body).Decode(v)
 }
 
-// envMarker precedes the environment id in a raw PingOne activity.
-var envMarker = []byte(`"environment":{"id":"`)
-
-// lineEnv returns the environment id of a raw line, or nil.
-func lineEnv(l []byte) []byte {
-	i := bytes.Index(l, envMarker)
-	if i < 0 {
-		return nil
-	}
-	l = l[i+len(envMarker):]
-	j := bytes.IndexByte(l, '"')
-	if j < 0 {
-		return nil
-	}
-	return l[:j]
-}
-
-// rawMarker ends the envelope of a raw line, which holds the id.
+// rawMarker ends the envelope of a raw line, which holds the source and
+// the id.
 var rawMarker = []byte(`,"raw":`)
 
-// envelopeID returns the id of a raw line, decoding only the envelope
-// before the event: the harness shares the machine with the daemon.
-func envelopeID(l []byte) (string, error) {
+// lineKey returns the source and the id of a line of the file sink: for a
+// raw line from its envelope alone, before the event (the harness shares
+// the machine with the daemon), for the other formats through
+// normalize.LineKey.
+func lineKey(l []byte) (src, id string, err error) {
 	if i := bytes.Index(l, rawMarker); i > 0 {
-		l = append(l[:i:i], '}')
+		var k struct{ Source, ID string }
+		if err := json.Unmarshal(append(l[:i:i], '}'), &k); err == nil && k.ID != "" {
+			return k.Source, k.ID, nil
+		}
 	}
-	return lineID(l)
+	src, id, ok := normalize.LineKey(l)
+	if !ok {
+		return "", "", fmt.Errorf("a line with no source and id: %.200s", l)
+	}
+	return src, id, nil
 }
 
 // metricValue returns the sum of the samples of a metric whose label set
@@ -354,6 +351,7 @@ func runMany(ctx context.Context, e *runEnv, p manyParams) (map[string]float64, 
 	cfg := configSpec{
 		dataDir: dataDir, metricsListen: metrics, logLevel: e.logLevel, apiURL: emu.addrs.PingOne,
 		sinkPath: sinkPath, maxSize: "16GiB", // no rotation
+		fileFormat: p.format,
 	}
 	var environ []string
 	for i := 1; i <= p.sources; i++ {
@@ -382,7 +380,7 @@ func runMany(ctx context.Context, e *runEnv, p manyParams) (map[string]float64, 
 	}
 	defer c.kill()
 
-	perEnv := map[string]int{}
+	perSource := map[string]int{}
 	caughtUp := map[string]time.Time{}
 	ids := map[string]struct{}{}
 	var idErr error
@@ -393,22 +391,17 @@ func runMany(ctx context.Context, e *runEnv, p manyParams) (map[string]float64, 
 	defer tick.Stop()
 	for {
 		n, err := tl.poll(func(l []byte) {
-			env := lineEnv(l)
-			if env == nil {
+			src, id, err := lineKey(l)
+			if err != nil {
 				if idErr == nil {
-					idErr = fmt.Errorf("a line without an environment id: %.200s", l)
+					idErr = err
 				}
 				return
 			}
-			id, err := envelopeID(l)
-			if err != nil && idErr == nil {
-				idErr = err
-			}
 			ids[id] = struct{}{}
-			k := string(env)
-			perEnv[k]++
-			if perEnv[k] == p.backlog {
-				caughtUp[k] = time.Now()
+			perSource[src]++
+			if perSource[src] == p.backlog {
+				caughtUp[src] = time.Now()
 			}
 		})
 		if err != nil {

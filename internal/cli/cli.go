@@ -53,6 +53,9 @@ Usage:
   auditrelay backfill --config FILE --source NAME --from TIME --to TIME
                                                read a past span of a source (PingOne: the last 14 days)
                                                through a cursor of its own, deduplicated like live events
+  auditrelay replay --config FILE --sink NAME --from TIME --to TIME [--archive PATH]
+                                               send a span again to one sink, from the spool (daemon
+                                               stopped) or a file sink's output (works while running)
   auditrelay store compact --config FILE       shrink the store file to its live data (daemon stopped)
   auditrelay store parked --config FILE [--sink NAME]
                                                parked events as NDJSON with their sink, from the park
@@ -107,6 +110,8 @@ func Main(ctx context.Context, args []string, env Env) int {
 		return cmdStore(ctx, rest, env)
 	case "backfill":
 		return cmdBackfill(ctx, rest, env)
+	case "replay":
+		return cmdReplay(ctx, rest, env)
 	case "emulate":
 		return cmdEmulate(ctx, rest, env)
 	case "sentinel":

@@ -410,19 +410,9 @@ func (r *SinkRunner) Run(ctx context.Context) error {
 // send retries a batch until the sink accepts it; false means ctx ended.
 func (r *SinkRunner) send(ctx context.Context, log *slog.Logger, batch []event.Raw) bool {
 	key := "sink/" + r.Name
-	for attempt := 1; ; attempt++ {
-		err := r.Sink.Send(ctx, batch)
-		if err == nil {
-			if attempt > 1 {
-				log.Info("sink recovered", "attempts", attempt)
-				r.Metrics.up.WithLabelValues("sink", r.Name).Set(1)
-				r.Health.set(key, nil)
-			}
-			return true
-		}
-		if ctx.Err() != nil {
-			return false
-		}
+	failures := 0
+	err := SendRetrying(ctx, r.Sink, batch, func(err error, attempt int) (time.Duration, bool) {
+		failures++
 		class, _ := delivery.ClassOf(err)
 		r.Metrics.retries.WithLabelValues("sink", r.Name, class.String()).Inc()
 		if rerr := r.Store.RecordSinkError(r.Name, err.Error(), r.now()); rerr != nil {
@@ -443,8 +433,39 @@ func (r *SinkRunner) send(ctx context.Context, log *slog.Logger, batch []event.R
 		default:
 			log.Debug("send failed; retrying", "err", err, "class", class.String(), "attempt", attempt, "delay", d)
 		}
+		return d, true
+	})
+	if err != nil {
+		return false
+	}
+	if failures > 0 {
+		log.Info("sink recovered", "attempts", failures+1)
+		r.Metrics.up.WithLabelValues("sink", r.Name).Set(1)
+		r.Health.set(key, nil)
+	}
+	return true
+}
+
+// SendRetrying sends batch to s until s accepts it. After each failure it
+// calls failed with the error and the attempt's number (1-based), which
+// returns how long to wait before the next attempt, or false to give up:
+// SendRetrying then returns that error. When ctx ends first it returns
+// ctx's error. The sink runner and replay both send through it.
+func SendRetrying(ctx context.Context, s sink.Sink, batch []event.Raw, failed func(err error, attempt int) (time.Duration, bool)) error {
+	for attempt := 1; ; attempt++ {
+		err := s.Send(ctx, batch)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		d, again := failed(err, attempt)
+		if !again {
+			return err
+		}
 		if !delivery.Sleep(ctx, d) {
-			return false
+			return ctx.Err()
 		}
 	}
 }

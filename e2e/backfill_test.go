@@ -45,6 +45,30 @@ func backfillStateOf(t *testing.T, bin, cfg string, environ []string, name strin
 	return live, bf, st
 }
 
+// waitCaughtUp waits until the live source name has a watermark after
+// since and every sink has delivered all it was given, failing with p's
+// log (and p killed) when it does not within two minutes or p exits.
+func waitCaughtUp(t *testing.T, bin, cfg string, environ []string, name string, since time.Time, p *proc) {
+	t.Helper()
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(200 * time.Millisecond) {
+		live, _, st := backfillStateOf(t, bin, cfg, environ, name)
+		done := live.Watermark.After(since) && len(st.Store.Sinks) > 0
+		for _, s := range st.Store.Sinks {
+			done = done && s.Backlog == 0
+		}
+		if done {
+			return
+		}
+		if time.Now().After(deadline) || p.exited() {
+			if !p.exited() {
+				p.kill(t)
+			}
+			b, _ := os.ReadFile(p.log)
+			t.Fatalf("source %s did not catch up: %+v\n%s", name, live, b)
+		}
+	}
+}
+
 // TestBackfill: the live source reads the last hour; a backfill of the
 // three hours before asks the running daemon, which is killed -9 mid-way;
 // the same backfill run again without a daemon resumes and ends it; the
@@ -158,15 +182,7 @@ func TestBackfillCyberArk(t *testing.T) {
 	environ := caEnviron()
 	p := start(t, bin, cfg, environ, filepath.Join(dir, "auditrelay.log"))
 	defer func() { p.kill(t) }()
-	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(200 * time.Millisecond) {
-		live, _, st := backfillStateOf(t, bin, cfg, environ, "cyberark-prod")
-		if live.Watermark.After(now.Add(-time.Minute)) && len(st.Store.Sinks) == 2 && st.Store.Sinks[0].Backlog == 0 && st.Store.Sinks[1].Backlog == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the live source did not catch up: %+v", live)
-		}
-	}
+	waitCaughtUp(t, bin, cfg, environ, "cyberark-prod", now.Add(-time.Minute), p)
 	before := len(caFileIDs(t, filepath.Join(dir, "out", "a.ndjson")))
 	if want := len(w.want()); before == 0 || before >= want {
 		t.Fatalf("the live source read %d of %d events: want the last hour only", before, want)
@@ -235,16 +251,7 @@ sinks:
 	const name = "entra-contoso/sign_ins"
 	logPath := filepath.Join(dir, "auditrelay.log")
 	p := start(t, bin, cfg, environ, logPath)
-	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(200 * time.Millisecond) {
-		live, _, st := backfillStateOf(t, bin, cfg, environ, name)
-		if live.Watermark.After(now.Add(-time.Minute)) && len(st.Store.Sinks) == 1 && st.Store.Sinks[0].Backlog == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			p.kill(t)
-			t.Fatalf("the live source did not catch up: %+v", live)
-		}
-	}
+	waitCaughtUp(t, bin, cfg, environ, name, now.Add(-time.Minute), p)
 	p.stop(t)
 	file := filepath.Join(dir, "out", "a.ndjson")
 	before := len(entraFileIDs(t, file))
@@ -302,16 +309,7 @@ sinks:
 	environ := os.Environ()
 	p := start(t, bin, cfg, environ, filepath.Join(dir, "auditrelay.log"))
 	defer func() { p.kill(t) }()
-	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(200 * time.Millisecond) {
-		live, _, st := backfillStateOf(t, bin, cfg, environ, "okta-prod")
-		if live.Watermark.After(now.Add(-time.Minute)) && len(st.Store.Sinks) == 1 && st.Store.Sinks[0].Backlog == 0 {
-			break
-		}
-		if time.Now().After(deadline) || p.exited() {
-			b, _ := os.ReadFile(filepath.Join(dir, "auditrelay.log"))
-			t.Fatalf("the live source did not catch up: %+v\n%s", live, b)
-		}
-	}
+	waitCaughtUp(t, bin, cfg, environ, "okta-prod", now.Add(-time.Minute), p)
 	file := filepath.Join(dir, "out", "a.ndjson")
 	before := len(oktaFileIDs(t, file))
 	from, to := now.Add(-4*time.Hour).UTC().Format(time.RFC3339), time.Now().UTC().Format(time.RFC3339)
@@ -376,15 +374,7 @@ func TestBackfillReplicas(t *testing.T) {
 			p.kill(t)
 		}
 	}()
-	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(200 * time.Millisecond) {
-		live, _, st := backfillState(t, bin, cfgs[0], environ)
-		if live.Watermark.After(now.Add(-time.Minute)) && len(st.Store.Sinks) == 2 && st.Store.Sinks[0].Backlog == 0 && st.Store.Sinks[1].Backlog == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the live source did not catch up: %+v", live)
-		}
-	}
+	waitCaughtUp(t, bin, cfgs[0], environ, "env-1", now.Add(-time.Minute), procs[0])
 	from, to := now.Add(-4*time.Hour).UTC().Format(time.RFC3339), time.Now().UTC().Format(time.RFC3339)
 	var out bytes.Buffer
 	cli := exec.Command(bin, "backfill", "--config", cfgs[0], "--source", "env-1", "--from", from, "--to", to)

@@ -18,6 +18,7 @@ import (
 	"github.com/auditrelay/auditrelay/internal/config"
 	"github.com/auditrelay/auditrelay/internal/daemon"
 	"github.com/auditrelay/auditrelay/internal/emulator"
+	"github.com/auditrelay/auditrelay/internal/rotate"
 	"github.com/auditrelay/auditrelay/internal/secret"
 	"github.com/auditrelay/auditrelay/internal/sink/file"
 	"github.com/auditrelay/auditrelay/internal/source/pingone"
@@ -225,7 +226,7 @@ const demoMarker = ".auditrelay-demo"
 func prepareDemoDir(dir string) (refused bool, err error) {
 	marker := filepath.Join(dir, demoMarker)
 	if _, err := os.Stat(marker); err == nil {
-		for _, p := range append(rotated(filepath.Join(dir, "events.ndjson")), filepath.Join(dir, "data"), filepath.Join(dir, "auditrelay.log")) {
+		for _, p := range append(rotate.Files(filepath.Join(dir, "events.ndjson")), filepath.Join(dir, "data"), filepath.Join(dir, "auditrelay.log")) {
 			if err := os.RemoveAll(p); err != nil {
 				return false, fmt.Errorf("clear the previous run's %s: %w", p, err)
 			}
@@ -313,7 +314,7 @@ func demoCounts(emu *emulator.PingOne, envs []emulator.Environment, path string)
 		}
 	}
 	counts := map[string]int{}
-	for _, p := range rotated(path) {
+	for _, p := range rotate.Files(path) {
 		lines, err := file.ReadLines(p)
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
 			return nil, nil, fmt.Errorf("cannot read %s: %w", p, err)
@@ -348,18 +349,6 @@ func demoSummary(w io.Writer, emu *emulator.PingOne, envs []emulator.Environment
 		ran.Round(time.Second), len(served), path, len(counts), dups, missing)
 	fmt.Fprintln(w, "next: `auditrelay emulate pingone` serves the same emulator standalone, so you can run, kill -9 and restart `auditrelay run` against it")
 	return exitOK
-}
-
-// rotated lists a file sink's files, oldest first.
-func rotated(path string) []string {
-	var out []string
-	for i := 1000; i >= 1; i-- {
-		p := fmt.Sprintf("%s.%d", path, i)
-		if _, err := os.Stat(p); err == nil {
-			out = append(out, p)
-		}
-	}
-	return append(out, path)
 }
 
 // emulateUsage lists every emulator `auditrelay emulate` serves.

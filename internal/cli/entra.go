@@ -9,6 +9,7 @@ import (
 
 	"github.com/auditrelay/auditrelay/internal/config"
 	"github.com/auditrelay/auditrelay/internal/emulator"
+	"github.com/auditrelay/auditrelay/internal/rotate"
 	"github.com/auditrelay/auditrelay/internal/secret"
 	"github.com/auditrelay/auditrelay/internal/sink/file"
 	"github.com/auditrelay/auditrelay/internal/source/entra"
@@ -111,7 +112,7 @@ func (d *demoEntra) summary(w io.Writer, path string) {
 		}
 	}
 	inFile := map[string]int{}
-	for _, p := range rotated(path) {
+	for _, p := range rotate.Files(path) {
 		lines, _ := file.ReadLines(p)
 		for _, l := range lines {
 			if strings.HasPrefix(l.Source, "demo-entra/") {

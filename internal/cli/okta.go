@@ -15,6 +15,7 @@ import (
 
 	"github.com/auditrelay/auditrelay/internal/config"
 	"github.com/auditrelay/auditrelay/internal/emulator"
+	"github.com/auditrelay/auditrelay/internal/rotate"
 	"github.com/auditrelay/auditrelay/internal/sink/file"
 	"github.com/auditrelay/auditrelay/internal/source/okta"
 	"github.com/auditrelay/auditrelay/internal/units"
@@ -139,7 +140,7 @@ func startDemoOkta(cfg *config.Config, dir string, backlog int, rate float64) (*
 func (d *demoOkta) summary(w io.Writer, path string) {
 	served := d.emu.ServedIDs()
 	inFile := map[string]int{}
-	for _, p := range rotated(path) {
+	for _, p := range rotate.Files(path) {
 		lines, _ := file.ReadLines(p)
 		for _, l := range lines {
 			if l.Provider == okta.Provider {

@@ -1,6 +1,7 @@
 // Package rotate shifts size-rotated files: path becomes path.1, path.1
 // becomes path.2, and so on, keeping at most a given number of rotated
-// files. The file sink and the park files use it.
+// files. The file sink and the park files use it; Files lists what it
+// left, for the readers of those files.
 package rotate
 
 import (
@@ -42,4 +43,25 @@ func Shift(path string, keep int) error {
 		d.Close()
 	}
 	return nil
+}
+
+// Files returns the files of path that exist, oldest first: path.N down
+// to path.1 (as Shift numbers them, from 1 up without a gap), then path.
+func Files(path string) []string {
+	var rotated []string
+	for i := 1; ; i++ {
+		p := path + "." + strconv.Itoa(i)
+		if _, err := os.Stat(p); err != nil {
+			break
+		}
+		rotated = append(rotated, p)
+	}
+	out := make([]string, 0, len(rotated)+1)
+	for i := len(rotated) - 1; i >= 0; i-- {
+		out = append(out, rotated[i])
+	}
+	if _, err := os.Stat(path); err == nil {
+		out = append(out, path)
+	}
+	return out
 }

@@ -42,3 +42,35 @@ func TestDue(t *testing.T) {
 		}
 	}
 }
+
+// TestFiles: the files Shift left, oldest first, then the current one;
+// nothing for a path that was never written.
+func TestFiles(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "out.ndjson")
+	if got := Files(p); len(got) != 0 {
+		t.Fatalf("Files of nothing = %q", got)
+	}
+	for i := range 3 {
+		if err := os.WriteFile(p, []byte{byte('a' + i)}, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := Shift(p, 5); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(p, []byte("d"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var got string
+	for _, f := range Files(p) {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got += string(b)
+	}
+	if got != "abcd" {
+		t.Errorf("Files read in order give %q, want abcd (oldest first)", got)
+	}
+}

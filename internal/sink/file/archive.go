@@ -8,31 +8,17 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strconv"
 	"time"
 
 	"github.com/auditrelay/auditrelay/internal/event"
+	"github.com/auditrelay/auditrelay/internal/rotate"
 )
 
 // ArchiveFiles returns the files of the archive a file sink writing path
 // keeps, oldest first: its rotated files path.N … path.1, then path. Files
 // missing from either end are skipped; it fails when none exists.
 func ArchiveFiles(path string) ([]string, error) {
-	var rotated []string
-	for i := 1; ; i++ {
-		p := path + "." + strconv.Itoa(i)
-		if _, err := os.Stat(p); err != nil {
-			break
-		}
-		rotated = append(rotated, p)
-	}
-	var out []string
-	for i := len(rotated) - 1; i >= 0; i-- {
-		out = append(out, rotated[i])
-	}
-	if _, err := os.Stat(path); err == nil {
-		out = append(out, path)
-	}
+	out := rotate.Files(path)
 	if len(out) == 0 {
 		return nil, fmt.Errorf("file: no archive at %s (nor %s.1): pass the path: of the file sink whose output to read", path, path)
 	}

@@ -322,7 +322,7 @@ func sendReplay(ctx context.Context, cfg *config.Config, sc config.Sink, plan Re
 		}
 		p.Sent += len(batch)
 		p.At = batch[len(batch)-1].Time
-		batch, bytes = batch[:0], 0
+		batch, bytes = nil, 0 // a new slice: the sink may still hold the one it was sent
 		report()
 		return nil
 	}

@@ -22,16 +22,7 @@ import (
 func TestPausedTransactionFreesTheSpoolHead(t *testing.T) {
 	dsn := pgtest.DSN(t)
 	const ttl = MinLeaseTTL
-	openTTL := func(replica string) *Store {
-		cfg := config(dsn, replica)
-		cfg.LeaseTTL = units.Duration(ttl)
-		s, err := Open(context.Background(), cfg, Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		return s
-	}
+	openTTL := func(replica string) *Store { return openLease(t, dsn, replica, ttl) }
 	a, b, reader := openTTL("a"), openTTL("b"), openTTL("reader")
 	if err := reader.SetSinks([]string{"sink"}); err != nil {
 		t.Fatal(err)
@@ -118,16 +109,7 @@ func (r *blockingRows) Err() error { return nil }
 func TestPausedCopyFreesTheSpoolHead(t *testing.T) {
 	dsn := pgtest.DSN(t)
 	const ttl = MinLeaseTTL
-	openTTL := func(replica string) *Store {
-		cfg := config(dsn, replica)
-		cfg.LeaseTTL = units.Duration(ttl)
-		s, err := Open(context.Background(), cfg, Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		return s
-	}
+	openTTL := func(replica string) *Store { return openLease(t, dsn, replica, ttl) }
 	a, b := openTTL("a"), openTTL("b")
 	resume := make(chan struct{})
 	release := sync.OnceFunc(func() { close(resume) })
@@ -189,4 +171,18 @@ func TestPausedCopyFreesTheSpoolHead(t *testing.T) {
 		t.Fatal("the paused COPY committed after it was ended")
 	}
 	t.Logf("the append behind a paused COPY committed after %v (lease_ttl %v)", took, ttl)
+}
+
+// openLease opens the store of dsn as replica with lease_ttl ttl, closed
+// when the test ends.
+func openLease(t *testing.T, dsn, replica string, ttl time.Duration) *Store {
+	t.Helper()
+	cfg := config(dsn, replica)
+	cfg.LeaseTTL = units.Duration(ttl)
+	s, err := Open(context.Background(), cfg, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
 }

@@ -1,8 +1,8 @@
 package normalize
 
 import (
+	"bytes"
 	"encoding/json"
-	"fmt"
 	"strings"
 	"time"
 
@@ -14,14 +14,9 @@ import (
 // one pass over its JSON: values of unexpected types count as absent, the
 // raw event is kept as it is. Data that is not a JSON object is an error.
 func PingOneEvent(r event.Raw) (event.Event, error) {
-	in := input{source: r.Source, tenant: r.Tenant, id: r.ID, time: r.Time}
-	d, members, ok := prepare(r.Data, in.top[:0])
-	if !ok {
-		return event.Event{}, fmt.Errorf("pingone: normalize activity %q: %w", r.ID, ErrNotObject)
-	}
-	in.data, in.ntop = d, len(members)
-	if members == nil {
-		in.ntop = -1
+	in, err := prepareInput("canonical", &r)
+	if err != nil {
+		return event.Event{}, err
 	}
 	a := decodePingOne(&in)
 	e := event.Event{
@@ -100,16 +95,11 @@ func pingoneOutcome(status []byte) event.Outcome {
 // textOf decodes the raw contents of a JSON string, as str returns them
 // (nil gives "").
 func textOf(c []byte) string {
-	if len(c) == 0 {
-		return ""
+	if bytes.IndexByte(c, '\\') < 0 {
+		return string(c)
 	}
-	for _, b := range c {
-		if b == '\\' {
-			var s string
-			q := make([]byte, 0, len(c)+2)
-			_ = json.Unmarshal(append(append(append(q, '"'), c...), '"'), &s) // c is the inside of a valid JSON string
-			return s
-		}
-	}
-	return string(c)
+	var s string
+	q := make([]byte, 0, len(c)+2)
+	_ = json.Unmarshal(append(append(append(q, '"'), c...), '"'), &s) // c is the inside of a valid JSON string
+	return s
 }

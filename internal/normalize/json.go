@@ -2,7 +2,6 @@ package normalize
 
 import (
 	"bytes"
-	"encoding/json"
 	"unicode/utf8"
 	"unsafe"
 
@@ -231,12 +230,7 @@ func text(v []byte) string {
 	if len(v) < 2 || v[0] != '"' {
 		return ""
 	}
-	if bytes.IndexByte(v, '\\') < 0 {
-		return string(v[1 : len(v)-1])
-	}
-	var s string
-	_ = json.Unmarshal(v, &s) // v is a valid JSON string
-	return s
+	return textOf(v[1 : len(v)-1])
 }
 
 // number returns the raw text of v when it is a JSON number, nil otherwise.

@@ -31,31 +31,24 @@ func skipWS(b []byte, i int) int {
 // is at i.
 func skipString(b []byte, i int) int {
 	i++
-	// Most strings are short keys and ids: a plain loop over the first
-	// bytes beats bytes.IndexByte's call; longer ones use it.
-	for n := min(len(b), i+24); i < n; i++ {
+	for i+8 <= len(b) {
+		m := stopBytes(word(b, i), false)
+		if m == 0 {
+			i += 8
+			continue
+		}
+		i += firstByte(m)
+		if b[i] == '"' {
+			return i + 1
+		}
+		i += 2 // the backslash and the byte it escapes
+	}
+	for ; i < len(b); i++ {
 		switch b[i] {
 		case '\\':
 			i++
 		case '"':
 			return i + 1
-		}
-	}
-	for i < len(b) {
-		j := bytes.IndexByte(b[i:], '"')
-		if j < 0 {
-			return len(b)
-		}
-		i += j
-		// The quote ends the string unless an odd number of
-		// backslashes escapes it.
-		n := 0
-		for k := i - 1; k >= 0 && b[k] == '\\'; k-- {
-			n++
-		}
-		i++
-		if n%2 == 0 {
-			return i
 		}
 	}
 	return len(b)

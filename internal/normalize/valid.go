@@ -6,7 +6,10 @@ package normalize
 // the per-byte state functions, so that checking an event costs a
 // fraction of normalizing it. ascii reports whether every byte it saw was
 // ASCII, so the caller knows when a UTF-8 check is needed.
-func validValue(b []byte, i, depth int) (end int, ascii, ok bool) {
+//
+// With a tape, it records the values below the one it checks while depth
+// is under the tape's limit, as children of the tape's node parent.
+func validValue(b []byte, i, depth int, t *Tape, parent int32) (end int, ascii, ok bool) {
 	i = skipWS(b, i)
 	if i >= len(b) || depth > 10000 {
 		return i, true, false
@@ -25,18 +28,23 @@ func validValue(b []byte, i, depth int) (end int, ascii, ok bool) {
 			if i >= len(b) || b[i] != '"' {
 				return i, ascii, false
 			}
+			ks := i
 			var a bool
 			if i, a, ok = validString(b, i); !ok {
 				return i, ascii, false
 			}
 			ascii = ascii && a
+			k1 := i - 1
 			i = skipWS(b, i)
 			if i >= len(b) || b[i] != ':' {
 				return i, ascii, false
 			}
-			if i, a, ok = validValue(b, i+1, depth+1); !ok {
+			vs := skipWS(b, i+1)
+			n := t.open(depth, parent, ks+1, k1, vs)
+			if i, a, ok = validValue(b, vs, depth+1, t, n); !ok {
 				return i, ascii, false
 			}
+			t.close(n, i)
 			ascii = ascii && a
 			i = skipWS(b, i)
 			if i >= len(b) {
@@ -59,9 +67,12 @@ func validValue(b []byte, i, depth int) (end int, ascii, ok bool) {
 		}
 		for {
 			var a bool
-			if i, a, ok = validValue(b, i, depth+1); !ok {
+			vs := skipWS(b, i)
+			n := t.open(depth, parent, 0, 0, vs)
+			if i, a, ok = validValue(b, vs, depth+1, t, n); !ok {
 				return i, ascii, false
 			}
+			t.close(n, i)
 			ascii = ascii && a
 			i = skipWS(b, i)
 			if i >= len(b) {
@@ -98,7 +109,30 @@ func literal(b []byte, i int, lit string) (int, bool, bool) {
 // validString checks the string whose quote is at b[i].
 func validString(b []byte, i int) (int, bool, bool) {
 	ascii := true
-	for i++; i < len(b); i++ {
+	i++
+	for {
+		// Whole words without a quote, backslash or control character
+		// only need their high bits looked at.
+		for i+8 <= len(b) {
+			w := word(b, i)
+			m := stopBytes(w, true)
+			if m == 0 {
+				if w&msb != 0 {
+					ascii = false
+				}
+				i += 8
+				continue
+			}
+			n := firstByte(m)
+			if w&msb&(1<<(8*n)-1) != 0 {
+				ascii = false
+			}
+			i += n
+			break
+		}
+		if i >= len(b) {
+			return i, ascii, false
+		}
 		switch c := b[i]; {
 		case c == '"':
 			return i + 1, ascii, true
@@ -117,13 +151,16 @@ func validString(b []byte, i int) (int, bool, bool) {
 			default:
 				return i, ascii, false
 			}
+			i++
 		case c < 0x20:
 			return i, ascii, false
-		case c >= 0x80:
-			ascii = false
+		default: // an ordinary byte of the last, partial word
+			if c >= 0x80 {
+				ascii = false
+			}
+			i++
 		}
 	}
-	return i, ascii, false
 }
 
 // validNumber checks the number that starts at b[i].
@@ -198,7 +235,7 @@ func validTop(b []byte, top []member) (members []member, ascii, ok bool) {
 			return nil, ascii, false
 		}
 		vs := skipWS(b, i+1)
-		if i, a, ok = validValue(b, vs, 1); !ok {
+		if i, a, ok = validValue(b, vs, 1, nil, 0); !ok {
 			return nil, ascii, false
 		}
 		ascii = ascii && a

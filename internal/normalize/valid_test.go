@@ -13,7 +13,7 @@ func FuzzValid(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		b := []byte(s)
-		end, _, ok := validValue(b, 0, 0)
+		end, _, ok := validValue(b, 0, 0, nil, 0)
 		got := ok && skipWS(b, end) == len(b)
 		if want := json.Valid(b); got != want {
 			t.Fatalf("validValue(%q) = %v, json.Valid = %v", s, got, want)
@@ -29,7 +29,7 @@ func FuzzSkipValue(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		b := []byte(s)
-		end, _, ok := validValue(b, 0, 0)
+		end, _, ok := validValue(b, 0, 0, nil, 0)
 		if !ok || skipWS(b, end) != len(b) {
 			return
 		}
@@ -72,4 +72,32 @@ func FuzzValidTop(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestStringScannersAtEveryOffset puts each byte the string scanners stop
+// at, and a non-ASCII one, at every offset of strings longer than a word,
+// and checks both scanners against encoding/json.
+func TestStringScannersAtEveryOffset(t *testing.T) {
+	for _, special := range []string{`\"`, `\\`, `\u00e9`, `\n`, "\x01", "\x1f", "é", "\xff", `"`, `\`, `\u00`, `\x`} {
+		for n := range 20 {
+			for tail := range 12 {
+				s := `"` + strings.Repeat("a", n) + special + strings.Repeat("b", tail) + `"`
+				b := []byte(s)
+				end, ascii, ok := validValue(b, 0, 0, nil, 0)
+				valid := ok && end == len(b)
+				if want := json.Valid(b); valid != want {
+					t.Fatalf("validValue(%q) = %v, json.Valid = %v", s, valid, want)
+				}
+				if !valid {
+					continue
+				}
+				if wantASCII := !strings.ContainsFunc(s, func(r rune) bool { return r >= 0x80 }); ascii != wantASCII {
+					t.Fatalf("validValue(%q): ascii %v, want %v", s, ascii, wantASCII)
+				}
+				if got := skipValue(b, 0); got != end {
+					t.Fatalf("skipValue(%q) ends at %d, validValue at %d", s, got, end)
+				}
+			}
+		}
+	}
 }

@@ -39,53 +39,47 @@ type page struct {
 // duplicates of a key win, as with encoding/json; in an activity the
 // first id and recordedAt do, and the scan stops there.
 func decodePage(body []byte) (page, error) {
-	if !normalize.Valid(body) {
+	// The envelope, _links.next, _embedded.activities, each activity and
+	// its members are recorded in the one pass that checks the page.
+	// An activity of a kilobyte has about ten members.
+	t := normalize.Tape{}
+	t.Grow(len(body)/96 + 16)
+	if !t.Scan(body, 4) {
 		var v any
 		if err := json.Unmarshal(body, &v); err != nil {
 			return page{}, fmt.Errorf("malformed page: %w", err)
 		}
 		return page{}, errors.New("malformed page: not JSON")
 	}
-	body = bytes.TrimSpace(body)
-	if isNull(body) {
+	root := t.Value(0)
+	if isNull(root) {
 		return page{}, errors.New("malformed page: no _embedded")
 	}
-	if body[0] != '{' {
+	if root[0] != '{' {
 		return page{}, errors.New("malformed page: not a JSON object")
 	}
-	var links, embedded []byte
-	for k, v := range normalize.Members(body) {
+	links, embedded := -1, -1
+	for k, n := range t.Members(0) {
 		switch string(k) {
 		case "_links":
-			links = v
+			links = n
 		case "_embedded":
-			embedded = v
+			embedded = n
 		}
 	}
 	var p page
-	if links != nil && !isNull(links) {
-		if links[0] != '{' {
+	if links >= 0 && !isNull(t.Value(links)) {
+		if t.Value(links)[0] != '{' {
 			return page{}, errors.New("malformed page: _links is not an object")
 		}
-		var next []byte
-		for k, v := range normalize.Members(links) {
-			if string(k) == "next" {
-				next = v
-			}
-		}
-		if next != nil && !isNull(next) {
-			if next[0] != '{' {
+		next := member(&t, links, "next")
+		if next >= 0 && !isNull(t.Value(next)) {
+			if t.Value(next)[0] != '{' {
 				return page{}, errors.New("malformed page: _links.next is not an object")
 			}
-			var href []byte
-			for k, v := range normalize.Members(next) {
-				if string(k) == "href" {
-					href = v
-				}
-			}
-			if href != nil && !isNull(href) {
+			if href := member(&t, next, "href"); href >= 0 && !isNull(t.Value(href)) {
 				var err error
-				if p.Next, err = decodeString(href); err != nil {
+				if p.Next, err = decodeString(t.Value(href)); err != nil {
 					return page{}, fmt.Errorf("malformed page: _links.next.href: %w", err)
 				}
 			}
@@ -94,29 +88,23 @@ func decodePage(body []byte) (page, error) {
 			}
 		}
 	}
-	if embedded == nil || isNull(embedded) {
+	if embedded < 0 || isNull(t.Value(embedded)) {
 		return page{}, errors.New("malformed page: no _embedded")
 	}
-	if embedded[0] != '{' {
+	if t.Value(embedded)[0] != '{' {
 		return page{}, errors.New("malformed page: _embedded is not an object")
 	}
-	var acts []byte
-	for k, v := range normalize.Members(embedded) {
-		if string(k) == "activities" {
-			acts = v
-		}
-	}
-	if acts == nil || isNull(acts) {
+	acts := member(&t, embedded, "activities")
+	if acts < 0 || isNull(t.Value(acts)) {
 		return page{}, errors.New("malformed page: no _embedded.activities")
 	}
-	if acts[0] != '[' {
+	if t.Value(acts)[0] != '[' {
 		return page{}, errors.New("malformed page: _embedded.activities is not an array")
 	}
-	// About one activity per kilobyte: rarely more than one growth.
-	p.Activities = make([]activity, 0, len(acts)>>10+1)
+	p.Activities = make([]activity, 0, len(t.Value(acts))>>10+1)
 	i := 0
-	for raw := range normalize.Elements(acts) {
-		a, err := decodeActivity(raw)
+	for n := range t.Elements(acts) {
+		a, err := decodeActivity(&t, n)
 		if err != nil {
 			return page{}, fmt.Errorf("malformed page: activity %d: %w", i, err)
 		}
@@ -126,9 +114,22 @@ func decodePage(body []byte) (page, error) {
 	return p, nil
 }
 
-// decodeActivity extracts the id and recordedAt of one activity, which is
-// valid JSON without surrounding whitespace.
-func decodeActivity(raw []byte) (activity, error) {
+// member returns the node of the last member named key of the object at
+// node n, as encoding/json lets a later duplicate win; -1 when absent.
+func member(t *normalize.Tape, n int, key string) int {
+	found := -1
+	for k, c := range t.Members(n) {
+		if string(k) == key {
+			found = c
+		}
+	}
+	return found
+}
+
+// decodeActivity extracts the id and recordedAt of the activity at node n
+// of t, whose members t recorded.
+func decodeActivity(t *normalize.Tape, n int) (activity, error) {
+	raw := t.Value(n)
 	if isNull(raw) {
 		return activity{}, errors.New("activity is null")
 	}
@@ -136,15 +137,15 @@ func decodeActivity(raw []byte) (activity, error) {
 		return activity{}, errors.New("activity is not a JSON object")
 	}
 	var rawID, rawAt []byte
-	for k, v := range normalize.Members(raw) {
+	for k, c := range t.Members(n) {
 		switch string(k) {
 		case "id":
-			rawID = v
+			rawID = t.Value(c)
 		case "recordedAt":
-			rawAt = v
+			rawAt = t.Value(c)
 		}
 		if rawID != nil && rawAt != nil {
-			break // both found: the rest of the activity is not scanned
+			break // the first of each wins, as before
 		}
 	}
 	id, err := decodeID(rawID)
@@ -158,11 +159,11 @@ func decodeActivity(raw []byte) (activity, error) {
 	if err != nil {
 		return activity{}, fmt.Errorf("activity %q: recordedAt: %w", id, err)
 	}
-	t, err := parseTime(at)
+	when, err := parseTime(at)
 	if err != nil {
 		return activity{}, fmt.Errorf("activity %q: recordedAt: %w", id, err)
 	}
-	return activity{ID: id, RecordedAt: t, Data: raw}, nil
+	return activity{ID: id, RecordedAt: when, Data: raw}, nil
 }
 
 // isNull reports whether the raw JSON value v is null.

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -124,22 +125,166 @@ func (d DeletedThrough) Merge(src string, t time.Time) bool {
 
 // DecodeRecord decodes a spool record; its Data does not alias b.
 func DecodeRecord(b []byte) (event.Raw, error) {
+	var d Decoder
+	return d.Decode(b)
+}
+
+// A Decoder decodes spool records for a batch: the events it returns share
+// their source, provider and tenant strings with the event before when
+// they are the same, and their data is carved from one buffer, so that a
+// batch of a thousand events costs a handful of allocations rather than
+// five each. Data never aliases the record decoded.
+type Decoder struct {
+	src, provider, tenant string
+	buf                   []byte
+}
+
+// decoderChunk is the size of the buffers a Decoder carves event data
+// from; larger data gets a buffer of its own.
+const decoderChunk = 256 << 10
+
+// Decode decodes one record.
+func (d *Decoder) Decode(b []byte) (event.Raw, error) {
 	if len(b) < 1 || b[0] != recordVersion {
 		return event.Raw{}, fmt.Errorf("%w: unknown version", ErrRecord)
 	}
 	b = b[1:]
-	var f [4]string
+	var f [4][]byte
 	for i := range f {
-		var err error
-		if f[i], b, err = readString(b); err != nil {
-			return event.Raw{}, err
+		n, k := binary.Uvarint(b)
+		if k <= 0 || uint64(len(b)-k) < n {
+			return event.Raw{}, ErrRecord
 		}
+		f[i], b = b[k:k+int(n)], b[k+int(n):]
 	}
 	t, k := binary.Varint(b)
 	if k <= 0 {
 		return event.Raw{}, ErrRecord
 	}
-	data := make([]byte, len(b)-k)
-	copy(data, b[k:])
-	return event.Raw{Source: f[0], Provider: f[1], Tenant: f[2], ID: f[3], Time: time.Unix(0, t).UTC(), Data: data}, nil
+	// string(x) == s compares without allocating.
+	if string(f[0]) != d.src {
+		d.src = string(f[0])
+	}
+	if string(f[1]) != d.provider {
+		d.provider = string(f[1])
+	}
+	if string(f[2]) != d.tenant {
+		d.tenant = string(f[2])
+	}
+	raw := b[k:]
+	var data []byte
+	if len(raw) > decoderChunk/4 {
+		data = bytes.Clone(raw)
+	} else {
+		if cap(d.buf)-len(d.buf) < len(raw) {
+			d.buf = make([]byte, 0, decoderChunk)
+		}
+		n := len(d.buf)
+		d.buf = append(d.buf, raw...)
+		data = d.buf[n:len(d.buf):len(d.buf)]
+	}
+	return event.Raw{Source: d.src, Provider: d.provider, Tenant: d.tenant, ID: string(f[3]), Time: time.Unix(0, t).UTC(), Data: data}, nil
+}
+
+// A spool entry is either one record (version 1) or a batch: the records
+// of consecutive positions in one value, so that a page of a thousand
+// events is one entry to write and one to delete instead of a thousand.
+// A batch is version byte 2, a uvarint count (at least 1), then each
+// record with a 4-byte big-endian length before it.
+const batchVersion = 2
+
+// BatchWriter builds a batch entry in a buffer, leaving room in front
+// for the header so that the records are never copied again.
+type BatchWriter struct {
+	b []byte
+	n int
+}
+
+// batchHead is the most bytes a batch header takes.
+const batchHead = 1 + binary.MaxVarintLen64
+
+// Reset starts a new batch in b's storage.
+func (w *BatchWriter) Reset(b []byte) {
+	w.b, w.n = append(b[:0], make([]byte, batchHead)...), 0
+}
+
+// Add appends the record of ev to the batch and returns its size.
+func (w *BatchWriter) Add(ev *event.Raw) int {
+	at := len(w.b)
+	w.b = append(w.b, 0, 0, 0, 0)
+	w.b = AppendRecord(w.b, ev)
+	n := len(w.b) - at - 4
+	binary.BigEndian.PutUint32(w.b[at:], uint32(n))
+	w.n++
+	return n
+}
+
+// Len returns the number of records added.
+func (w *BatchWriter) Len() int { return w.n }
+
+// BatchSize returns an upper bound of the encoded size of a batch of evs.
+func BatchSize(evs []event.Raw) int {
+	n := batchHead
+	for i := range evs {
+		n += 4 + RecordSize(&evs[i])
+	}
+	return n
+}
+
+// Entry returns the batch entry, the header then the records added, in
+// the writer's buffer.
+func (w *BatchWriter) Entry() []byte {
+	var h [batchHead]byte
+	head := binary.AppendUvarint(append(h[:0], batchVersion), uint64(w.n))
+	start := batchHead - len(head)
+	copy(w.b[start:], head)
+	return w.b[start:len(w.b):len(w.b)]
+}
+
+// EntryCount returns how many records (positions) a spool entry holds,
+// reading its header only.
+func EntryCount(v []byte) (int, error) {
+	if len(v) > 0 && v[0] == recordVersion {
+		return 1, nil
+	}
+	if len(v) < 2 || v[0] != batchVersion {
+		return 0, fmt.Errorf("%w: unknown entry version", ErrRecord)
+	}
+	n, k := binary.Uvarint(v[1:])
+	// Each record takes at least its length and version byte.
+	if k <= 0 || n == 0 || n > uint64(len(v)-1-k)/5 {
+		return 0, fmt.Errorf("%w: bad batch count", ErrRecord)
+	}
+	return int(n), nil
+}
+
+// SplitEntry appends the records of a spool entry to recs, in position
+// order, as sub-slices of v. A batch whose framing does not add up is an
+// error as a whole; a record inside it is decoded (and may fail) on its
+// own.
+func SplitEntry(v []byte, recs [][]byte) ([][]byte, error) {
+	n, err := EntryCount(v)
+	if err != nil {
+		return recs, err
+	}
+	if v[0] == recordVersion {
+		return append(recs, v), nil
+	}
+	_, k := binary.Uvarint(v[1:])
+	b := v[1+k:]
+	for range n {
+		if len(b) < 4 {
+			return recs, fmt.Errorf("%w: batch cut short", ErrRecord)
+		}
+		l := binary.BigEndian.Uint32(b)
+		if uint64(len(b)-4) < uint64(l) {
+			return recs, fmt.Errorf("%w: batch cut short", ErrRecord)
+		}
+		recs = append(recs, b[4:4+l:4+l])
+		b = b[4+l:]
+	}
+	if len(b) != 0 {
+		return recs, fmt.Errorf("%w: %d bytes after the batch's last record", ErrRecord, len(b))
+	}
+	return recs, nil
 }

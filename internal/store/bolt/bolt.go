@@ -37,9 +37,13 @@ const pidFileName = "auditrelay.pid"
 // formatVersion is the on-disk layout this code reads and writes. A store
 // with a higher version was written by a newer auditrelay.
 //
-// Format 2 keeps a source's dedup ids only in ids_by_time (time + id);
-// format 1 also kept an ids bucket keyed by the id alone, which Open removes.
-const formatVersion = 2
+// Format 3 keeps each page's events as one spool entry (a batch, see
+// store.SplitEntry) keyed by the position of its last event; the
+// one-event entries of format 2 read as batches of one, so Open only
+// moves the marker. Format 2 keeps a source's dedup ids only in
+// ids_by_time (time + id); format 1 also kept an ids bucket keyed by the
+// id alone, which Open removes.
+const formatVersion = 3
 
 // Bucket and key names. See docs/architecture.md for the layout.
 var (
@@ -57,6 +61,7 @@ var (
 	kState      = []byte("state")
 	kOffset     = []byte("offset")
 	kDeleted    = []byte("deleted_through")
+	kPassed     = []byte("passed")
 )
 
 // present is the value of a dedup id: bbolt's Get returns nil for an
@@ -219,6 +224,18 @@ func (s *Store) init() error {
 		if err := recordLegacyDeletions(tx); err != nil {
 			return fmt.Errorf("store: record deletions: %w", err)
 		}
+		if m.Get(kPassed) == nil {
+			// Before format 3 every entry all sinks had passed was
+			// deleted at once: they passed what precedes the first.
+			spool := tx.Bucket(bSpool)
+			passed := spool.Sequence()
+			if k, v := spool.Cursor().First(); k != nil {
+				passed = binary.BigEndian.Uint64(k) - uint64(entryCount(v))
+			}
+			if err := m.Put(kPassed, putU64(nil, passed)); err != nil {
+				return err
+			}
+		}
 		return m.Put(kFormat, []byte(strconv.Itoa(formatVersion)))
 	})
 }
@@ -326,48 +343,44 @@ func (s *Store) Append(name, fingerprint string, p source.Page, now time.Time) (
 		byTime := sb.Bucket(bIDTime)
 		byTime.FillPercent = 1.0
 		spool := tx.Bucket(bSpool)
-		// bbolt keeps key and value slices until commit, so each gets its
-		// own bytes; one arena per page saves an allocation per slice.
-		size := 0
+		// The page's new events are one spool entry (a batch). bbolt
+		// keeps key and value slices until commit, so each gets its own
+		// bytes: the ids share one arena, the entry is one buffer.
+		idSize := 0
 		for i := range p.Events {
-			size += len(p.Events[i].ID) + 24 + store.RecordSize(&p.Events[i])
+			idSize += len(p.Events[i].ID) + 8
 		}
-		arena := make([]byte, 0, size)
-		take := func(b []byte) []byte { // b was appended at the arena's end
-			return b[:len(b):len(b)]
-		}
+		ids := make([]byte, 0, idSize)
+		var w store.BatchWriter
+		w.Reset(make([]byte, 0, store.BatchSize(p.Events)))
 		var probe []byte
 		for i := range p.Events {
 			ev := &p.Events[i]
-			t := ev.Time.UnixNano()
-			probe = appendTimeKey(probe[:0], t, ev.ID)
+			probe = appendTimeKey(probe[:0], ev.Time.UnixNano(), ev.ID)
 			if byTime.Get(probe) != nil {
 				res.Duplicates++
 				continue
 			}
-			start := len(arena)
-			arena = append(arena, probe...)
-			tk := take(arena[start:])
-			if err := byTime.Put(tk, present); err != nil {
+			start := len(ids)
+			ids = append(ids, probe...)
+			if err := byTime.Put(ids[start:len(ids):len(ids)], present); err != nil {
 				return fmt.Errorf("put id index: %w", err)
 			}
-			seq, err := spool.NextSequence()
-			if err != nil {
-				return fmt.Errorf("spool sequence: %w", err)
-			}
-			start = len(arena)
-			arena = putU64(arena, seq)
-			sk := take(arena[start:])
-			start = len(arena)
-			arena = store.AppendRecord(arena, ev)
-			rec := take(arena[start:])
-			if err := spool.Put(sk, rec); err != nil {
-				return fmt.Errorf("spool put: %w", err)
-			}
+			res.Bytes += int64(w.Add(ev))
 			res.Added++
-			res.Bytes += int64(len(rec))
 			if ev.Time.Before(lateBefore) {
 				res.Late = append(res.Late, lateBefore.Sub(ev.Time))
+			}
+		}
+		if w.Len() > 0 {
+			// An entry's key is the position of its last event; its
+			// events hold the positions up to it.
+			last := spool.Sequence() + uint64(w.Len())
+			if err := spool.SetSequence(last); err != nil {
+				return fmt.Errorf("spool sequence: %w", err)
+			}
+			if err := spool.Put(putU64(nil, last), w.Entry()); err != nil {
+				return fmt.Errorf("spool put: %w", err)
 			}
 		}
 		if !p.DedupHorizon.IsZero() {
@@ -513,7 +526,9 @@ func (s *Store) SetSinks(names []string) error {
 				if err != nil {
 					return fmt.Errorf("create sink %s: %w", n, err)
 				}
-				if err := b.Put(kOffset, putU64(nil, 0)); err != nil {
+				// It starts after what every sink has passed: the
+				// oldest event still in the spool.
+				if err := b.Put(kOffset, tx.Bucket(bMeta).Get(kPassed)); err != nil {
 					return err
 				}
 			}
@@ -582,31 +597,49 @@ func (s *Store) Read(after uint64, max, maxBytes int, route func(source string) 
 	err = s.db.View(func(tx *bbolt.Tx) error {
 		c := tx.Bucket(bSpool).Cursor()
 		size := 0
+		var dec store.Decoder
+		var recs [][]byte
+	entries:
+		// The first entry whose last position is past after holds the
+		// position after it: entries hold consecutive positions.
 		for k, v := c.Seek(putU64(nil, after+1)); k != nil; k, v = c.Next() {
-			seq := binary.BigEndian.Uint64(k)
-			src, err := store.RecordSource(v)
-			if err == nil && route != nil && !route(src) {
-				last = seq
-				continue
-			}
-			if len(batch) > 0 && size+len(v) > maxBytes {
-				break
-			}
-			var ev event.Raw
-			if err == nil {
-				ev, err = store.DecodeRecord(v)
-			}
-			if err != nil {
+			end := binary.BigEndian.Uint64(k)
+			var err error
+			if recs, err = store.SplitEntry(v, recs[:0]); err != nil {
+				// An entry whose framing is unreadable is skipped whole.
 				if len(batch) > 0 {
 					break
 				}
-				return &store.CorruptError{Seq: seq, Record: bytes.Clone(v), Err: err}
+				return &store.CorruptError{Seq: end, Record: bytes.Clone(v), Err: err}
 			}
-			batch = append(batch, ev)
-			size += len(v)
-			last = seq
-			if len(batch) >= max {
-				break
+			// An entry holds one source's events (one page).
+			src, err := store.RecordSource(recs[0])
+			if err == nil && route != nil && !route(src) {
+				last = end
+				continue
+			}
+			first := end - uint64(len(recs)) + 1
+			for j, rec := range recs {
+				seq := first + uint64(j)
+				if seq <= after {
+					continue
+				}
+				if len(batch) > 0 && size+len(rec) > maxBytes {
+					break entries
+				}
+				ev, err := dec.Decode(rec)
+				if err != nil {
+					if len(batch) > 0 {
+						break entries
+					}
+					return &store.CorruptError{Seq: seq, Record: bytes.Clone(rec), Err: err}
+				}
+				batch = append(batch, ev)
+				size += len(rec)
+				last = seq
+				if len(batch) >= max {
+					break entries
+				}
 			}
 		}
 		return nil
@@ -616,6 +649,17 @@ func (s *Store) Read(after uint64, max, maxBytes int, route func(source string) 
 	}
 	return batch, last, nil
 }
+
+// entryCount returns how many positions the spool entry v holds, 1 when
+// its header is unreadable (it is then skipped as one).
+func entryCount(v []byte) int {
+	n, err := store.EntryCount(v)
+	if err != nil {
+		return 1
+	}
+	return n
+}
+
 
 // Ack advances a sink's offset to offset after it delivered n events (and
 // skipped the others up to offset), then deletes the entries every sink has
@@ -677,7 +721,11 @@ func (s *Store) RecordSinkError(sink, msg string, at time.Time) error {
 	return nil
 }
 
-// collect deletes the spool entries at or below the lowest sink offset.
+// collect moves what every sink has passed (the meta key passed) up to
+// the lowest sink offset: the events it passes leave the spool's counters
+// and its deletion record, and the entries whose last event it passes are
+// deleted. An entry whose first events alone are passed stays until its
+// last is: a page is one entry, deleted whole.
 func collect(tx *bbolt.Tx) (freedBytes, freedCount int64, err error) {
 	sinks := tx.Bucket(bSinks)
 	low := ^uint64(0)
@@ -692,16 +740,41 @@ func collect(tx *bbolt.Tx) (freedBytes, freedCount int64, err error) {
 	if n == 0 {
 		return 0, 0, nil // nothing routes anywhere yet: keep everything
 	}
-	spool := tx.Bucket(bSpool)
 	m := tx.Bucket(bMeta)
+	passed := getU64(m.Get(kPassed))
+	if low <= passed {
+		return 0, 0, nil
+	}
+	spool := tx.Bucket(bSpool)
 	deleted := readDeleted(tx)
 	moved := false
-	var keys [][]byte
+	var keys, recs [][]byte
 	c := spool.Cursor()
-	for k, v := c.First(); k != nil && binary.BigEndian.Uint64(k) <= low; k, v = c.Next() {
+	for k, v := c.Seek(putU64(nil, passed+1)); k != nil; k, v = c.Next() {
+		end := binary.BigEndian.Uint64(k)
+		if recs, err = store.SplitEntry(v, recs[:0]); err != nil {
+			// Unreadable framing: the entry is one span, passed whole.
+			if end > low {
+				break
+			}
+			keys = append(keys, bytes.Clone(k))
+			freedBytes += int64(len(v))
+			freedCount += int64(entryCount(v))
+			continue
+		}
+		// The counters hold the records' sizes, without the framing.
+		first := end - uint64(len(recs)) + 1
+		for j, rec := range recs {
+			if seq := first + uint64(j); seq > passed && seq <= low {
+				freedBytes += int64(len(rec))
+				freedCount++
+				moved = deleted.Add(rec) || moved
+			}
+		}
+		if end > low {
+			break
+		}
 		keys = append(keys, bytes.Clone(k))
-		freedBytes += int64(len(v))
-		moved = deleted.Add(v) || moved
 	}
 	for _, k := range keys {
 		if err := spool.Delete(k); err != nil {
@@ -713,7 +786,9 @@ func collect(tx *bbolt.Tx) (freedBytes, freedCount int64, err error) {
 			return 0, 0, err
 		}
 	}
-	freedCount = int64(len(keys))
+	if err := m.Put(kPassed, putU64(nil, low)); err != nil {
+		return 0, 0, err
+	}
 	if err := addCounters(m, -freedBytes, -freedCount); err != nil {
 		return 0, 0, err
 	}
@@ -735,8 +810,8 @@ func readDeleted(tx *bbolt.Tx) store.DeletedThrough {
 		return d
 	}
 	spool := tx.Bucket(bSpool)
-	k, _ := spool.Cursor().First()
-	if spool.Sequence() > 0 && (k == nil || binary.BigEndian.Uint64(k) != 1) {
+	k, v := spool.Cursor().First()
+	if spool.Sequence() > 0 && (k == nil || binary.BigEndian.Uint64(k)-uint64(entryCount(v))+1 != 1) {
 		d[store.AnySource] = time.Now().UTC()
 	}
 	return d
@@ -778,8 +853,8 @@ func (s *Store) Snapshot() (store.Snapshot, error) {
 			st.Offset = getU64(b.Get(kOffset))
 			if snap.LastSeq > st.Offset {
 				c := spool.Cursor()
-				for k, _ := c.Seek(putU64(nil, st.Offset+1)); k != nil; k, _ = c.Next() {
-					st.Backlog++
+				for k, v := c.Seek(putU64(nil, st.Offset+1)); k != nil; k, v = c.Next() {
+					st.Backlog += uint64(min(uint64(entryCount(v)), binary.BigEndian.Uint64(k)-st.Offset))
 				}
 			}
 			snap.Sinks = append(snap.Sinks, st)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -119,7 +120,7 @@ func TestUpgradeFormat1(t *testing.T) {
 		t.Fatalf("append after upgrade = %+v, %v; want the format-1 id still deduplicated", res, err)
 	}
 	s.db.View(func(tx *bbolt.Tx) error {
-		if v := tx.Bucket(bMeta).Get(kFormat); string(v) != "2" {
+		if v := tx.Bucket(bMeta).Get(kFormat); string(v) != strconv.Itoa(formatVersion) {
 			t.Errorf("format = %q after upgrade", v)
 		}
 		if tx.Bucket(bSources).Bucket([]byte("s")).Bucket(bIDs) != nil {

@@ -56,13 +56,29 @@ func (s *Store) Export(fn func(*store.Export) error) error {
 			if !open {
 				return fmt.Errorf("store: the export's read transaction has ended")
 			}
+			// Events every sink has passed may still be in an entry
+			// whose last event is not: they are not exported.
+			passed := getU64(tx.Bucket(bMeta).Get(kPassed))
 			c := spool.Cursor()
-			for k, v := c.First(); k != nil; k, v = c.Next() {
+			var recs [][]byte
+			for k, v := c.Seek(putU64(nil, passed+1)); k != nil; k, v = c.Next() {
 				if len(k) != 8 {
 					return fmt.Errorf("spool key of %d bytes is unreadable", len(k))
 				}
-				if err := fn(binary.BigEndian.Uint64(k), v); err != nil {
-					return err
+				end := binary.BigEndian.Uint64(k)
+				var err error
+				if recs, err = store.SplitEntry(v, recs[:0]); err != nil {
+					// Kept whole at its last position: the sinks
+					// skip it there as unreadable, as they would here.
+					recs = append(recs[:0], v)
+				}
+				first := end - uint64(len(recs)) + 1
+				for j, rec := range recs {
+					if seq := first + uint64(j); seq > passed {
+						if err := fn(seq, rec); err != nil {
+							return err
+						}
+					}
 				}
 			}
 			return nil

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -24,12 +25,14 @@ import (
 	"github.com/auditrelay/auditrelay/internal/park"
 	"github.com/auditrelay/auditrelay/internal/sink/file"
 	"github.com/auditrelay/auditrelay/internal/source"
+	"github.com/auditrelay/auditrelay/internal/store"
 	"github.com/auditrelay/auditrelay/internal/store/bolt"
 )
 
-// damage overwrites the first byte of spool entry seq in the store file of
-// dir, as a bad disk sector would: the entry keeps its size but no longer
-// decodes.
+// damage overwrites the first byte of the spool record at position seq
+// in the store file of dir, as a bad disk sector would: the record keeps
+// its size but no longer decodes. The record sits in the batch entry
+// keyed by the position of the batch's last record.
 func damage(t *testing.T, dir string, seq uint64) {
 	t.Helper()
 	db, err := bbolt.Open(filepath.Join(dir, bolt.FileName), 0o600, &bbolt.Options{Timeout: time.Second})
@@ -39,13 +42,27 @@ func damage(t *testing.T, dir string, seq uint64) {
 	defer db.Close()
 	if err := db.Update(func(tx *bbolt.Tx) error {
 		b := tx.Bucket([]byte("spool"))
-		k := binary.BigEndian.AppendUint64(nil, seq)
-		v := b.Get(k)
-		if v == nil {
-			return fmt.Errorf("no spool entry %d", seq)
+		k, v := b.Cursor().Seek(binary.BigEndian.AppendUint64(nil, seq))
+		if k == nil {
+			return fmt.Errorf("no spool entry holds position %d", seq)
 		}
-		bad := append([]byte{0xee}, v[1:]...)
-		return b.Put(k, bad)
+		recs, err := store.SplitEntry(v, nil)
+		if err != nil {
+			return err
+		}
+		first := binary.BigEndian.Uint64(k) - uint64(len(recs)) + 1
+		if seq < first {
+			return fmt.Errorf("no spool entry holds position %d", seq)
+		}
+		// Each record has a 4-byte length before it; the records after
+		// the damaged one end the entry.
+		at := len(v)
+		for _, r := range recs[seq-first:] {
+			at -= len(r) + 4
+		}
+		bad := bytes.Clone(v)
+		bad[at+4] = 0xee
+		return b.Put(bytes.Clone(k), bad)
 	}); err != nil {
 		t.Fatal(err)
 	}

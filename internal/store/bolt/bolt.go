@@ -64,6 +64,19 @@ var (
 	kPassed     = []byte("passed")
 )
 
+// maxEntry is about the most bytes of events one spool entry holds; a
+// page's events larger than that take several consecutive entries.
+const maxEntry = 256 << 10
+
+// entryBuffer returns a buffer for the next entry, which holds at most
+// the events evs.
+func entryBuffer(evs []event.Raw) []byte {
+	if len(evs) == 0 {
+		return nil
+	}
+	return make([]byte, 0, min(store.BatchSize(evs), maxEntry+store.BatchSize(evs[:1])))
+}
+
 // present is the value of a dedup id: bbolt's Get returns nil for an
 // empty value, which could not be told from a missing key.
 var present = []byte{1}
@@ -343,17 +356,36 @@ func (s *Store) Append(name, fingerprint string, p source.Page, now time.Time) (
 		byTime := sb.Bucket(bIDTime)
 		byTime.FillPercent = 1.0
 		spool := tx.Bucket(bSpool)
-		// The page's new events are one spool entry (a batch). bbolt
+		// The page's new events are a few spool entries (batches). bbolt
 		// keeps key and value slices until commit, so each gets its own
-		// bytes: the ids share one arena, the entry is one buffer.
+		// bytes: the ids share one arena, each entry is one buffer.
 		idSize := 0
 		for i := range p.Events {
 			idSize += len(p.Events[i].ID) + 8
 		}
 		ids := make([]byte, 0, idSize)
 		var w store.BatchWriter
-		w.Reset(make([]byte, 0, store.BatchSize(p.Events)))
+		// An entry is at most about maxEntry bytes: a value of many
+		// pages needs a run of free pages as long, which a store file
+		// whose free space is fragmented has to grow for.
+		w.Reset(entryBuffer(p.Events))
+		flush := func() error {
+			if w.Len() == 0 {
+				return nil
+			}
+			// An entry's key is the position of its last event; its
+			// events hold the positions up to it.
+			last := spool.Sequence() + uint64(w.Len())
+			if err := spool.SetSequence(last); err != nil {
+				return fmt.Errorf("spool sequence: %w", err)
+			}
+			if err := spool.Put(putU64(nil, last), w.Entry()); err != nil {
+				return fmt.Errorf("spool put: %w", err)
+			}
+			return nil
+		}
 		var probe []byte
+		entry := 0
 		for i := range p.Events {
 			ev := &p.Events[i]
 			probe = appendTimeKey(probe[:0], ev.Time.UnixNano(), ev.ID)
@@ -366,22 +398,23 @@ func (s *Store) Append(name, fingerprint string, p source.Page, now time.Time) (
 			if err := byTime.Put(ids[start:len(ids):len(ids)], present); err != nil {
 				return fmt.Errorf("put id index: %w", err)
 			}
-			res.Bytes += int64(w.Add(ev))
+			if entry >= maxEntry {
+				if err := flush(); err != nil {
+					return err
+				}
+				w.Reset(entryBuffer(p.Events[i:]))
+				entry = 0
+			}
+			n := w.Add(ev)
+			entry += n + 4
+			res.Bytes += int64(n)
 			res.Added++
 			if ev.Time.Before(lateBefore) {
 				res.Late = append(res.Late, lateBefore.Sub(ev.Time))
 			}
 		}
-		if w.Len() > 0 {
-			// An entry's key is the position of its last event; its
-			// events hold the positions up to it.
-			last := spool.Sequence() + uint64(w.Len())
-			if err := spool.SetSequence(last); err != nil {
-				return fmt.Errorf("spool sequence: %w", err)
-			}
-			if err := spool.Put(putU64(nil, last), w.Entry()); err != nil {
-				return fmt.Errorf("spool put: %w", err)
-			}
+		if err := flush(); err != nil {
+			return err
 		}
 		if !p.DedupHorizon.IsZero() {
 			if err := pruneIDs(byTime, p.DedupHorizon.UnixNano()); err != nil {
@@ -659,7 +692,6 @@ func entryCount(v []byte) int {
 	}
 	return n
 }
-
 
 // Ack advances a sink's offset to offset after it delivered n events (and
 // skipped the others up to offset), then deletes the entries every sink has

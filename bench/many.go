@@ -85,9 +85,10 @@ func manyScenario(p manyParams) scenario {
 		{key: "anon_peak_mib", label: "anonymous RSS, max sampled", unit: "MiB"},
 		{key: "file_peak_mib", label: "file-backed RSS (binary text + store mmap), max sampled", unit: "MiB"},
 		{key: "store_mib", label: "store file size, max sampled", unit: "MiB"},
+		{key: "segments_mib", label: "spool segment files, max sampled", unit: "MiB"},
 		{key: "store_commits", label: "store write transactions", unit: ""},
 		{key: "file_batches", label: "file sink batches (one fsync each)", unit: ""},
-		{key: "fsyncs_per_s", label: "fsyncs per second (2 per store commit + 1 per file batch)", unit: "/s"},
+		{key: "fsyncs_per_s", label: "fsyncs per second (2 per store commit + 1 per file batch, not counting segment syncs)", unit: "/s"},
 		{key: "throttled", label: "429s received", unit: "", target: "= 0", met: equal(0)},
 		{key: "lines", label: "lines in the file", unit: "", target: fmt.Sprintf("= %d", total), met: equal(float64(total))},
 		{key: "distinct_ids", label: "distinct ids in the file", unit: "", target: fmt.Sprintf("= %d", total), met: equal(float64(total))},
@@ -385,7 +386,7 @@ func runMany(ctx context.Context, e *runEnv, p manyParams) (map[string]float64, 
 	ids := map[string]struct{}{}
 	var idErr error
 	var peaks memPeaks
-	var storeMax int64
+	var storeMax, segMax int64
 	var apiDone, sentinelDone time.Time
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
@@ -419,6 +420,7 @@ func runMany(ctx context.Context, e *runEnv, p manyParams) (map[string]float64, 
 		if fi, err := os.Stat(filepath.Join(dataDir, bolt.FileName)); err == nil {
 			storeMax = max(storeMax, fi.Size())
 		}
+		segMax = max(segMax, dirSize(filepath.Join(dataDir, bolt.SegmentDir)))
 		if apiDone.IsZero() {
 			var st emulator.Stats
 			if err := getJSON(ctx, emu.addrs.PingOne+"/emulator/stats", &st); err != nil {
@@ -511,6 +513,7 @@ func runMany(ctx context.Context, e *runEnv, p manyParams) (map[string]float64, 
 		"anon_peak_mib":    peaks.anonMiB,
 		"file_peak_mib":    peaks.fileMiB,
 		"store_mib":        float64(storeMax) / (1 << 20),
+		"segments_mib":     float64(segMax) / (1 << 20),
 		"store_commits":    commits,
 		"file_batches":     batches,
 		"fsyncs_per_s":     (2*commits + batches) / elapsed,
@@ -534,4 +537,20 @@ func checkMany(p manyParams) error {
 		return errors.New("-many-sources and -many-backlog must be at least 1")
 	}
 	return nil
+}
+
+// dirSize returns the bytes of the files in dir (0 when it cannot be
+// read).
+func dirSize(dir string) int64 {
+	des, err := os.ReadDir(dir)
+	if err != nil {
+		return 0
+	}
+	var n int64
+	for _, de := range des {
+		if fi, err := de.Info(); err == nil && fi.Mode().IsRegular() {
+			n += fi.Size()
+		}
+	}
+	return n
 }

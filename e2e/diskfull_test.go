@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,7 +13,10 @@ import (
 // TestDiskFull runs the daemon with a file-size limit, so both the store
 // and the file sink hit "file too large" while a backlog flows: the log says
 // what to do, and after a kill -9 and a restart without the limit every
-// event is delivered exactly once.
+// event is delivered exactly once. A third sink writes OCSF, whose lines
+// (the provider's JSON kept as a string beside the mapped fields) are
+// larger than the spool's records: its file reaches the limit before the
+// spool's segment does.
 func TestDiskFull(t *testing.T) {
 	bin := binary(t)
 	if _, err := exec.LookPath("bash"); err != nil {
@@ -22,7 +26,7 @@ func TestDiskFull(t *testing.T) {
 	w := newWorld(t, 1)
 	now := time.Now()
 	w.emu.Backlog(w.gen, w.envs[0].ID, w.srv.URL, 8000, now.Add(-time.Hour), now.Add(-10*time.Second))
-	cfg := w.config(t, dir, "")
+	cfg := w.config(t, dir, fmt.Sprintf("  - name: normalized\n    file: { path: %s, format: ocsf }\n", filepath.Join(dir, "out", "c.ndjson")))
 	logPath := filepath.Join(dir, "limited.log")
 	lf, _ := os.Create(logPath)
 	// 2 MiB per file: the spool and the sinks need several times that

@@ -3,7 +3,6 @@ package pipeline
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -18,54 +17,38 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	bbolt "go.etcd.io/bbolt"
 
 	"github.com/auditrelay/auditrelay/internal/delivery"
 	"github.com/auditrelay/auditrelay/internal/event"
 	"github.com/auditrelay/auditrelay/internal/park"
 	"github.com/auditrelay/auditrelay/internal/sink/file"
 	"github.com/auditrelay/auditrelay/internal/source"
-	"github.com/auditrelay/auditrelay/internal/store"
 	"github.com/auditrelay/auditrelay/internal/store/bolt"
 )
 
-// damage overwrites the first byte of the spool record at position seq
-// in the store file of dir, as a bad disk sector would: the record keeps
-// its size but no longer decodes. The record sits in the batch entry
-// keyed by the position of the batch's last record.
-func damage(t *testing.T, dir string, seq uint64) {
+// damage overwrites one byte of the event data in that marks in the spool
+// segments of dir, as a bad disk sector would: the batch holding it keeps
+// its size but no longer matches its checksum.
+func damage(t *testing.T, dir, that string) {
 	t.Helper()
-	db, err := bbolt.Open(filepath.Join(dir, bolt.FileName), 0o600, &bbolt.Options{Timeout: time.Second})
-	if err != nil {
-		t.Fatal(err)
+	segs, err := filepath.Glob(filepath.Join(dir, bolt.SegmentDir, "*.seg"))
+	if err != nil || len(segs) == 0 {
+		t.Fatalf("no spool segment in %s: %v", dir, err)
 	}
-	defer db.Close()
-	if err := db.Update(func(tx *bbolt.Tx) error {
-		b := tx.Bucket([]byte("spool"))
-		k, v := b.Cursor().Seek(binary.BigEndian.AppendUint64(nil, seq))
-		if k == nil {
-			return fmt.Errorf("no spool entry holds position %d", seq)
-		}
-		recs, err := store.SplitEntry(v, nil)
+	for _, seg := range segs {
+		b, err := os.ReadFile(seg)
 		if err != nil {
-			return err
+			t.Fatal(err)
 		}
-		first := binary.BigEndian.Uint64(k) - uint64(len(recs)) + 1
-		if seq < first {
-			return fmt.Errorf("no spool entry holds position %d", seq)
+		if i := bytes.Index(b, []byte(that)); i >= 0 {
+			b[i] ^= 0x20
+			if err := os.WriteFile(seg, b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			return
 		}
-		// Each record has a 4-byte length before it; the records after
-		// the damaged one end the entry.
-		at := len(v)
-		for _, r := range recs[seq-first:] {
-			at -= len(r) + 4
-		}
-		bad := bytes.Clone(v)
-		bad[at+4] = 0xee
-		return b.Put(bytes.Clone(k), bad)
-	}); err != nil {
-		t.Fatal(err)
 	}
+	t.Fatalf("no spool segment holds %q", that)
 }
 
 func TestCorruptRecordIsParkedAndSkipped(t *testing.T) {
@@ -78,16 +61,19 @@ func TestCorruptRecordIsParkedAndSkipped(t *testing.T) {
 		if err := st.SetSinks([]string{"archive"}); err != nil {
 			t.Fatal(err)
 		}
-		var evs []event.Raw
-		for i := range 6 {
-			id := fmt.Sprintf("e%d", i)
-			evs = append(evs, event.Raw{Source: "clock", Provider: "test", ID: id, Time: time.Now(), Data: json.RawMessage(fmt.Sprintf(`{"id":%q}`, id))})
-		}
-		if _, err := st.Append("clock", "clock", source.Page{Events: evs}, time.Now()); err != nil {
-			t.Fatal(err)
+		// Two pages of three events: the first one's batch is damaged.
+		for p := range 2 {
+			var evs []event.Raw
+			for i := 3 * p; i < 3*p+3; i++ {
+				id := fmt.Sprintf("e%d", i)
+				evs = append(evs, event.Raw{Source: "clock", Provider: "test", ID: id, Time: time.Now(), Data: json.RawMessage(fmt.Sprintf(`{"id":%q}`, id))})
+			}
+			if _, err := st.Append("clock", "clock", source.Page{Events: evs}, time.Now()); err != nil {
+				t.Fatal(err)
+			}
 		}
 		st.Close()
-		damage(t, dir, 3) // e2
+		damage(t, dir, `{"id":"e1"}`)
 		st, err = bolt.Open(dir, bolt.Options{NoSync: true})
 		if err != nil {
 			t.Fatal(err)
@@ -119,8 +105,8 @@ func TestCorruptRecordIsParkedAndSkipped(t *testing.T) {
 		for _, l := range lines {
 			got = append(got, l.ID)
 		}
-		if strings.Join(got, ",") != "e0,e1,e3,e4,e5" {
-			t.Errorf("delivered %v, want every event but the damaged e2", got)
+		if strings.Join(got, ",") != "e3,e4,e5" {
+			t.Errorf("delivered %v, want every event but the damaged page's e0, e1, e2", got)
 		}
 		b, err := os.ReadFile(pf.Path())
 		if err != nil {
@@ -134,7 +120,10 @@ func TestCorruptRecordIsParkedAndSkipped(t *testing.T) {
 		if err := json.Unmarshal(b, &kept); err != nil {
 			t.Fatalf("park file %q: %v", b, err)
 		}
-		if kept.Seq != 3 || len(kept.Record) == 0 || kept.Record[0] != 0xee || !strings.Contains(kept.Reason, "unreadable") {
+		// The page is parked at its last position with the batch's
+		// bytes, the damaged byte among them.
+		if kept.Seq != 3 || !bytes.Contains(kept.Record, []byte(`["id":"e1"}`)) || !bytes.Contains(kept.Record, []byte(`{"id":"e2"}`)) ||
+			!strings.Contains(kept.Reason, "unreadable") || !strings.Contains(kept.Reason, "checksum") {
 			t.Errorf("parked %+v, want entry 3 with its bytes and a reason", kept)
 		}
 		if n := testutil.ToFloat64(metrics.corrupt.WithLabelValues("archive")); n != 1 {
@@ -144,8 +133,8 @@ func TestCorruptRecordIsParkedAndSkipped(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if s := snap.Sinks[0]; s.Corrupt != 1 || s.Offset != 6 || s.Delivered != 5 || snap.SpoolCount != 0 {
-			t.Errorf("status = %+v, spool %d events; want 1 corrupt, offset 6, 5 delivered, spool empty", s, snap.SpoolCount)
+		if s := snap.Sinks[0]; s.Corrupt != 1 || s.Offset != 6 || s.Delivered != 3 || snap.SpoolCount != 0 {
+			t.Errorf("status = %+v, spool %d events; want 1 corrupt, offset 6, 3 delivered, spool empty", s, snap.SpoolCount)
 		}
 	})
 }

@@ -193,19 +193,22 @@ func (d *Decoder) Decode(b []byte) (event.Raw, error) {
 // record with a 4-byte big-endian length before it.
 const batchVersion = 2
 
-// BatchWriter builds a batch entry in a buffer, leaving room in front
-// for the header so that the records are never copied again.
+// BatchWriter builds a batch entry at the end of a buffer, leaving room in
+// front for the header so that the records are never copied again.
 type BatchWriter struct {
-	b []byte
-	n int
+	b  []byte
+	at int // where the entry's header room starts
+	n  int
 }
 
 // batchHead is the most bytes a batch header takes.
 const batchHead = 1 + binary.MaxVarintLen64
 
-// Reset starts a new batch in b's storage.
+// Reset starts a new batch after b's contents, in b's storage when it has
+// room.
 func (w *BatchWriter) Reset(b []byte) {
-	w.b, w.n = append(b[:0], make([]byte, batchHead)...), 0
+	w.at, w.n = len(b), 0
+	w.b = append(b, make([]byte, batchHead)...)
 }
 
 // Add appends the record of ev to the batch and returns its size.
@@ -231,15 +234,19 @@ func BatchSize(evs []event.Raw) int {
 	return n
 }
 
-// Entry returns the batch entry, the header then the records added, in
-// the writer's buffer.
+// Entry returns the batch entry, the header then the records added: the
+// tail of the writer's buffer (see Buffer), which ends with it.
 func (w *BatchWriter) Entry() []byte {
 	var h [batchHead]byte
 	head := binary.AppendUvarint(append(h[:0], batchVersion), uint64(w.n))
-	start := batchHead - len(head)
+	start := w.at + batchHead - len(head)
 	copy(w.b[start:], head)
 	return w.b[start:len(w.b):len(w.b)]
 }
+
+// Buffer returns the whole buffer: what it held at Reset, the header room
+// and the records added.
+func (w *BatchWriter) Buffer() []byte { return w.b }
 
 // EntryCount returns how many records (positions) a spool entry holds,
 // reading its header only.

@@ -3,7 +3,6 @@ package bolt
 import (
 	"errors"
 	"fmt"
-	"strings"
 	"testing"
 	"time"
 
@@ -238,53 +237,5 @@ func TestUpgradeFormat2(t *testing.T) {
 	}
 	if s.SpoolCount() != 0 || s.SpoolBytes() != 0 {
 		t.Fatalf("after the acks: %d events, %d bytes", s.SpoolCount(), s.SpoolBytes())
-	}
-}
-
-// TestLargePageEntries checks that a page larger than maxEntry takes
-// several consecutive entries, each at most about maxEntry bytes, that
-// together hold every event in order.
-func TestLargePageEntries(t *testing.T) {
-	s := open(t, t.TempDir())
-	if err := s.SetSinks([]string{"a"}); err != nil {
-		t.Fatal(err)
-	}
-	evs := page("s", "big", 1000)
-	pad := strings.Repeat("x", 1000)
-	for i := range evs {
-		evs[i].Data = []byte(fmt.Sprintf(`{"id":%q,"pad":%q}`, evs[i].ID, pad))
-	}
-	if res, err := s.Append("s", "fp", source.Page{Events: evs}, t0); err != nil || res.Added != 1000 {
-		t.Fatalf("append = %+v, %v", res, err)
-	}
-	var sizes []int
-	total := 0
-	s.db.View(func(tx *bbolt.Tx) error {
-		return tx.Bucket(bSpool).ForEach(func(k, v []byte) error {
-			n, err := store.EntryCount(v)
-			if err != nil {
-				return err
-			}
-			total += n
-			sizes = append(sizes, len(v))
-			return nil
-		})
-	})
-	if len(sizes) < 4 || total != 1000 {
-		t.Fatalf("%d entries of %v bytes holding %d events, want at least 4 holding 1000", len(sizes), sizes, total)
-	}
-	for _, n := range sizes {
-		if n > maxEntry+2<<10 {
-			t.Errorf("entry of %d bytes, over maxEntry %d by more than one event", n, maxEntry)
-		}
-	}
-	batch, last, err := s.Read(0, 2000, 64<<20, nil)
-	if err != nil || last != 1000 || len(batch) != 1000 {
-		t.Fatalf("read = %d events, last %d, %v", len(batch), last, err)
-	}
-	for i := range batch {
-		if batch[i].ID != evs[i].ID {
-			t.Fatalf("event %d is %s, want %s", i, batch[i].ID, evs[i].ID)
-		}
 	}
 }

@@ -37,13 +37,16 @@ const pidFileName = "auditrelay.pid"
 // formatVersion is the on-disk layout this code reads and writes. A store
 // with a higher version was written by a newer auditrelay.
 //
+// Format 4 keeps each page's batch entry in a segment file (segment.go)
+// and only a reference to it in the spool bucket; the inline entries of
+// format 3 and before read as they did, so Open only moves the marker.
 // Format 3 keeps each page's events as one spool entry (a batch, see
 // store.SplitEntry) keyed by the position of its last event; the
 // one-event entries of format 2 read as batches of one, so Open only
 // moves the marker. Format 2 keeps a source's dedup ids only in
 // ids_by_time (time + id); format 1 also kept an ids bucket keyed by the
 // id alone, which Open removes.
-const formatVersion = 3
+const formatVersion = 4
 
 // Bucket and key names. See docs/architecture.md for the layout.
 var (
@@ -62,20 +65,8 @@ var (
 	kOffset     = []byte("offset")
 	kDeleted    = []byte("deleted_through")
 	kPassed     = []byte("passed")
+	kSegment    = []byte("segment")
 )
-
-// maxEntry is about the most bytes of events one spool entry holds; a
-// page's events larger than that take several consecutive entries.
-const maxEntry = 256 << 10
-
-// entryBuffer returns a buffer for the next entry, which holds at most
-// the events evs.
-func entryBuffer(evs []event.Raw) []byte {
-	if len(evs) == 0 {
-		return nil
-	}
-	return make([]byte, 0, min(store.BatchSize(evs), maxEntry+store.BatchSize(evs[:1])))
-}
 
 // present is the value of a dedup id: bbolt's Get returns nil for an
 // empty value, which could not be told from a missing key.
@@ -105,6 +96,7 @@ type Store struct {
 	noSync     bool
 	compacted  CompactResult
 	compactErr error
+	seg        *segments
 	mu         sync.Mutex
 	wake       chan struct{} // closed and replaced on every append
 	// in-memory mirrors of meta counters, kept after every commit
@@ -160,7 +152,12 @@ func Open(dir string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("store: %s cannot be opened (%v): if the file is corrupt, stop auditrelay, move it aside (mv %s %s.corrupt) and start again; sources then resume from their lookback and sinks may receive events again", path, err, path, path)
 	}
 	s.db = db
-	if err := s.init(); err != nil {
+	segCur, segEnd, keepFrom, err := s.init()
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	if s.seg, err = openSegments(dir, segCur, segEnd, keepFrom, opts.ReadOnly, opts.NoSync); err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -176,10 +173,12 @@ func Open(dir string, opts Options) (*Store, error) {
 			// has no room for the copy) leaves the store as it was and
 			// open: Compacted reports the error.
 			if s.compactErr = s.compactIfWasteful(minFree); s.compactErr != nil && s.db == nil {
+				s.seg.close()
 				return nil, s.compactErr
 			}
 		}
 		if err := os.WriteFile(filepath.Join(dir, pidFileName), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o600); err != nil {
+			s.seg.close()
 			s.db.Close()
 			return nil, fmt.Errorf("store: write pid file: %w", err)
 		}
@@ -197,7 +196,10 @@ func (s *Store) boltOptions() *bbolt.Options {
 	}
 }
 
-func (s *Store) init() error {
+// init checks the store's format, upgrades an older one, and reads the
+// counters and the segments' state: the segment written to, its
+// committed size, and the lowest segment an entry refers to.
+func (s *Store) init() (segCur uint64, segEnd int64, keepFrom uint64, err error) {
 	check := func(tx *bbolt.Tx) error {
 		m := tx.Bucket(bMeta)
 		if m == nil {
@@ -214,12 +216,24 @@ func (s *Store) init() error {
 		}
 		s.spoolBytes = int64(getU64(m.Get(kSpoolBytes)))
 		s.spoolCount = int64(getU64(m.Get(kSpoolCount)))
+		segCur, segEnd = getSegment(m.Get(kSegment))
+		keepFrom = segCur
+		if spool := tx.Bucket(bSpool); spool != nil {
+			c := spool.Cursor()
+			for k, v := c.First(); k != nil; k, v = c.Next() {
+				if r, err := parseRef(v); err == nil {
+					keepFrom = min(r.seg, segCur)
+					break
+				}
+			}
+		}
 		return nil
 	}
 	if s.ro {
-		return s.db.View(check)
+		err = s.db.View(check)
+		return
 	}
-	return s.db.Update(func(tx *bbolt.Tx) error {
+	err = s.db.Update(func(tx *bbolt.Tx) error {
 		for _, b := range [][]byte{bMeta, bSpool, bSources, bSinks} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return fmt.Errorf("store: create bucket %s: %w", b, err)
@@ -251,6 +265,7 @@ func (s *Store) init() error {
 		}
 		return m.Put(kFormat, []byte(strconv.Itoa(formatVersion)))
 	})
+	return
 }
 
 // migrate1to2 drops the format-1 ids buckets (ids_by_time holds the same
@@ -294,7 +309,9 @@ func (s *Store) Close() error {
 	if !s.ro {
 		os.Remove(filepath.Join(s.dir, pidFileName))
 	}
-	if err := s.db.Close(); err != nil {
+	err := s.db.Close()
+	s.seg.close()
+	if err != nil {
 		return fmt.Errorf("store: close: %w", err)
 	}
 	return nil
@@ -356,36 +373,20 @@ func (s *Store) Append(name, fingerprint string, p source.Page, now time.Time) (
 		byTime := sb.Bucket(bIDTime)
 		byTime.FillPercent = 1.0
 		spool := tx.Bucket(bSpool)
-		// The page's new events are a few spool entries (batches). bbolt
-		// keeps key and value slices until commit, so each gets its own
-		// bytes: the ids share one arena, each entry is one buffer.
+		// The page's new events are one batch entry, built at the end of
+		// the data the transaction adds to the current segment; the
+		// spool bucket gets a reference to it. bbolt keeps key and value
+		// slices until commit, so the ids share one arena of their own.
 		idSize := 0
 		for i := range p.Events {
 			idSize += len(p.Events[i].ID) + 8
 		}
 		ids := make([]byte, 0, idSize)
 		var w store.BatchWriter
-		// An entry is at most about maxEntry bytes: a value of many
-		// pages needs a run of free pages as long, which a store file
-		// whose free space is fragmented has to grow for.
-		w.Reset(entryBuffer(p.Events))
-		flush := func() error {
-			if w.Len() == 0 {
-				return nil
-			}
-			// An entry's key is the position of its last event; its
-			// events hold the positions up to it.
-			last := spool.Sequence() + uint64(w.Len())
-			if err := spool.SetSequence(last); err != nil {
-				return fmt.Errorf("spool sequence: %w", err)
-			}
-			if err := spool.Put(putU64(nil, last), w.Entry()); err != nil {
-				return fmt.Errorf("spool put: %w", err)
-			}
-			return nil
-		}
+		w.Reset(s.seg.pending)
 		var probe []byte
-		entry := 0
+		var latest time.Time
+		var src string
 		for i := range p.Events {
 			ev := &p.Events[i]
 			probe = appendTimeKey(probe[:0], ev.Time.UnixNano(), ev.ID)
@@ -398,23 +399,33 @@ func (s *Store) Append(name, fingerprint string, p source.Page, now time.Time) (
 			if err := byTime.Put(ids[start:len(ids):len(ids)], present); err != nil {
 				return fmt.Errorf("put id index: %w", err)
 			}
-			if entry >= maxEntry {
-				if err := flush(); err != nil {
-					return err
-				}
-				w.Reset(entryBuffer(p.Events[i:]))
-				entry = 0
-			}
-			n := w.Add(ev)
-			entry += n + 4
-			res.Bytes += int64(n)
+			res.Bytes += int64(w.Add(ev))
 			res.Added++
+			if res.Added == 1 {
+				latest, src = ev.Time, ev.Source
+			} else if ev.Time.After(latest) {
+				latest = ev.Time
+			}
 			if ev.Time.Before(lateBefore) {
 				res.Late = append(res.Late, lateBefore.Sub(ev.Time))
 			}
 		}
-		if err := flush(); err != nil {
-			return err
+		if w.Len() > 0 {
+			entry := w.Entry()
+			s.seg.pending = w.Buffer()
+			// An entry's key is the position of its last event; its
+			// events hold the positions up to it.
+			last := spool.Sequence() + uint64(w.Len())
+			if err := spool.SetSequence(last); err != nil {
+				return fmt.Errorf("spool sequence: %w", err)
+			}
+			r, err := s.seg.add(entry, w.Len(), res.Bytes, latest, src)
+			if err != nil {
+				return err
+			}
+			if err := spool.Put(putU64(nil, last), r); err != nil {
+				return fmt.Errorf("spool put: %w", err)
+			}
 		}
 		if !p.DedupHorizon.IsZero() {
 			if err := pruneIDs(byTime, p.DedupHorizon.UnixNano()); err != nil {
@@ -581,7 +592,7 @@ func (s *Store) SetSinks(names []string) error {
 			}
 		}
 		var err error
-		freedBytes, freedCount, err = collect(tx)
+		freedBytes, freedCount, err = s.collect(tx)
 		return err
 	})
 	if err != nil {
@@ -632,18 +643,19 @@ func (s *Store) Read(after uint64, max, maxBytes int, route func(source string) 
 		size := 0
 		var dec store.Decoder
 		var recs [][]byte
+		var buf []byte
 	entries:
 		// The first entry whose last position is past after holds the
 		// position after it: entries hold consecutive positions.
 		for k, v := c.Seek(putU64(nil, after+1)); k != nil; k, v = c.Next() {
 			end := binary.BigEndian.Uint64(k)
 			var err error
-			if recs, err = store.SplitEntry(v, recs[:0]); err != nil {
+			if recs, buf, err = s.entryRecords(v, recs[:0], buf); err != nil {
 				// An entry whose framing is unreadable is skipped whole.
 				if len(batch) > 0 {
 					break
 				}
-				return &store.CorruptError{Seq: end, Record: bytes.Clone(v), Err: err}
+				return &store.CorruptError{Seq: end, Record: corruptBytes(v, buf), Err: err}
 			}
 			// An entry holds one source's events (one page).
 			src, err := store.RecordSource(recs[0])
@@ -683,9 +695,25 @@ func (s *Store) Read(after uint64, max, maxBytes int, route func(source string) 
 	return batch, last, nil
 }
 
+// corruptBytes returns what a park file keeps of an unreadable entry v:
+// the batch read from its segment, when v is a reference whose batch
+// could be read, with v itself otherwise.
+func corruptBytes(v, batch []byte) []byte {
+	if len(v) > 0 && v[0] == refVersion && len(batch) > 0 {
+		return bytes.Clone(batch)
+	}
+	return bytes.Clone(v)
+}
+
 // entryCount returns how many positions the spool entry v holds, 1 when
 // its header is unreadable (it is then skipped as one).
 func entryCount(v []byte) int {
+	if len(v) > 0 && v[0] == refVersion {
+		if r, err := parseRef(v); err == nil {
+			return int(r.count)
+		}
+		return 1
+	}
 	n, err := store.EntryCount(v)
 	if err != nil {
 		return 1
@@ -726,7 +754,7 @@ func (s *Store) ack(sink string, offset uint64, n, corrupt int, now time.Time) e
 			return err
 		}
 		var err error
-		freedBytes, freedCount, err = collect(tx)
+		freedBytes, freedCount, err = s.collect(tx)
 		return err
 	})
 	if err != nil {
@@ -757,8 +785,9 @@ func (s *Store) RecordSinkError(sink, msg string, at time.Time) error {
 // the lowest sink offset: the events it passes leave the spool's counters
 // and its deletion record, and the entries whose last event it passes are
 // deleted. An entry whose first events alone are passed stays until its
-// last is: a page is one entry, deleted whole.
-func collect(tx *bbolt.Tx) (freedBytes, freedCount int64, err error) {
+// last is: a page is one entry, deleted whole. It tells the segments
+// which of them the spool still refers to.
+func (s *Store) collect(tx *bbolt.Tx) (freedBytes, freedCount int64, err error) {
 	sinks := tx.Bucket(bSinks)
 	low := ^uint64(0)
 	n := 0
@@ -781,16 +810,31 @@ func collect(tx *bbolt.Tx) (freedBytes, freedCount int64, err error) {
 	deleted := readDeleted(tx)
 	moved := false
 	var keys, recs [][]byte
+	var buf []byte
 	c := spool.Cursor()
 	for k, v := c.Seek(putU64(nil, passed+1)); k != nil; k, v = c.Next() {
 		end := binary.BigEndian.Uint64(k)
-		if recs, err = store.SplitEntry(v, recs[:0]); err != nil {
+		r, rerr := parseRef(v)
+		if rerr == nil && end <= low && end-r.count >= passed {
+			// A whole entry passed: its reference says what it held,
+			// and its batch need not be read.
+			keys = append(keys, bytes.Clone(k))
+			freedBytes += int64(r.bytes)
+			freedCount += int64(r.count)
+			moved = deleted.Merge(r.source, time.Unix(0, r.latest)) || moved
+			continue
+		}
+		if recs, buf, err = s.entryRecords(v, recs[:0], buf); err != nil {
 			// Unreadable framing: the entry is one span, passed whole.
 			if end > low {
 				break
 			}
 			keys = append(keys, bytes.Clone(k))
-			freedBytes += int64(len(v))
+			if rerr == nil {
+				freedBytes += int64(r.bytes)
+			} else {
+				freedBytes += int64(len(v))
+			}
 			freedCount += int64(entryCount(v))
 			continue
 		}
@@ -811,6 +855,20 @@ func collect(tx *bbolt.Tx) (freedBytes, freedCount int64, err error) {
 	for _, k := range keys {
 		if err := spool.Delete(k); err != nil {
 			return 0, 0, fmt.Errorf("delete entry: %w", err)
+		}
+	}
+	if len(keys) > 0 {
+		// Entries are in position order, and so are the segments
+		// their batches are in: those before the first entry's are
+		// no longer needed once this commits. An inline entry first
+		// (a store from before segments) keeps them all for now.
+		switch k, v := spool.Cursor().First(); {
+		case k == nil:
+			s.seg.keepFrom = s.seg.cur
+		case len(v) > 0 && v[0] == refVersion:
+			if r, err := parseRef(v); err == nil {
+				s.seg.keepFrom = r.seg
+			}
 		}
 	}
 	if moved {

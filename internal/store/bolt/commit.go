@@ -103,7 +103,7 @@ func (s *Store) committer() {
 func (s *Store) commitGroup(group []*write) {
 	for len(group) > 0 {
 		failed := -1
-		err := s.db.Update(func(tx *bbolt.Tx) error {
+		err := s.transact(func(tx *bbolt.Tx) error {
 			for i, w := range group {
 				if err := w.fn(tx); err != nil {
 					failed = i
@@ -123,7 +123,24 @@ func (s *Store) commitGroup(group []*write) {
 			return
 		}
 		w := group[failed]
-		w.done <- s.db.Update(w.fn)
+		w.done <- s.transact(w.fn)
 		group = append(group[:failed:failed], group[failed+1:]...)
 	}
+}
+
+// transact runs fn in a read-write transaction with the spool data it
+// adds: that data is written and synced to the current segment before
+// the transaction that refers to it commits.
+func (s *Store) transact(fn func(*bbolt.Tx) error) error {
+	s.seg.begin()
+	err := s.db.Update(func(tx *bbolt.Tx) error {
+		if err := fn(tx); err != nil {
+			return err
+		}
+		return s.seg.flush(tx)
+	})
+	if err == nil {
+		s.seg.committed()
+	}
+	return err
 }

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"testing"
 	"time"
 
@@ -29,4 +30,22 @@ func FuzzDecodeRecord(f *testing.F) {
 			t.Fatalf("record of %d bytes, RecordSize said at most %d", len(again), RecordSize(&r))
 		}
 	})
+}
+
+// TestDecoderAlias checks that a Decoder copies event data unless Alias is
+// set, and then gives data no room to grow into the next record.
+func TestDecoderAlias(t *testing.T) {
+	rec := AppendRecord(nil, &event.Raw{Source: "s", Provider: "p", ID: "1", Time: time.Unix(5, 0), Data: []byte(`{"a":1}`)})
+	for _, alias := range []bool{false, true} {
+		b := bytes.Clone(rec)
+		d := Decoder{Alias: alias}
+		ev, err := d.Decode(b)
+		if err != nil || string(ev.Data) != `{"a":1}` || cap(ev.Data) != len(ev.Data) && alias {
+			t.Fatalf("alias %v: decoded %q (cap %d), %v", alias, ev.Data, cap(ev.Data), err)
+		}
+		b[len(b)-2] = '2'
+		if aliased := string(ev.Data) == `{"a":2}`; aliased != alias {
+			t.Fatalf("alias %v: data follows the record: %v", alias, aliased)
+		}
+	}
 }

@@ -643,20 +643,25 @@ func (s *Store) Read(after uint64, max, maxBytes int, route func(source string) 
 		size := 0
 		var dec store.Decoder
 		var recs [][]byte
-		var buf []byte
 	entries:
 		// The first entry whose last position is past after holds the
 		// position after it: entries hold consecutive positions.
 		for k, v := c.Seek(putU64(nil, after+1)); k != nil; k, v = c.Next() {
 			end := binary.BigEndian.Uint64(k)
+			var data []byte
+			var aliased bool
 			var err error
-			if recs, buf, err = s.entryRecords(v, recs[:0], buf); err != nil {
+			recs, data, aliased, err = s.entryRecords(v, recs[:0])
+			if err != nil {
 				// An entry whose framing is unreadable is skipped whole.
 				if len(batch) > 0 {
 					break
 				}
-				return &store.CorruptError{Seq: end, Record: corruptBytes(v, buf), Err: err}
+				return &store.CorruptError{Seq: end, Record: corruptBytes(v, data), Err: err}
 			}
+			// A batch read from a segment is never written again: the
+			// events keep their data in it. bbolt's pages are reused.
+			dec.Alias = aliased
 			// An entry holds one source's events (one page).
 			src, err := store.RecordSource(recs[0])
 			if err == nil && route != nil && !route(src) {
@@ -810,7 +815,6 @@ func (s *Store) collect(tx *bbolt.Tx) (freedBytes, freedCount int64, err error) 
 	deleted := readDeleted(tx)
 	moved := false
 	var keys, recs [][]byte
-	var buf []byte
 	c := spool.Cursor()
 	for k, v := c.Seek(putU64(nil, passed+1)); k != nil; k, v = c.Next() {
 		end := binary.BigEndian.Uint64(k)
@@ -824,7 +828,7 @@ func (s *Store) collect(tx *bbolt.Tx) (freedBytes, freedCount int64, err error) 
 			moved = deleted.Merge(r.source, time.Unix(0, r.latest)) || moved
 			continue
 		}
-		if recs, buf, err = s.entryRecords(v, recs[:0], buf); err != nil {
+		if recs, _, _, err = s.entryRecords(v, recs[:0]); err != nil {
 			// Unreadable framing: the entry is one span, passed whole.
 			if end > low {
 				break

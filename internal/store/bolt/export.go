@@ -61,17 +61,17 @@ func (s *Store) Export(fn func(*store.Export) error) error {
 			passed := getU64(tx.Bucket(bMeta).Get(kPassed))
 			c := spool.Cursor()
 			var recs [][]byte
-			var buf []byte
 			for k, v := c.Seek(putU64(nil, passed+1)); k != nil; k, v = c.Next() {
 				if len(k) != 8 {
 					return fmt.Errorf("spool key of %d bytes is unreadable", len(k))
 				}
 				end := binary.BigEndian.Uint64(k)
 				var err error
-				if recs, buf, err = s.entryRecords(v, recs[:0], buf); err != nil {
+				var batch []byte
+				if recs, batch, _, err = s.entryRecords(v, recs[:0]); err != nil {
 					// Kept whole at its last position: the sinks
 					// skip it there as unreadable, as they would here.
-					recs = append(recs[:0], corruptBytes(v, buf))
+					recs = append(recs[:0], corruptBytes(v, batch))
 				}
 				first := end - uint64(len(recs)) + 1
 				for j, rec := range recs {

@@ -107,6 +107,7 @@ type segments struct {
 
 	mu    sync.RWMutex
 	files map[uint64]*os.File
+	cache batchCache
 
 	cur     uint64 // the segment written to
 	end     int64  // its committed size
@@ -297,27 +298,62 @@ func (s *segments) file(id uint64) (*os.File, error) {
 	return f, nil
 }
 
-// read returns the batch entry r refers to, in buf's storage: empty when
-// it could not be read, whole when it was but its checksum is wrong.
-func (s *segments) read(r *ref, buf []byte) ([]byte, error) {
+// read returns the batch entry r refers to: empty when it could not be
+// read, whole when it was but its checksum is wrong. The batch is shared
+// (the last ones read are kept for the next reads) and must not be
+// changed.
+func (s *segments) read(r *ref) ([]byte, error) {
+	if b := s.cache.get(r.seg, r.off); b != nil {
+		return b, nil
+	}
 	f, err := s.file(r.seg)
 	if err != nil {
-		return buf[:0], err
+		return nil, err
 	}
-	if uint64(cap(buf)) < r.length {
-		buf = make([]byte, r.length)
-	}
-	buf = buf[:r.length]
+	buf := make([]byte, r.length)
 	s.mu.RLock()
 	_, err = f.ReadAt(buf, int64(r.off))
 	s.mu.RUnlock()
 	if err != nil {
-		return buf[:0], fmt.Errorf("%w: segment %s at %d: %v", store.ErrRecord, segmentName(r.seg), r.off, err)
+		return nil, fmt.Errorf("%w: segment %s at %d: %v", store.ErrRecord, segmentName(r.seg), r.off, err)
 	}
 	if crc32.Checksum(buf, s.crc) != r.crc {
 		return buf, fmt.Errorf("%w: segment %s at %d: checksum mismatch", store.ErrRecord, segmentName(r.seg), r.off)
 	}
+	s.cache.put(r.seg, r.off, buf)
 	return buf, nil
+}
+
+// cacheEntries is how many batches the segments keep after reading them:
+// a sink whose batch ended inside an entry reads the rest of it next, and
+// every sink reads the same entries.
+const cacheEntries = 8
+
+// batchCache keeps the batches read last, by segment and offset. A
+// committed batch never changes, so a kept one is as good as the file's.
+type batchCache struct {
+	mu   sync.Mutex
+	keys [cacheEntries][2]uint64
+	vals [cacheEntries][]byte
+	next int
+}
+
+func (c *batchCache) get(seg, off uint64) []byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, k := range c.keys {
+		if k == [2]uint64{seg, off} && c.vals[i] != nil {
+			return c.vals[i]
+		}
+	}
+	return nil
+}
+
+func (c *batchCache) put(seg, off uint64, b []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.keys[c.next], c.vals[c.next] = [2]uint64{seg, off}, b
+	c.next = (c.next + 1) % cacheEntries
 }
 
 // close closes the segment files.
@@ -341,24 +377,26 @@ func getSegment(v []byte) (id uint64, end int64) {
 	return binary.BigEndian.Uint64(v), int64(binary.BigEndian.Uint64(v[8:]))
 }
 
-// entryRecords appends the records of the spool entry v to recs, reading
-// a referenced batch into buf; see store.SplitEntry.
-func (s *Store) entryRecords(v []byte, recs [][]byte, buf []byte) ([][]byte, []byte, error) {
+// entryRecords appends the records of the spool entry v to recs (see
+// store.SplitEntry), and returns the batch read from a segment when v
+// refers to one: the records are then in that shared batch, which is
+// never written again, and aliased says so.
+func (s *Store) entryRecords(v []byte, recs [][]byte) (_ [][]byte, batch []byte, aliased bool, err error) {
 	if len(v) == 0 || v[0] != refVersion {
 		recs, err := store.SplitEntry(v, recs)
-		return recs, buf, err
+		return recs, nil, false, err
 	}
 	r, err := parseRef(v)
 	if err != nil {
-		return recs, buf[:0], err
+		return recs, nil, false, err
 	}
-	if buf, err = s.seg.read(&r, buf); err != nil {
-		return recs, buf, err
+	if batch, err = s.seg.read(&r); err != nil {
+		return recs, batch, false, err
 	}
 	n := len(recs)
-	recs, err = store.SplitEntry(buf, recs)
+	recs, err = store.SplitEntry(batch, recs)
 	if err == nil && uint64(len(recs)-n) != r.count {
 		err = fmt.Errorf("%w: segment entry holds %d records, its reference %d", store.ErrRecord, len(recs)-n, r.count)
 	}
-	return recs, buf, err
+	return recs, batch, true, err
 }

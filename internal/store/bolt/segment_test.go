@@ -339,3 +339,34 @@ func FuzzParseRef(f *testing.F) {
 		}
 	})
 }
+
+// TestSegmentReadsShareBatches checks that reads ending inside an entry
+// and the reads after them return each event's data whole, from the batch
+// kept after the first read as from the file.
+func TestSegmentReadsShareBatches(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir)
+	if err := s.SetSinks([]string{"a", "b"}); err != nil {
+		t.Fatal(err)
+	}
+	evs := padded("s", "p", 100)
+	if _, err := s.Append("s", "fp", source.Page{Events: evs}, t0); err != nil {
+		t.Fatal(err)
+	}
+	for _, maxBytes := range []int{30_000, 1 << 20} {
+		var got []event.Raw
+		for after := uint64(0); after < 100; {
+			batch, last, err := s.Read(after, 1000, maxBytes, nil)
+			if err != nil || last == after {
+				t.Fatalf("read after %d: last %d, %v", after, last, err)
+			}
+			got = append(got, batch...)
+			after = last
+		}
+		for i := range evs {
+			if got[i].ID != evs[i].ID || string(got[i].Data) != string(evs[i].Data) || cap(got[i].Data) != len(got[i].Data) {
+				t.Fatalf("batches of %d bytes: event %d is %s %q (cap %d), want %s %q", maxBytes, i, got[i].ID, got[i].Data, cap(got[i].Data), evs[i].ID, evs[i].Data)
+			}
+		}
+	}
+}

@@ -29,7 +29,7 @@
 //	go run ./bench [-scenario backlog|idle|latency|sinks|many|all] [-runs 3] [-json FILE|-] [-bin PATH] [-keep]
 //	               [-log-level LEVEL] [-child-env NAME=VALUE]… [-profile DIR [-profile-seconds N]]
 //	               [-store bolt|postgres]
-//	               [-many-sources 20] [-many-backlog 50000] [-many-sentinel] [-many-format raw|ocsf|ecs]
+//	               [-many-sources 20] [-many-backlog 50000] [-many-sentinel] [-many-format raw|ocsf|ecs] [-many-batch N]
 //
 // The table goes to stdout, the same results as JSON to -json's file (or,
 // with -json -, to stdout instead of the table); progress goes to stderr.
@@ -79,6 +79,7 @@ func main() {
 	flag.IntVar(&many.backlog, "many-backlog", 50_000, "many: activities in each environment's backlog")
 	flag.BoolVar(&many.sentinel, "many-sentinel", false, "many: add a Sentinel sink (format auditrelay, emulated) beside the file sink")
 	flag.StringVar(&many.format, "many-format", "", "many: the file sink's `format` (raw, ocsf or ecs; default raw)")
+	flag.IntVar(&many.batch, "many-batch", 0, "many: the file sink's `batch_size` (default: the sink's own, 1000)")
 	var childEnv []string
 	flag.Func("child-env", "add `NAME=VALUE` to the child's environment only, e.g. GOMEMLIMIT=30MiB or GODEBUG=gctrace=1 (repeatable)", func(v string) error {
 		if name, _, ok := strings.Cut(v, "="); !ok || name == "" {

@@ -53,6 +53,7 @@ type manyParams struct {
 	sources, backlog int
 	sentinel         bool
 	format           string // the file sink's format; empty: raw
+	batch            int    // the file sink's batch_size; 0: its default
 }
 
 // manyScenario measures many environments, each on its own licence,
@@ -352,7 +353,7 @@ func runMany(ctx context.Context, e *runEnv, p manyParams) (map[string]float64, 
 	cfg := configSpec{
 		dataDir: dataDir, metricsListen: metrics, logLevel: e.logLevel, apiURL: emu.addrs.PingOne,
 		sinkPath: sinkPath, maxSize: "16GiB", // no rotation
-		fileFormat: p.format,
+		fileFormat: p.format, batchSize: p.batch,
 	}
 	var environ []string
 	for i := 1; i <= p.sources; i++ {

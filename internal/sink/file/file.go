@@ -86,7 +86,10 @@ func (s *Sink) Send(ctx context.Context, batch []event.Raw) error {
 			return err
 		}
 	}
-	n, err := s.f.Write(b)
+	// At the size written so far, not the file offset: after a write
+	// cut short (a full disk) and the truncation below, the offset is
+	// past the end, and writing there would leave a run of zero bytes.
+	n, err := s.f.WriteAt(b, s.size)
 	if err == nil {
 		err = s.f.Sync()
 	}
@@ -105,6 +108,10 @@ func (s *Sink) Send(ctx context.Context, batch []event.Raw) error {
 	s.recent = nil
 	return nil
 }
+
+// Rereads returns how many of the last lines written before a restart the
+// sink recognizes and skips when they are sent again.
+func (s *Sink) Rereads() int { return maxBatchSize }
 
 func (s *Sink) open() error {
 	if err := os.MkdirAll(filepath.Dir(s.cfg.Path), 0o750); err != nil {

@@ -1,6 +1,7 @@
 package file
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -239,5 +241,44 @@ func TestNormalizedFormats(t *testing.T) {
 	bad.SetDefaults()
 	if errs := bad.Validate(); len(errs) != 1 || !strings.Contains(errs[0].Error(), "format:") {
 		t.Errorf("format asim: %v", errs)
+	}
+}
+
+// TestWriteCutShortLeavesNoHole: a write cut short by a file-size limit
+// (as by a full disk) is cut off the file, and the next write, once there
+// is room, goes where the file ends: every line is whole and no zero
+// bytes sit between them.
+func TestWriteCutShortLeavesNoHole(t *testing.T) {
+	var old syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_FSIZE, &old); err != nil {
+		t.Skipf("no file size limit to set: %v", err)
+	}
+	path := filepath.Join(t.TempDir(), "e.ndjson")
+	s := newSink(t, path, 0)
+	ctx := context.Background()
+	if err := s.Send(ctx, events(0, 3)); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := os.Stat(path)
+	limit := syscall.Rlimit{Cur: uint64(st.Size()) + 100, Max: old.Max}
+	if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &limit); err != nil {
+		t.Skipf("cannot set a file size limit: %v", err)
+	}
+	err := s.Send(ctx, events(3, 3))
+	if rerr := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &old); rerr != nil {
+		t.Fatal(rerr)
+	}
+	if err == nil {
+		t.Fatal("a write over the file size limit succeeded")
+	}
+	if err := s.Send(ctx, events(3, 3)); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(path)
+	if bytes.IndexByte(b, 0) >= 0 {
+		t.Fatalf("the file holds zero bytes after the cut-short write: %q", b)
+	}
+	if got := strings.Join(ids(t, path), ","); got != "id-0000,id-0001,id-0002,id-0003,id-0004,id-0005" {
+		t.Fatalf("ids = %s", got)
 	}
 }

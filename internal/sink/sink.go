@@ -20,6 +20,15 @@ type Sink interface {
 	Close(ctx context.Context) error
 }
 
+// Rereader is a sink that recognizes, when it starts again, the last
+// events it wrote before, and does not write them twice: the file sink
+// reads back its last lines. Rereads returns how many events it
+// recognizes. The sink runner may then send a batch while the one before
+// it is still being acknowledged, since after a crash it sends both again.
+type Rereader interface {
+	Rereads() int
+}
+
 // Graceful returns a context for sending a batch that outlives ctx by
 // grace: once ctx is done, the send in progress has grace to finish (and be
 // acknowledged) before it is cancelled, so that a clean stop sends nothing

@@ -361,26 +361,21 @@ func (r *SinkRunner) Run(ctx context.Context) error {
 	m := r.Metrics
 	m.up.WithLabelValues("sink", r.Name).Set(1)
 	m.offset.WithLabelValues(r.Name).Set(float64(off))
-	// A sink that skips what it wrote before a restart gets its next
-	// batch while the last one's acknowledgement commits: the commit's
-	// fsyncs no longer stand between two sends. A crash then sends both
-	// batches again, which it recognizes. With leases (Owned) every
-	// acknowledgement is awaited, so that a replica that lost the sink
-	// sends nothing more.
-	var pipelined bool
+	// A sink that skips what it wrote before a restart has its batches
+	// acknowledged in the background (see acker). With leases (Owned)
+	// every acknowledgement is awaited, so that a replica that lost the
+	// sink sends nothing more.
+	var acks *acker
 	if rr, ok := r.Sink.(sink.Rereader); ok && r.Owned == nil && rr.Rereads() >= 2*size {
-		pipelined = true
+		acks = &acker{r: r, ctx: ctx, log: log, limit: rr.Rereads()}
+		defer acks.flush()
 	}
-	var acking chan error // the acknowledgement in flight
 	waitAck := func() error {
-		if acking == nil {
+		if acks == nil {
 			return nil
 		}
-		err := <-acking
-		acking = nil
-		return err
+		return acks.flush()
 	}
-	defer waitAck()
 	for ctx.Err() == nil {
 		changed := r.Store.Changed()
 		batch, last, err := r.Store.Read(off, size, bytes, route)
@@ -412,25 +407,28 @@ func (r *SinkRunner) Run(ctx context.Context) error {
 			}
 			continue
 		}
+		if acks != nil {
+			if err := acks.room(len(batch)); err != nil {
+				return stopped(ctx, err)
+			}
+		}
 		if r.Owned != nil && !r.Owned() {
 			return &store.LeaseLostError{Kind: store.LeaseSink, Name: r.Name, Reason: "its lease was not renewed within lease_ttl (this replica was paused or cut off from the store), so the batch read was not sent"}
 		}
 		if len(batch) > 0 && !r.send(ctx, log, batch) {
 			return nil
 		}
-		if err := waitAck(); err != nil {
-			return stopped(ctx, err)
-		}
-		if pipelined {
-			ch := make(chan error, 1)
-			acking = ch
-			go func(last uint64, n int) { ch <- r.ack(ctx, log, last, n) }(last, len(batch))
+		if acks != nil {
+			if err := acks.sent(last, len(batch)); err != nil {
+				return stopped(ctx, err)
+			}
 		} else if err := r.ack(ctx, log, last, len(batch)); err != nil {
 			return stopped(ctx, err)
+		} else {
+			m.offset.WithLabelValues(r.Name).Set(float64(last))
+			r.Flow.acknowledged(r.now())
 		}
 		off = last
-		m.offset.WithLabelValues(r.Name).Set(float64(off))
-		r.Flow.acknowledged(r.now())
 		if len(batch) > 0 {
 			m.eventsOut.WithLabelValues(r.Name).Add(float64(len(batch)))
 			m.batches.WithLabelValues(r.Name).Inc()

@@ -53,13 +53,23 @@ type encoder struct {
 	// format.
 	filtered int64
 
+	comp *compressor
+}
+
+func newEncoder(format string, normalize Normalizer, maxCall int) *encoder {
+	return &encoder{format: format, normalize: normalize, maxCall: maxCall, columns: StreamColumns(format), comp: newCompressor()}
+}
+
+// compressor gzips call bodies in a buffer it reuses; one per call in
+// flight.
+type compressor struct {
 	gz  *gzip.Writer
 	out bytes.Buffer
 }
 
-func newEncoder(format string, normalize Normalizer, maxCall int) *encoder {
+func newCompressor() *compressor {
 	gz, _ := gzip.NewWriterLevel(nil, gzip.BestSpeed) // a valid level never fails
-	return &encoder{format: format, normalize: normalize, maxCall: maxCall, columns: StreamColumns(format), gz: gz}
+	return &compressor{gz: gz}
 }
 
 // activity is the part of a PingOne activity the encoder reads, as raw
@@ -560,9 +570,12 @@ func (e *encoder) split(rows []row) [][]row {
 	return calls
 }
 
+// body is the encoder's compressor's body.
+func (e *encoder) body(rows []row) (int, []byte, error) { return e.comp.body(rows) }
+
 // body returns the uncompressed size of rows' JSON array and the array
 // gzipped. The returned slice is valid until the next call.
-func (e *encoder) body(rows []row) (int, []byte, error) {
+func (e *compressor) body(rows []row) (int, []byte, error) {
 	e.out.Reset()
 	e.gz.Reset(&e.out)
 	n := 0

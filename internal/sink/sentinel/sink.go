@@ -28,6 +28,7 @@ package sentinel
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -117,6 +118,8 @@ type Sink struct {
 	mu        sync.Mutex
 	enc       *encoder
 	batchKey  string
+	comps     chan *compressor // one per call in flight
+	ackMu     sync.Mutex       // guards acked and the park keeper while calls run
 	acked     map[string]bool
 	rows      atomic.Int64
 	calls     atomic.Int64
@@ -142,12 +145,16 @@ func New(cfg Config, opts Options) *Sink {
 		opts.Now = time.Now
 	}
 	s := &Sink{
-		cfg:  cfg,
-		url:  UploadURL(cfg.Endpoint, cfg.DCRImmutableID, cfg.Stream),
-		http: opts.HTTPClient,
-		log:  opts.Logger,
-		now:  opts.Now,
-		enc:  newEncoder(cfg.Format, opts.Normalize, int(cfg.MaxRequestBytes)),
+		cfg:   cfg,
+		url:   UploadURL(cfg.Endpoint, cfg.DCRImmutableID, cfg.Stream),
+		http:  opts.HTTPClient,
+		log:   opts.Logger,
+		now:   opts.Now,
+		enc:   newEncoder(cfg.Format, opts.Normalize, int(cfg.MaxRequestBytes)),
+		comps: make(chan *compressor, parallelCalls),
+	}
+	for range parallelCalls {
+		s.comps <- newCompressor()
 	}
 	s.keeper = opts.Park
 	cred := opts.Credential
@@ -211,13 +218,53 @@ func (s *Sink) Send(ctx context.Context, batch []event.Raw) error {
 		s.log.Warn("sentinel: events older than 2 days; Log Analytics may stamp them with the ingestion time instead of TimeGenerated (RecordedAt keeps the event time)",
 			"events", n, "oldest", oldest)
 	}
-	for _, call := range s.enc.split(rows) {
-		if err := s.sendCall(ctx, call); err != nil {
-			return err
-		}
+	if err := s.sendCalls(ctx, s.enc.split(rows)); err != nil {
+		return err
 	}
 	s.batchKey, s.acked = "", nil
 	return nil
+}
+
+// parallelCalls is how many calls of a batch are compressed and in flight
+// at once: one call waits for the service's round trip, which leaves the
+// CPU to compress the next.
+const parallelCalls = 4
+
+// sendCalls sends the calls of a batch, parallelCalls at a time, and
+// returns the first error once every call has ended. The rows of the
+// calls that succeeded are acknowledged: a retry of the batch skips them.
+func (s *Sink) sendCalls(ctx context.Context, calls [][]row) error {
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var first error
+	for _, call := range calls {
+		var c *compressor
+		select {
+		case c = <-s.comps:
+		case <-ctx.Done():
+			wg.Wait()
+			return cmp.Or(first, error(fmt.Errorf("%s: %w", opUpload, ctx.Err())))
+		}
+		mu.Lock()
+		failed := first != nil
+		mu.Unlock()
+		if failed {
+			s.comps <- c
+			break
+		}
+		wg.Go(func() {
+			defer func() { s.comps <- c }()
+			if err := s.sendCall(ctx, call, c); err != nil {
+				mu.Lock()
+				if first == nil {
+					first = err
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return first
 }
 
 // staleAge is the age past which Log Analytics is reported to replace an
@@ -247,6 +294,8 @@ func (s *Sink) stale(batch []event.Raw) (int, time.Time) {
 // is configured), reports it and marks it done. A park file that cannot be
 // written fails the batch, which is retried: the event is not dropped.
 func (s *Sink) park(ev *event.Raw, reason string) error {
+	s.ackMu.Lock()
+	defer s.ackMu.Unlock()
 	kept, err := park.Event(s.keeper, "sentinel: park event", ev, reason)
 	if err != nil {
 		return err
@@ -257,10 +306,10 @@ func (s *Sink) park(ev *event.Raw, reason string) error {
 	return nil
 }
 
-// sendCall uploads one call's rows, splitting it when it is too large
-// compressed or refused with 413.
-func (s *Sink) sendCall(ctx context.Context, rows []row) error {
-	n, body, err := s.enc.body(rows)
+// sendCall uploads one call's rows, compressed with c, splitting it when
+// it is too large compressed or refused with 413.
+func (s *Sink) sendCall(ctx context.Context, rows []row, c *compressor) error {
+	n, body, err := c.body(rows)
 	if err != nil {
 		return &delivery.Error{Class: delivery.Transient, Op: "sentinel: compress", Err: err}
 	}
@@ -269,9 +318,11 @@ func (s *Sink) sendCall(ctx context.Context, rows []row) error {
 		size := len(body)
 		err = s.upload(ctx, body)
 		if err == nil {
+			s.ackMu.Lock()
 			for _, r := range rows {
 				s.acked[r.key] = true
 			}
+			s.ackMu.Unlock()
 			s.rows.Add(int64(len(rows)))
 			s.calls.Add(1)
 			s.bytes.Add(int64(size))
@@ -291,10 +342,10 @@ func (s *Sink) sendCall(ctx context.Context, rows []row) error {
 		return s.park(rows[0].ev, reason)
 	}
 	half := len(rows) / 2
-	if err := s.sendCall(ctx, rows[:half]); err != nil {
+	if err := s.sendCall(ctx, rows[:half], c); err != nil {
 		return err
 	}
-	return s.sendCall(ctx, rows[half:])
+	return s.sendCall(ctx, rows[half:], c)
 }
 
 // upload posts one gzipped body. On a 401 it gets a fresh token and tries

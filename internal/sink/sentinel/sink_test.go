@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -410,14 +411,21 @@ func TestTokenReuse(t *testing.T) {
 func TestRetrySkipsAcknowledgedCalls(t *testing.T) {
 	r := newRig(t, FormatPingOneV2, emulator.SentinelOptions{}, func(c *Config) { c.MaxRequestBytes = 100000 })
 	batch := synthetic("ev", 400, 900) // about four calls
+	// Calls run in parallel: the first two to arrive succeed.
+	var mu sync.Mutex
 	failAfter := 2
 	r.tr.h = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if strings.Contains(req.URL.Path, "/streams/") {
-			if failAfter == 0 {
+			mu.Lock()
+			fail := failAfter == 0
+			if !fail && failAfter > 0 {
+				failAfter--
+			}
+			mu.Unlock()
+			if fail {
 				w.WriteHeader(http.StatusServiceUnavailable)
 				return
 			}
-			failAfter--
 		}
 		r.emu.ServeHTTP(w, req)
 	})
@@ -425,7 +433,9 @@ func TestRetrySkipsAcknowledgedCalls(t *testing.T) {
 	if c, _ := delivery.ClassOf(err); err == nil || c != delivery.Transient {
 		t.Fatalf("first send: %v, want a transient error", err)
 	}
+	mu.Lock()
 	failAfter = -1
+	mu.Unlock()
 	if err := r.sink.Send(context.Background(), batch); err != nil {
 		t.Fatal(err)
 	}
@@ -512,4 +522,42 @@ func FuzzAPIMessage(f *testing.F) {
 			t.Fatalf("apiMessage(%q) = %q", body, m)
 		}
 	})
+}
+
+// TestCallsInParallel: the calls of a batch are in flight together, each
+// acknowledged once.
+func TestCallsInParallel(t *testing.T) {
+	r := newRig(t, FormatPingOneV2, emulator.SentinelOptions{}, func(c *Config) { c.MaxRequestBytes = 100000 })
+	batch := synthetic("ev", 400, 900) // about four calls
+	var mu sync.Mutex
+	inFlight, most := 0, 0
+	second := make(chan struct{})
+	r.tr.h = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if strings.Contains(req.URL.Path, "/streams/") {
+			mu.Lock()
+			inFlight++
+			most = max(most, inFlight)
+			if inFlight == 2 {
+				close(second)
+			}
+			mu.Unlock()
+			// The first call waits for a second one to arrive: sent one
+			// after the other, none would.
+			select {
+			case <-second:
+			case <-time.After(5 * time.Second):
+			}
+			defer func() { mu.Lock(); inFlight--; mu.Unlock() }()
+		}
+		r.emu.ServeHTTP(w, req)
+	})
+	if err := r.sink.Send(context.Background(), batch); err != nil {
+		t.Fatal(err)
+	}
+	if most < 2 {
+		t.Errorf("at most %d calls in flight at once, want several", most)
+	}
+	if got := idCounts(r.rows(), "id"); len(got) != 400 {
+		t.Fatalf("%d distinct rows, want 400", len(got))
+	}
 }

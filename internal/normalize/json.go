@@ -54,6 +54,15 @@ func skipString(b []byte, i int) int {
 	return len(b)
 }
 
+// SkipValue returns the index just past the JSON value that starts at
+// b[i], len(b) when it does not end there. It is for JSON already known to
+// be valid: it finds the end of a value, and checks nothing.
+func SkipValue(b []byte, i int) int { return skipValue(b, i) }
+
+// SkipSpace returns the index of the first byte at or after i that is not
+// JSON white space.
+func SkipSpace(b []byte, i int) int { return skipWS(b, i) }
+
 // skipValue returns the index just past the value that starts at i.
 func skipValue(b []byte, i int) int {
 	if i >= len(b) {

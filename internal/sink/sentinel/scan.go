@@ -4,98 +4,37 @@ package sentinel
 // normalizer has decoded it) without reflection: the auditrelay format
 // needs a dozen values of every event, and decoding the whole event a
 // second time with encoding/json would cost more than everything else the
-// encoder does.
+// encoder does. The scanning is the normalizers' (normalize.SkipValue).
 
-// skipSpace returns the index of the first non-space byte at or after i.
-func skipSpace(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\n' || b[i] == '\r' || b[i] == '\t') {
-		i++
-	}
-	return i
-}
-
-// skipString returns the index after the JSON string starting at b[i]
-// (a quote), or -1.
-func skipString(b []byte, i int) int {
-	for i++; i < len(b); i++ {
-		switch b[i] {
-		case '\\':
-			i++
-		case '"':
-			return i + 1
-		}
-	}
-	return -1
-}
-
-// skipValue returns the index after the JSON value starting at b[i], or -1.
-func skipValue(b []byte, i int) int {
-	if i >= len(b) {
-		return -1
-	}
-	switch b[i] {
-	case '"':
-		return skipString(b, i)
-	case '{', '[':
-		depth := 0
-		for ; i < len(b); i++ {
-			switch b[i] {
-			case '"':
-				j := skipString(b, i)
-				if j < 0 {
-					return -1
-				}
-				i = j - 1
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-				if depth == 0 {
-					return i + 1
-				}
-			}
-		}
-		return -1
-	}
-	for ; i < len(b); i++ {
-		switch b[i] {
-		case ',', '}', ']', ' ', '\n', '\r', '\t':
-			return i
-		}
-	}
-	return i
-}
+import "github.com/auditrelay/auditrelay/internal/normalize"
 
 // eachField calls fn with the raw key (without quotes) and the raw value of
 // every member of the JSON object obj. It does nothing when obj is not an
 // object.
 func eachField(obj []byte, fn func(key, val []byte)) {
-	i := skipSpace(obj, 0)
+	i := normalize.SkipSpace(obj, 0)
 	if i >= len(obj) || obj[i] != '{' {
 		return
 	}
 	i++
 	for {
-		i = skipSpace(obj, i)
+		i = normalize.SkipSpace(obj, i)
 		if i >= len(obj) || obj[i] != '"' {
 			return
 		}
-		kEnd := skipString(obj, i)
-		if kEnd < 0 {
-			return
+		kEnd := normalize.SkipValue(obj, i)
+		if kEnd >= len(obj) {
+			return // an object does not end with a key
 		}
 		key := obj[i+1 : kEnd-1]
-		i = skipSpace(obj, kEnd)
+		i = normalize.SkipSpace(obj, kEnd)
 		if i >= len(obj) || obj[i] != ':' {
 			return
 		}
-		i = skipSpace(obj, i+1)
-		vEnd := skipValue(obj, i)
-		if vEnd < 0 {
-			return
-		}
+		i = normalize.SkipSpace(obj, i+1)
+		vEnd := normalize.SkipValue(obj, i)
 		fn(key, obj[i:vEnd])
-		i = skipSpace(obj, vEnd)
+		i = normalize.SkipSpace(obj, vEnd)
 		if i >= len(obj) || obj[i] != ',' {
 			return
 		}

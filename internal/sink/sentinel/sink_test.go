@@ -531,13 +531,15 @@ func TestCallsInParallel(t *testing.T) {
 	batch := synthetic("ev", 400, 900) // about four calls
 	var mu sync.Mutex
 	inFlight, most := 0, 0
+	closed := false
 	second := make(chan struct{})
 	r.tr.h = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if strings.Contains(req.URL.Path, "/streams/") {
 			mu.Lock()
 			inFlight++
 			most = max(most, inFlight)
-			if inFlight == 2 {
+			if inFlight == 2 && most == 2 && !closed {
+				closed = true
 				close(second)
 			}
 			mu.Unlock()

@@ -325,9 +325,11 @@ func (s *segments) read(r *ref) ([]byte, error) {
 }
 
 // cacheEntries is how many batches the segments keep after reading them:
-// a sink whose batch ended inside an entry reads the rest of it next, and
-// every sink reads the same entries.
-const cacheEntries = 8
+// a sink whose batch ended inside an entry reads the rest of it next. A
+// batch is a page, about 1.3 MB: each one kept is memory the daemon holds
+// (and the garbage collector doubles), so a third sink reads from the
+// file system's cache instead.
+const cacheEntries = 2
 
 // batchCache keeps the batches read last, by segment and offset. A
 // committed batch never changes, so a kept one is as good as the file's.

@@ -18,8 +18,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/klauspost/compress/gzip"
-
-	"github.com/auditrelay/auditrelay/internal/normalize"
 )
 
 // Sentinel limits, as the Logs Ingestion API documents them.
@@ -568,27 +566,43 @@ func splitArray(body []byte) ([][]byte, bool) {
 // for CountOnly, whose benchmarks measure the sender, not the emulator.
 func splitElements(body []byte) ([][]byte, bool) {
 	body = bytes.TrimSpace(body)
-	if len(body) < 2 || body[0] != '[' || body[len(body)-1] != ']' {
+	if len(body) < 2 || body[0] != '[' {
 		return nil, false
 	}
-	inner := body[:len(body)-1]
 	var out [][]byte
-	i := normalize.SkipSpace(inner, 1)
-	for i < len(inner) {
-		if inner[i] != '{' {
-			return nil, false // a scalar or an array element
-		}
-		end := normalize.SkipValue(inner, i)
-		if end >= len(inner) && inner[len(inner)-1] != '}' {
-			return nil, false // the object does not end
-		}
-		out = append(out, inner[i:end])
-		i = normalize.SkipSpace(inner, end)
-		if i < len(inner) {
-			if inner[i] != ',' {
-				return nil, false
+	depth, start, inString := 0, -1, false
+	for i := 1; i < len(body)-1; i++ {
+		c := body[i]
+		if inString {
+			switch c {
+			case '\\':
+				i++
+			case '"':
+				inString = false
 			}
-			i = normalize.SkipSpace(inner, i+1)
+			continue
+		}
+		switch c {
+		case '"':
+			inString = true
+		case '{', '[':
+			if depth == 0 {
+				if c != '{' {
+					return nil, false
+				}
+				start = i
+			}
+			depth++
+		case '}', ']':
+			depth--
+			if depth == 0 {
+				out = append(out, body[start:i+1])
+			}
+		case ' ', '\t', '\n', '\r', ',':
+		default:
+			if depth == 0 {
+				return nil, false // a scalar element
+			}
 		}
 	}
 	return out, true

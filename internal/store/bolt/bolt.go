@@ -1,6 +1,7 @@
 // Package bolt is the embedded implementation of the store contract: one
-// bbolt file under the data directory, held by one process at a time. It is
-// the default store, for one machine.
+// bbolt file under the data directory, with the spool's event data in
+// segment files beside it (segment.go), held by one process at a time. It
+// is the default store, for one machine.
 //
 // Spool positions come from the spool bucket's sequence inside the writing
 // transaction; bbolt commits one writer at a time, so positions become

@@ -654,10 +654,13 @@ func (s *Store) Read(after uint64, max, maxBytes int, route func(source string) 
 			var err error
 			recs, data, aliased, err = s.entryRecords(v, recs[:0])
 			if err != nil {
-				// An entry whose framing is unreadable is skipped whole.
 				if len(batch) > 0 {
 					break
 				}
+				if !errors.Is(err, store.ErrRecord) {
+					return err // an I/O error: the entry is read again
+				}
+				// An entry whose framing is unreadable is skipped whole.
 				return &store.CorruptError{Seq: end, Record: corruptBytes(v, data), Err: err}
 			}
 			// A batch read from a segment is never written again: the
@@ -830,17 +833,27 @@ func (s *Store) collect(tx *bbolt.Tx) (freedBytes, freedCount int64, err error) 
 			continue
 		}
 		if recs, _, _, err = s.entryRecords(v, recs[:0]); err != nil {
+			if !errors.Is(err, store.ErrRecord) {
+				return 0, 0, err // an I/O error: the acknowledgement is retried
+			}
 			// Unreadable framing: the entry is one span, passed whole.
 			if end > low {
 				break
 			}
 			keys = append(keys, bytes.Clone(k))
+			// The counters lose its positions not passed before (a
+			// share of its bytes: which record had which size is lost).
+			cnt, size := uint64(entryCount(v)), uint64(len(v))
 			if rerr == nil {
-				freedBytes += int64(r.bytes)
-			} else {
-				freedBytes += int64(len(v))
+				size = r.bytes
+				moved = deleted.Merge(r.source, time.Unix(0, r.latest)) || moved
 			}
-			freedCount += int64(entryCount(v))
+			n := cnt
+			if first := end - min(cnt, end) + 1; passed >= first {
+				n = end - passed
+			}
+			freedCount += int64(n)
+			freedBytes += int64(size * n / cnt)
 			continue
 		}
 		// The counters hold the records' sizes, without the framing.

@@ -3,6 +3,7 @@ package bolt
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 
 	bbolt "go.etcd.io/bbolt"
@@ -68,7 +69,9 @@ func (s *Store) Export(fn func(*store.Export) error) error {
 				end := binary.BigEndian.Uint64(k)
 				var err error
 				var batch []byte
-				if recs, batch, _, err = s.entryRecords(v, recs[:0]); err != nil {
+				if recs, batch, _, err = s.entryRecords(v, recs[:0]); err != nil && !errors.Is(err, store.ErrRecord) {
+					return fmt.Errorf("spool entry %d: %w", end, err)
+				} else if err != nil {
 					// Kept whole at its last position: the sinks
 					// skip it there as unreadable, as they would here.
 					recs = append(recs[:0], corruptBytes(v, batch))

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -107,6 +108,7 @@ type segments struct {
 
 	mu    sync.RWMutex
 	files map[uint64]*os.File
+	wfile *os.File // the file written to, also in files
 	cache batchCache
 
 	cur     uint64 // the segment written to
@@ -133,8 +135,14 @@ func openSegments(dataDir string, cur uint64, end int64, keepFrom uint64, ro, no
 	if ro {
 		return s, nil
 	}
-	if err := os.MkdirAll(s.dir, 0o700); err != nil {
-		return nil, fmt.Errorf("store: create %s: %w (make the data_dir writable by this user)", s.dir, err)
+	if _, err := os.Stat(s.dir); errors.Is(err, fs.ErrNotExist) {
+		if err := os.Mkdir(s.dir, 0o700); err != nil {
+			return nil, fmt.Errorf("store: create %s: %w (make the data_dir writable by this user)", s.dir, err)
+		}
+		// The directory's entry in data_dir outlives a power loss.
+		if err := syncDir(dataDir, noSync); err != nil {
+			return nil, err
+		}
 	}
 	des, err := os.ReadDir(s.dir)
 	if err != nil {
@@ -175,21 +183,25 @@ func openSegments(dataDir string, cur uint64, end int64, keepFrom uint64, ro, no
 		f.Close()
 		return nil, err
 	}
-	s.files[cur] = f
+	s.files[cur], s.wfile = f, f
 	return s, nil
 }
 
-func (s *segments) syncDir() error {
-	if s.noSync {
+func (s *segments) syncDir() error { return syncDir(s.dir, s.noSync) }
+
+// syncDir fsyncs the directory dir, so that the entries created in it
+// outlive a power loss.
+func syncDir(dir string, noSync bool) error {
+	if noSync {
 		return nil
 	}
-	d, err := os.Open(s.dir)
+	d, err := os.Open(dir)
 	if err != nil {
-		return fmt.Errorf("store: sync %s: %w", s.dir, err)
+		return fmt.Errorf("store: sync %s: %w", dir, err)
 	}
 	defer d.Close()
 	if err := d.Sync(); err != nil {
-		return fmt.Errorf("store: sync %s: %w", s.dir, err)
+		return fmt.Errorf("store: sync %s: %w", dir, err)
 	}
 	return nil
 }
@@ -210,7 +222,7 @@ func (s *segments) rotate() error {
 		return err
 	}
 	s.mu.Lock()
-	s.files[s.cur+1] = f
+	s.files[s.cur+1], s.wfile = f, f
 	s.mu.Unlock()
 	s.cur, s.end = s.cur+1, 0
 	return nil
@@ -310,18 +322,49 @@ func (s *segments) read(r *ref) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	if r.length > bigBatch {
+		// A length that damage made huge is not allocated.
+		fi, err := f.Stat()
+		if err != nil {
+			return nil, fmt.Errorf("segment %s: %w", segmentName(r.seg), err)
+		}
+		if uint64(fi.Size()) < r.off+r.length {
+			return nil, fmt.Errorf("%w: segment %s: an entry of %d bytes at %d reaches past its end (%d bytes)", store.ErrRecord, segmentName(r.seg), r.length, r.off, fi.Size())
+		}
+	}
 	buf := make([]byte, r.length)
 	s.mu.RLock()
 	_, err = f.ReadAt(buf, int64(r.off))
 	s.mu.RUnlock()
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return nil, fmt.Errorf("%w: segment %s ends before the entry at %d (it was cut short)", store.ErrRecord, segmentName(r.seg), r.off)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("%w: segment %s at %d: %v", store.ErrRecord, segmentName(r.seg), r.off, err)
+		// An I/O error may pass: the entry is read again later, through
+		// a file opened again; it is not skipped as unreadable.
+		s.drop(r.seg, f)
+		return nil, fmt.Errorf("read spool segment %s at %d: %w (the spool is kept; check the disk and the kernel log)", segmentName(r.seg), r.off, err)
 	}
 	if crc32.Checksum(buf, s.crc) != r.crc {
 		return buf, fmt.Errorf("%w: segment %s at %d: checksum mismatch", store.ErrRecord, segmentName(r.seg), r.off)
 	}
 	s.cache.put(r.seg, r.off, buf)
 	return buf, nil
+}
+
+// bigBatch is the entry length above which read checks the segment's size
+// before it allocates: a page is a few megabytes at most.
+const bigBatch = 64 << 20
+
+// drop closes f, the file of segment id, unless it is the segment written
+// to, so that the next read opens the file again.
+func (s *segments) drop(id uint64, f *os.File) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.files[id] == f && f != s.wfile {
+		delete(s.files, id)
+		f.Close()
+	}
 }
 
 // cacheEntries is how many batches the segments keep after reading them:

@@ -370,3 +370,64 @@ func TestSegmentReadsShareBatches(t *testing.T) {
 		}
 	}
 }
+
+// TestSegmentReadErrorIsRetried checks that an I/O error reading a
+// segment is an error to retry, not an unreadable entry to skip, and that
+// the entry reads once the error is gone.
+func TestSegmentReadErrorIsRetried(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir)
+	s.seg.max = 1
+	if err := s.SetSinks([]string{"a"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, prefix := range []string{"p", "q"} {
+		if _, err := s.Append("s", "fp", source.Page{Events: padded("s", prefix, 10)}, t0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+	s = open(t, dir)
+	// The first segment, read afresh, is a directory for a while: reading
+	// it fails with an I/O error (EISDIR).
+	first := filepath.Join(dir, SegmentDir, segmentName(1))
+	if err := os.Rename(first, first+".away"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(first, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := s.Read(0, 100, 64<<20, nil)
+	var ce *store.CorruptError
+	if err == nil || errors.As(err, &ce) || errors.Is(err, store.ErrRecord) || !strings.Contains(err.Error(), "check the disk") {
+		t.Fatalf("read with the segment failing = %v, want an I/O error to retry", err)
+	}
+	if err := os.Remove(first); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(first+".away", first); err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(readAll(t, s)); !strings.HasPrefix(got, "[p-0 p-1") || !strings.HasSuffix(got, "q-8 q-9]") {
+		t.Fatalf("read once the segment is back: %s", got)
+	}
+}
+
+// TestSegmentReferenceTooLong checks that a reference whose length
+// reaches past its segment's end (a damaged bit) reads as unreadable
+// without allocating that length.
+func TestSegmentReferenceTooLong(t *testing.T) {
+	s := open(t, t.TempDir())
+	if err := s.SetSinks([]string{"a"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Append("s", "fp", source.Page{Events: padded("s", "p", 3)}, t0); err != nil {
+		t.Fatal(err)
+	}
+	seq := putRaw(t, s, appendRef(nil, &ref{seg: 1, off: 0, length: 1 << 39, count: 1, bytes: 10, source: "s"}))
+	_, _, err := s.Read(3, 100, 64<<20, nil)
+	var ce *store.CorruptError
+	if !errors.As(err, &ce) || ce.Seq != seq || !strings.Contains(err.Error(), "reaches past its end") {
+		t.Fatalf("read of the damaged reference = %v, want an unreadable entry at %d", err, seq)
+	}
+}

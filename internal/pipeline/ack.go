@@ -39,8 +39,12 @@ func (a *acker) sent(last uint64, n int) error {
 	return a.poll(false)
 }
 
-// room returns once n more events may be sent.
+// room returns once n more events may be sent. A nil acker (every
+// acknowledgement awaited) always has room.
 func (a *acker) room(n int) error {
+	if a == nil {
+		return nil
+	}
 	if err := a.poll(false); err != nil {
 		return err
 	}
@@ -52,9 +56,10 @@ func (a *acker) room(n int) error {
 	return nil
 }
 
-// flush returns once every batch sent is acknowledged.
+// flush returns once every batch sent is acknowledged; at once for a nil
+// acker.
 func (a *acker) flush() error {
-	for a.done != nil || a.pending {
+	for a != nil && (a.done != nil || a.pending) {
 		if err := a.poll(true); err != nil {
 			return err
 		}

@@ -17,12 +17,10 @@ import (
 // the events sent and not acknowledged stay within that.
 type rereadingSink struct {
 	memSink
-	limit   int
-	r       *rig
-	t       *testing.T
-	sent    int
-	maxOut  int
-	offsets []uint64
+	limit  int
+	r      *rig
+	sent   int
+	maxOut int
 }
 
 func (s *rereadingSink) Rereads() int { return s.limit }
@@ -37,7 +35,6 @@ func (s *rereadingSink) Send(ctx context.Context, batch []event.Raw) error {
 	if out := s.sent - acked; out > s.maxOut {
 		s.maxOut = out
 	}
-	s.offsets = append(s.offsets, snap.Sinks[0].Offset)
 	return s.memSink.Send(ctx, batch)
 }
 
@@ -57,7 +54,7 @@ func TestAcknowledgedInBackground(t *testing.T) {
 			}
 			pages = append(pages, source.Page{Events: evs, Next: source.Cursor(fmt.Sprint(p + 1)), Watermark: at})
 		}
-		snk := &rereadingSink{limit: 300, r: r, t: t}
+		snk := &rereadingSink{limit: 300, r: r}
 		sr := r.sink("mem", nil)
 		sr.Sink = snk
 		ctx, cancel := context.WithCancel(context.Background())

@@ -368,19 +368,13 @@ func (r *SinkRunner) Run(ctx context.Context) error {
 	var acks *acker
 	if rr, ok := r.Sink.(sink.Rereader); ok && r.Owned == nil && rr.Rereads() >= 2*size {
 		acks = &acker{r: r, ctx: ctx, log: log, limit: rr.Rereads()}
-		defer acks.flush()
 	}
-	waitAck := func() error {
-		if acks == nil {
-			return nil
-		}
-		return acks.flush()
-	}
+	defer acks.flush()
 	for ctx.Err() == nil {
 		changed := r.Store.Changed()
 		batch, last, err := r.Store.Read(off, size, bytes, route)
 		if ce := (*store.CorruptError)(nil); errors.As(err, &ce) {
-			if err := waitAck(); err != nil {
+			if err := acks.flush(); err != nil {
 				return stopped(ctx, err)
 			}
 			if err := r.skipCorrupt(ctx, log, ce); err != nil {
@@ -397,7 +391,7 @@ func (r *SinkRunner) Run(ctx context.Context) error {
 			continue
 		}
 		if last == off {
-			if err := waitAck(); err != nil {
+			if err := acks.flush(); err != nil {
 				return stopped(ctx, err)
 			}
 			select {
@@ -407,10 +401,8 @@ func (r *SinkRunner) Run(ctx context.Context) error {
 			}
 			continue
 		}
-		if acks != nil {
-			if err := acks.room(len(batch)); err != nil {
-				return stopped(ctx, err)
-			}
+		if err := acks.room(len(batch)); err != nil {
+			return stopped(ctx, err)
 		}
 		if r.Owned != nil && !r.Owned() {
 			return &store.LeaseLostError{Kind: store.LeaseSink, Name: r.Name, Reason: "its lease was not renewed within lease_ttl (this replica was paused or cut off from the store), so the batch read was not sent"}

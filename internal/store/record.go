@@ -230,15 +230,6 @@ func (w *BatchWriter) Add(ev *event.Raw) int {
 // Len returns the number of records added.
 func (w *BatchWriter) Len() int { return w.n }
 
-// BatchSize returns an upper bound of the encoded size of a batch of evs.
-func BatchSize(evs []event.Raw) int {
-	n := batchHead
-	for i := range evs {
-		n += 4 + RecordSize(&evs[i])
-	}
-	return n
-}
-
 // Entry returns the batch entry, the header then the records added: the
 // tail of the writer's buffer (see Buffer), which ends with it.
 func (w *BatchWriter) Entry() []byte {

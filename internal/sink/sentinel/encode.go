@@ -52,16 +52,14 @@ type encoder struct {
 	// filtered counts the events an ASIM format leaves to the other ASIM
 	// format.
 	filtered int64
-
-	comp *compressor
 }
 
 func newEncoder(format string, normalize Normalizer, maxCall int) *encoder {
-	return &encoder{format: format, normalize: normalize, maxCall: maxCall, columns: StreamColumns(format), comp: newCompressor()}
+	return &encoder{format: format, normalize: normalize, maxCall: maxCall, columns: StreamColumns(format)}
 }
 
-// compressor gzips call bodies in a buffer it reuses; one per call in
-// flight.
+// compressor gzips call bodies in a buffer it reuses; the sink has one
+// per call in flight.
 type compressor struct {
 	gz  *gzip.Writer
 	out bytes.Buffer
@@ -569,9 +567,6 @@ func (e *encoder) split(rows []row) [][]row {
 	}
 	return calls
 }
-
-// body is the encoder's compressor's body.
-func (e *encoder) body(rows []row) (int, []byte, error) { return e.comp.body(rows) }
 
 // body returns the uncompressed size of rows' JSON array and the array
 // gzipped. The returned slice is valid until the next call.

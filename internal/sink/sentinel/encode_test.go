@@ -86,7 +86,7 @@ func BenchmarkEncode(b *testing.B) {
 			for b.Loop() {
 				rows, _ := enc.rows(batch, nil)
 				for _, call := range enc.split(rows) {
-					if _, _, err := enc.body(call); err != nil {
+					if _, _, err := newCompressor().body(call); err != nil {
 						b.Fatal(err)
 					}
 				}

@@ -650,9 +650,8 @@ func (s *Store) Read(after uint64, max, maxBytes int, route func(source string) 
 		for k, v := c.Seek(putU64(nil, after+1)); k != nil; k, v = c.Next() {
 			end := binary.BigEndian.Uint64(k)
 			var data []byte
-			var aliased bool
 			var err error
-			recs, data, aliased, err = s.entryRecords(v, recs[:0])
+			recs, data, err = s.entryRecords(v, recs[:0])
 			if err != nil {
 				if len(batch) > 0 {
 					break
@@ -665,7 +664,7 @@ func (s *Store) Read(after uint64, max, maxBytes int, route func(source string) 
 			}
 			// A batch read from a segment is never written again: the
 			// events keep their data in it. bbolt's pages are reused.
-			dec.Alias = aliased
+			dec.Alias = data != nil
 			// An entry holds one source's events (one page).
 			src, err := store.RecordSource(recs[0])
 			if err == nil && route != nil && !route(src) {
@@ -705,10 +704,10 @@ func (s *Store) Read(after uint64, max, maxBytes int, route func(source string) 
 }
 
 // corruptBytes returns what a park file keeps of an unreadable entry v:
-// the batch read from its segment, when v is a reference whose batch
-// could be read, with v itself otherwise.
+// the batch read from its segment, when it could be read, v itself
+// otherwise.
 func corruptBytes(v, batch []byte) []byte {
-	if len(v) > 0 && v[0] == refVersion && len(batch) > 0 {
+	if len(batch) > 0 {
 		return bytes.Clone(batch)
 	}
 	return bytes.Clone(v)
@@ -832,7 +831,7 @@ func (s *Store) collect(tx *bbolt.Tx) (freedBytes, freedCount int64, err error) 
 			moved = deleted.Merge(r.source, time.Unix(0, r.latest)) || moved
 			continue
 		}
-		if recs, _, _, err = s.entryRecords(v, recs[:0]); err != nil {
+		if recs, _, err = s.entryRecords(v, recs[:0]); err != nil {
 			if !errors.Is(err, store.ErrRecord) {
 				return 0, 0, err // an I/O error: the acknowledgement is retried
 			}

@@ -69,7 +69,7 @@ func (s *Store) Export(fn func(*store.Export) error) error {
 				end := binary.BigEndian.Uint64(k)
 				var err error
 				var batch []byte
-				if recs, batch, _, err = s.entryRecords(v, recs[:0]); err != nil && !errors.Is(err, store.ErrRecord) {
+				if recs, batch, err = s.entryRecords(v, recs[:0]); err != nil && !errors.Is(err, store.ErrRecord) {
 					return fmt.Errorf("spool entry %d: %w", end, err)
 				} else if err != nil {
 					// Kept whole at its last position: the sinks

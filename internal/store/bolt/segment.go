@@ -235,9 +235,7 @@ func (s *segments) flush(tx *bbolt.Tx) error {
 	if len(s.pending) == 0 {
 		return nil
 	}
-	s.mu.RLock()
-	f := s.files[s.cur]
-	s.mu.RUnlock()
+	f := s.wfile // set by this goroutine only
 	if _, err := f.WriteAt(s.pending, s.end); err != nil {
 		return fmt.Errorf("write spool segment: %w", err)
 	}
@@ -425,23 +423,23 @@ func getSegment(v []byte) (id uint64, end int64) {
 // entryRecords appends the records of the spool entry v to recs (see
 // store.SplitEntry), and returns the batch read from a segment when v
 // refers to one: the records are then in that shared batch, which is
-// never written again, and aliased says so.
-func (s *Store) entryRecords(v []byte, recs [][]byte) (_ [][]byte, batch []byte, aliased bool, err error) {
+// never written again. On an error the batch is the one read, if any.
+func (s *Store) entryRecords(v []byte, recs [][]byte) (_ [][]byte, batch []byte, err error) {
 	if len(v) == 0 || v[0] != refVersion {
 		recs, err := store.SplitEntry(v, recs)
-		return recs, nil, false, err
+		return recs, nil, err
 	}
 	r, err := parseRef(v)
 	if err != nil {
-		return recs, nil, false, err
+		return recs, nil, err
 	}
 	if batch, err = s.seg.read(&r); err != nil {
-		return recs, batch, false, err
+		return recs, batch, err
 	}
 	n := len(recs)
 	recs, err = store.SplitEntry(batch, recs)
 	if err == nil && uint64(len(recs)-n) != r.count {
 		err = fmt.Errorf("%w: segment entry holds %d records, its reference %d", store.ErrRecord, len(recs)-n, r.count)
 	}
-	return recs, batch, true, err
+	return recs, batch, err
 }

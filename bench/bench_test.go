@@ -253,4 +253,16 @@ func TestLineKey(t *testing.T) {
 	if _, _, err := lineKey([]byte(`{"x":1}`)); err == nil {
 		t.Error("a line with no id has a key")
 	}
+	ecs := []byte(`{"source":{"ip":"10.0.0.1"},"event":{"id":"e-1"},"labels":{"auditrelay_source":"s3"}}`)
+	for _, c := range []struct {
+		line []byte
+		want string
+	}{{line, "s"}, {ocsf, "s2"}, {ecs, "s3"}} {
+		if src, ok := lineSource(c.line); !ok || src != c.want {
+			t.Errorf("lineSource(%s) = %q, %v; want %q", c.line, src, ok, c.want)
+		}
+	}
+	if src, ok := lineSource([]byte(`{"x":"source"}`)); ok {
+		t.Errorf("a line with no source has source %q", src)
+	}
 }

@@ -370,9 +370,28 @@ func (r *SinkRunner) Run(ctx context.Context) error {
 		acks = &acker{r: r, ctx: ctx, log: log, limit: rr.Rereads()}
 	}
 	defer acks.flush()
-	for ctx.Err() == nil {
+	// The next batch is read while this one is sent: reading a batch
+	// (the spool, its segment, decoding) is a third of a file sink's
+	// work, and the send mostly waits for a write or the network.
+	read := func(off uint64) spoolRead {
 		changed := r.Store.Changed()
 		batch, last, err := r.Store.Read(off, size, bytes, route)
+		return spoolRead{changed: changed, batch: batch, last: last, err: err}
+	}
+	var next chan spoolRead // a read of the batch after off, in flight
+	defer func() {
+		if next != nil {
+			<-next // the store outlives no read
+		}
+	}()
+	for ctx.Err() == nil {
+		var rd spoolRead
+		if next != nil {
+			rd, next = <-next, nil
+		} else {
+			rd = read(off)
+		}
+		changed, batch, last, err := rd.changed, rd.batch, rd.last, rd.err
 		if ce := (*store.CorruptError)(nil); errors.As(err, &ce) {
 			if err := acks.flush(); err != nil {
 				return stopped(ctx, err)
@@ -407,6 +426,10 @@ func (r *SinkRunner) Run(ctx context.Context) error {
 		if r.Owned != nil && !r.Owned() {
 			return &store.LeaseLostError{Kind: store.LeaseSink, Name: r.Name, Reason: "its lease was not renewed within lease_ttl (this replica was paused or cut off from the store), so the batch read was not sent"}
 		}
+		if len(batch) > 0 {
+			next = make(chan spoolRead, 1)
+			go func(ch chan<- spoolRead, from uint64) { ch <- read(from) }(next, last)
+		}
 		if len(batch) > 0 && !r.send(ctx, log, batch) {
 			return nil
 		}
@@ -428,6 +451,16 @@ func (r *SinkRunner) Run(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// spoolRead is the result of one read of the spool for a sink: the batch
+// after an offset, the offset of its last event, and the channel that was
+// current before the read (closed when more is stored).
+type spoolRead struct {
+	changed <-chan struct{}
+	batch   []event.Raw
+	last    uint64
+	err     error
 }
 
 // send retries a batch until the sink accepts it; false means ctx ended.

@@ -331,3 +331,65 @@ func mustPoll(t *testing.T, s source.Source) source.Page {
 	}
 	return p
 }
+
+// gatedSink is a memSink whose first Send waits for release.
+type gatedSink struct {
+	memSink
+	entered, release chan struct{}
+	once             sync.Once
+}
+
+func (g *gatedSink) Send(ctx context.Context, batch []event.Raw) error {
+	g.once.Do(func() {
+		close(g.entered)
+		<-g.release
+	})
+	return g.memSink.Send(ctx, batch)
+}
+
+// TestStoredDuringSendIsDelivered: the runner reads the next batch while
+// one is being sent; events stored after that read are still delivered at
+// once (not at the next 5 s wake-up), each once and in order.
+func TestStoredDuringSendIsDelivered(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t, "s")
+		at := time.Now().Add(-time.Hour)
+		page := func(from, n int, next string) source.Page {
+			var evs []event.Raw
+			for i := from; i < from+n; i++ {
+				evs = append(evs, clockEvent(fmt.Sprintf("e%d", i), at))
+			}
+			return source.Page{Events: evs, Next: source.Cursor(next), Watermark: at}
+		}
+		if _, err := r.st.Append("clock", "clock", page(0, 100, "1"), time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		g := &gatedSink{entered: make(chan struct{}), release: make(chan struct{})}
+		sr := r.sink("s", nil)
+		sr.Sink = g
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error)
+		go func() { done <- sr.Run(ctx) }()
+		<-g.entered
+		synctest.Wait() // the read of the batch after the first has found nothing
+		if _, err := r.st.Append("clock", "clock", page(100, 150, "2"), time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		close(g.release)
+		for len(g.got()) < 250 && time.Since(start) < time.Minute {
+			time.Sleep(100 * time.Millisecond)
+		}
+		if waited := time.Since(start); waited >= time.Second {
+			t.Errorf("events stored during a send waited %v to be delivered", waited)
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatalf("Run = %v", err)
+		}
+		checkExactlyOnce(t, "s", g.got(), 250)
+		if off, _ := r.st.Offset("s"); off != 250 {
+			t.Errorf("offset %d after delivering 250 events", off)
+		}
+	})
+}

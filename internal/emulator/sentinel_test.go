@@ -203,6 +203,39 @@ func TestSplitArray(t *testing.T) {
 	}
 }
 
+// FuzzSplitArray checks the splitter against encoding/json: on a valid
+// array of objects both find the same elements, and anything else is
+// refused.
+func FuzzSplitArray(f *testing.F) {
+	for _, s := range []string{`[]`, `[{"a":"]"},{"b":[1,{"c":"}\"{"}]}]`, `[{"a":1},2]`, `[{"a":"\\"} ,{}]`, `[{},]`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		rows, ok := splitArray([]byte(s))
+		var want []json.RawMessage
+		valid := json.Unmarshal([]byte(s), &want) == nil
+		for _, w := range want {
+			if len(w) == 0 || w[0] != '{' {
+				valid = false
+			}
+		}
+		if ok != valid {
+			t.Fatalf("splitArray(%q) ok = %v, encoding/json says %v", s, ok, valid)
+		}
+		if !ok {
+			return
+		}
+		if len(rows) != len(want) {
+			t.Fatalf("splitArray(%q) = %d rows, want %d", s, len(rows), len(want))
+		}
+		for i := range rows {
+			if !bytes.Equal(rows[i], want[i]) {
+				t.Fatalf("splitArray(%q) row %d = %s, want %s", s, i, rows[i], want[i])
+			}
+		}
+	})
+}
+
 func TestSentinelCountOnly(t *testing.T) {
 	s, srv := newSentinelHarness(t, SentinelOptions{CountOnly: true})
 	status, tok, v := getSentinelToken(t, srv, "tenant-1", "app-1", "secret-1", "https://monitor.azure.com/.default")

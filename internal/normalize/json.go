@@ -6,95 +6,13 @@ import (
 	"unsafe"
 
 	"github.com/auditrelay/auditrelay/internal/event"
+	"github.com/auditrelay/auditrelay/internal/jsonscan"
 )
 
 // This file holds the two halves of the normalizers' JSON handling: a
 // scanner over input already checked by json.Valid, which hands out raw
 // values as sub-slices without decoding or allocating, and appenders that
 // write output JSON straight into a byte slice.
-
-// skipWS returns the index of the first byte at or after i that is not
-// JSON whitespace.
-func skipWS(b []byte, i int) int {
-	for i < len(b) {
-		switch b[i] {
-		case ' ', '\t', '\n', '\r':
-			i++
-		default:
-			return i
-		}
-	}
-	return i
-}
-
-// skipString returns the index just past the string whose opening quote
-// is at i.
-func skipString(b []byte, i int) int {
-	i++
-	for i+8 <= len(b) {
-		m := stopBytes(word(b, i), false)
-		if m == 0 {
-			i += 8
-			continue
-		}
-		i += firstByte(m)
-		if b[i] == '"' {
-			return i + 1
-		}
-		i += 2 // the backslash and the byte it escapes
-	}
-	for ; i < len(b); i++ {
-		switch b[i] {
-		case '\\':
-			i++
-		case '"':
-			return i + 1
-		}
-	}
-	return len(b)
-}
-
-// SkipValue returns the index just past the JSON value that starts at
-// b[i], len(b) when it does not end there. It is for JSON already known to
-// be valid: it finds the end of a value, and checks nothing.
-func SkipValue(b []byte, i int) int { return skipValue(b, i) }
-
-// SkipSpace returns the index of the first byte at or after i that is not
-// JSON white space.
-func SkipSpace(b []byte, i int) int { return skipWS(b, i) }
-
-// skipValue returns the index just past the value that starts at i.
-func skipValue(b []byte, i int) int {
-	if i >= len(b) {
-		return i
-	}
-	switch b[i] {
-	case '"':
-		return skipString(b, i)
-	case '{', '[':
-		depth := 0
-		for ; i < len(b); i++ {
-			switch b[i] {
-			case '"':
-				i = skipString(b, i) - 1
-			case '{', '[':
-				depth++
-			case '}', ']':
-				if depth--; depth == 0 {
-					return i + 1
-				}
-			}
-		}
-		return len(b)
-	}
-	for ; i < len(b); i++ { // number, true, false, null
-		switch b[i] {
-		case ',', '}', ']', ' ', '\t', '\n', '\r':
-			return i
-		}
-	}
-	return i
-}
 
 // members iterates over the members of a raw JSON object. A value that is
 // not an object has no members. An iterator over an event's top level
@@ -147,21 +65,21 @@ func objectMembers(v []byte) members {
 // next returns the next member's key (the raw text between its quotes, so
 // escapes are left as they are) and raw value.
 func (m *members) next() (key, val []byte, ok bool) {
-	i := skipWS(m.b, m.i)
+	i := jsonscan.SkipSpace(m.b, m.i)
 	if i < len(m.b) && m.b[i] == ',' {
-		i = skipWS(m.b, i+1)
+		i = jsonscan.SkipSpace(m.b, i+1)
 	}
 	if i >= len(m.b) || m.b[i] != '"' {
 		m.i = len(m.b)
 		return nil, nil, false
 	}
-	end := skipString(m.b, i)
+	end := jsonscan.SkipString(m.b, i)
 	key = m.b[i+1 : end-1]
-	i = skipWS(m.b, end)
+	i = jsonscan.SkipSpace(m.b, end)
 	if i < len(m.b) && m.b[i] == ':' {
-		i = skipWS(m.b, i+1)
+		i = jsonscan.SkipSpace(m.b, i+1)
 	}
-	vend := skipValue(m.b, i)
+	vend := jsonscan.SkipValue(m.b, i)
 	val = m.b[i:vend]
 	m.i = vend
 	return key, val, true
@@ -184,15 +102,15 @@ func arrayElements(v []byte) elements {
 
 // next returns the next element's raw value.
 func (e *elements) next() ([]byte, bool) {
-	i := skipWS(e.b, e.i)
+	i := jsonscan.SkipSpace(e.b, e.i)
 	if i < len(e.b) && e.b[i] == ',' {
-		i = skipWS(e.b, i+1)
+		i = jsonscan.SkipSpace(e.b, i+1)
 	}
 	if i >= len(e.b) || e.b[i] == ']' {
 		e.i = len(e.b)
 		return nil, false
 	}
-	end := skipValue(e.b, i)
+	end := jsonscan.SkipValue(e.b, i)
 	e.i = end
 	return e.b[i:end], true
 }
@@ -418,7 +336,7 @@ func appendCompact(b, v []byte) []byte {
 		switch c := v[i]; c {
 		case ' ', '\t', '\r', '\n':
 		case '"':
-			end := skipString(v, i)
+			end := jsonscan.SkipString(v, i)
 			b = append(b, v[i:end]...)
 			i = end - 1
 		default:

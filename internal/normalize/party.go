@@ -1,5 +1,7 @@
 package normalize
 
+import "github.com/auditrelay/auditrelay/internal/jsonscan"
+
 // party is a user, client, group or other object an event names, as raw
 // string contents of the provider JSON.
 type party struct {
@@ -115,7 +117,7 @@ func isIP(v []byte) bool {
 		}
 		j := i
 		for j < len(v) && v[j] != ':' && v[j] != '.' {
-			if !isHex(v[j]) {
+			if !jsonscan.IsHex(v[j]) {
 				return false
 			}
 			j++
@@ -134,10 +136,6 @@ func isIP(v []byte) bool {
 		i = j
 	}
 	return groups == 8 && !double || groups < 8 && double
-}
-
-func isHex(c byte) bool {
-	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 }
 
 func isIPv4(v []byte) bool {

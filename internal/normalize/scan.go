@@ -4,6 +4,8 @@ import (
 	"iter"
 	"math"
 	"slices"
+
+	"github.com/auditrelay/auditrelay/internal/jsonscan"
 )
 
 // Valid reports whether data is one JSON value with nothing but
@@ -11,7 +13,7 @@ import (
 // pass, several times faster. Members and Elements may then walk data.
 func Valid(data []byte) bool {
 	end, _, ok := validValue(data, 0, 0, nil, 0)
-	return ok && skipWS(data, end) == len(data)
+	return ok && jsonscan.SkipSpace(data, end) == len(data)
 }
 
 // Members returns the members of the JSON object v (valid, see Valid), in
@@ -75,10 +77,10 @@ func (t *Tape) Scan(data []byte, depth int) bool {
 		Valid(data)
 		return false
 	}
-	v0 := skipWS(data, 0)
+	v0 := jsonscan.SkipSpace(data, 0)
 	t.nodes = append(t.nodes, tapeNode{v0: int32(v0)})
 	end, _, ok := validValue(data, v0, 0, t, 0)
-	if !ok || skipWS(data, end) != len(data) {
+	if !ok || jsonscan.SkipSpace(data, end) != len(data) {
 		t.nodes = t.nodes[:0]
 		return false
 	}

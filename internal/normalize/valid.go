@@ -1,5 +1,7 @@
 package normalize
 
+import "github.com/auditrelay/auditrelay/internal/jsonscan"
+
 // validValue checks the JSON value that starts at b[i] (after any
 // whitespace) and returns the index just past it. It accepts exactly what
 // encoding/json's Valid accepts (fuzzed against it), in one pass without
@@ -10,43 +12,43 @@ package normalize
 // With a tape, it records the values below the one it checks while depth
 // is under the tape's limit, as children of the tape's node parent.
 func validValue(b []byte, i, depth int, t *Tape, parent int32) (end int, ascii, ok bool) {
-	i = skipWS(b, i)
+	i = jsonscan.SkipSpace(b, i)
 	if i >= len(b) || depth > 10000 {
 		return i, true, false
 	}
 	switch c := b[i]; {
 	case c == '"':
-		return validString(b, i)
+		return jsonscan.ValidString(b, i)
 	case c == '{':
 		ascii = true
-		i = skipWS(b, i+1)
+		i = jsonscan.SkipSpace(b, i+1)
 		if i < len(b) && b[i] == '}' {
 			return i + 1, true, true
 		}
 		for {
-			i = skipWS(b, i)
+			i = jsonscan.SkipSpace(b, i)
 			if i >= len(b) || b[i] != '"' {
 				return i, ascii, false
 			}
 			ks := i
 			var a bool
-			if i, a, ok = validString(b, i); !ok {
+			if i, a, ok = jsonscan.ValidString(b, i); !ok {
 				return i, ascii, false
 			}
 			ascii = ascii && a
 			k1 := i - 1
-			i = skipWS(b, i)
+			i = jsonscan.SkipSpace(b, i)
 			if i >= len(b) || b[i] != ':' {
 				return i, ascii, false
 			}
-			vs := skipWS(b, i+1)
+			vs := jsonscan.SkipSpace(b, i+1)
 			n := t.open(depth, parent, ks+1, k1, vs)
 			if i, a, ok = validValue(b, vs, depth+1, t, n); !ok {
 				return i, ascii, false
 			}
 			t.close(n, i)
 			ascii = ascii && a
-			i = skipWS(b, i)
+			i = jsonscan.SkipSpace(b, i)
 			if i >= len(b) {
 				return i, ascii, false
 			}
@@ -61,20 +63,20 @@ func validValue(b []byte, i, depth int, t *Tape, parent int32) (end int, ascii, 
 		}
 	case c == '[':
 		ascii = true
-		i = skipWS(b, i+1)
+		i = jsonscan.SkipSpace(b, i+1)
 		if i < len(b) && b[i] == ']' {
 			return i + 1, true, true
 		}
 		for {
 			var a bool
-			vs := skipWS(b, i)
+			vs := jsonscan.SkipSpace(b, i)
 			n := t.open(depth, parent, 0, 0, vs)
 			if i, a, ok = validValue(b, vs, depth+1, t, n); !ok {
 				return i, ascii, false
 			}
 			t.close(n, i)
 			ascii = ascii && a
-			i = skipWS(b, i)
+			i = jsonscan.SkipSpace(b, i)
 			if i >= len(b) {
 				return i, ascii, false
 			}
@@ -104,63 +106,6 @@ func literal(b []byte, i int, lit string) (int, bool, bool) {
 		return i, true, false
 	}
 	return i + len(lit), true, true
-}
-
-// validString checks the string whose quote is at b[i].
-func validString(b []byte, i int) (int, bool, bool) {
-	ascii := true
-	i++
-	for {
-		// Whole words without a quote, backslash or control character
-		// only need their high bits looked at.
-		for i+8 <= len(b) {
-			w := word(b, i)
-			m := stopBytes(w, true)
-			if m == 0 {
-				if w&msb != 0 {
-					ascii = false
-				}
-				i += 8
-				continue
-			}
-			n := firstByte(m)
-			if w&msb&(1<<(8*n)-1) != 0 {
-				ascii = false
-			}
-			i += n
-			break
-		}
-		if i >= len(b) {
-			return i, ascii, false
-		}
-		switch c := b[i]; {
-		case c == '"':
-			return i + 1, ascii, true
-		case c == '\\':
-			i++
-			if i >= len(b) {
-				return i, ascii, false
-			}
-			switch b[i] {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-			case 'u':
-				if len(b)-i < 5 || !isHex(b[i+1]) || !isHex(b[i+2]) || !isHex(b[i+3]) || !isHex(b[i+4]) {
-					return i, ascii, false
-				}
-				i += 4
-			default:
-				return i, ascii, false
-			}
-			i++
-		case c < 0x20:
-			return i, ascii, false
-		default: // an ordinary byte of the last, partial word
-			if c >= 0x80 {
-				ascii = false
-			}
-			i++
-		}
-	}
 }
 
 // validNumber checks the number that starts at b[i].
@@ -213,28 +158,28 @@ func validTop(b []byte, top []member) (members []member, ascii, ok bool) {
 		top = top[:0:0] // offsets would not fit: scan instead
 	}
 	ascii = true
-	i := skipWS(b, 1)
+	i := jsonscan.SkipSpace(b, 1)
 	if i < len(b) && b[i] == '}' {
 		return top, true, i+1 == len(b)
 	}
 	fits := true
 	for {
-		i = skipWS(b, i)
+		i = jsonscan.SkipSpace(b, i)
 		if i >= len(b) || b[i] != '"' {
 			return nil, ascii, false
 		}
 		ks := i
 		var a bool
-		if i, a, ok = validString(b, i); !ok {
+		if i, a, ok = jsonscan.ValidString(b, i); !ok {
 			return nil, ascii, false
 		}
 		ascii = ascii && a
 		k0, k1 := ks+1, i-1
-		i = skipWS(b, i)
+		i = jsonscan.SkipSpace(b, i)
 		if i >= len(b) || b[i] != ':' {
 			return nil, ascii, false
 		}
-		vs := skipWS(b, i+1)
+		vs := jsonscan.SkipSpace(b, i+1)
 		if i, a, ok = validValue(b, vs, 1, nil, 0); !ok {
 			return nil, ascii, false
 		}
@@ -244,7 +189,7 @@ func validTop(b []byte, top []member) (members []member, ascii, ok bool) {
 		} else {
 			fits = false
 		}
-		i = skipWS(b, i)
+		i = jsonscan.SkipSpace(b, i)
 		if i >= len(b) {
 			return nil, ascii, false
 		}

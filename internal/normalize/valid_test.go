@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/auditrelay/auditrelay/internal/jsonscan"
 )
 
 // FuzzValid checks validValue against encoding/json.Valid.
@@ -14,7 +16,7 @@ func FuzzValid(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		b := []byte(s)
 		end, _, ok := validValue(b, 0, 0, nil, 0)
-		got := ok && skipWS(b, end) == len(b)
+		got := ok && jsonscan.SkipSpace(b, end) == len(b)
 		if want := json.Valid(b); got != want {
 			t.Fatalf("validValue(%q) = %v, json.Valid = %v", s, got, want)
 		}
@@ -30,12 +32,12 @@ func FuzzSkipValue(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		b := []byte(s)
 		end, _, ok := validValue(b, 0, 0, nil, 0)
-		if !ok || skipWS(b, end) != len(b) {
+		if !ok || jsonscan.SkipSpace(b, end) != len(b) {
 			return
 		}
-		start := skipWS(b, 0)
-		if got := skipValue(b, start); got != end {
-			t.Fatalf("skipValue(%q) ends at %d, validValue at %d", s, got, end)
+		start := jsonscan.SkipSpace(b, 0)
+		if got := jsonscan.SkipValue(b, start); got != end {
+			t.Fatalf("jsonscan.SkipValue(%q) ends at %d, validValue at %d", s, got, end)
 		}
 	})
 }
@@ -94,8 +96,8 @@ func TestStringScannersAtEveryOffset(t *testing.T) {
 				if wantASCII := !strings.ContainsFunc(s, func(r rune) bool { return r >= 0x80 }); ascii != wantASCII {
 					t.Fatalf("validValue(%q): ascii %v, want %v", s, ascii, wantASCII)
 				}
-				if got := skipValue(b, 0); got != end {
-					t.Fatalf("skipValue(%q) ends at %d, validValue at %d", s, got, end)
+				if got := jsonscan.SkipValue(b, 0); got != end {
+					t.Fatalf("jsonscan.SkipValue(%q) ends at %d, validValue at %d", s, got, end)
 				}
 			}
 		}

@@ -1,40 +1,40 @@
 package sentinel
 
+import "github.com/auditrelay/auditrelay/internal/jsonscan"
+
 // This file reads fields out of JSON that is known to be valid (the
 // normalizer has decoded it) without reflection: the auditrelay format
 // needs a dozen values of every event, and decoding the whole event a
 // second time with encoding/json would cost more than everything else the
-// encoder does. The scanning is the normalizers' (normalize.SkipValue).
-
-import "github.com/auditrelay/auditrelay/internal/normalize"
+// encoder does. The scanning is jsonscan's, as in the normalizers.
 
 // eachField calls fn with the raw key (without quotes) and the raw value of
 // every member of the JSON object obj. It does nothing when obj is not an
 // object.
 func eachField(obj []byte, fn func(key, val []byte)) {
-	i := normalize.SkipSpace(obj, 0)
+	i := jsonscan.SkipSpace(obj, 0)
 	if i >= len(obj) || obj[i] != '{' {
 		return
 	}
 	i++
 	for {
-		i = normalize.SkipSpace(obj, i)
+		i = jsonscan.SkipSpace(obj, i)
 		if i >= len(obj) || obj[i] != '"' {
 			return
 		}
-		kEnd := normalize.SkipValue(obj, i)
+		kEnd := jsonscan.SkipValue(obj, i)
 		if kEnd >= len(obj) {
 			return // an object does not end with a key
 		}
 		key := obj[i+1 : kEnd-1]
-		i = normalize.SkipSpace(obj, kEnd)
+		i = jsonscan.SkipSpace(obj, kEnd)
 		if i >= len(obj) || obj[i] != ':' {
 			return
 		}
-		i = normalize.SkipSpace(obj, i+1)
-		vEnd := normalize.SkipValue(obj, i)
+		i = jsonscan.SkipSpace(obj, i+1)
+		vEnd := jsonscan.SkipValue(obj, i)
 		fn(key, obj[i:vEnd])
-		i = normalize.SkipSpace(obj, vEnd)
+		i = jsonscan.SkipSpace(obj, vEnd)
 		if i >= len(obj) || obj[i] != ',' {
 			return
 		}

@@ -1,4 +1,4 @@
-package normalize
+package jsonscan
 
 import (
 	"encoding/binary"

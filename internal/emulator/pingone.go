@@ -134,6 +134,10 @@ type PingOne struct {
 
 	tokenRequests, activityRequests, throttled, faultCount, served atomic.Int64
 
+	// pages holds the buffers pages are built in, reused once written:
+	// a fresh megabyte for every page was most of the emulator's cost.
+	pages sync.Pool // of *bytes.Buffer
+
 	wg sync.WaitGroup // generators started by StartDemo
 }
 
@@ -691,16 +695,21 @@ func (p *PingOne) handleActivities(w http.ResponseWriter, r *http.Request) {
 	for _, e := range res.items {
 		size += len(e.act.JSON) + 1
 	}
-	var b bytes.Buffer
+	b, _ := p.pages.Get().(*bytes.Buffer)
+	if b == nil {
+		b = new(bytes.Buffer)
+	}
+	defer p.pages.Put(b) // written out before the handler returns
+	b.Reset()
 	b.Grow(size)
 	b.WriteString(`{"_links":{"self":{"href":`)
-	writeJSONString(&b, base+"?"+q.Encode())
+	writeJSONString(b, base+"?"+q.Encode())
 	b.WriteString(`}`)
 	if res.more {
 		last := res.items[len(res.items)-1]
 		q.Set("cursor", cursor{Env: envID, Filter: lp.filter, Limit: lp.limit, Ms: last.ms, ID: last.id}.encode())
 		b.WriteString(`,"next":{"href":`)
-		writeJSONString(&b, base+"?"+q.Encode())
+		writeJSONString(b, base+"?"+q.Encode())
 		b.WriteString(`}`)
 	}
 	b.WriteString(`},"_embedded":{"activities":[`)
@@ -710,7 +719,7 @@ func (p *PingOne) handleActivities(w http.ResponseWriter, r *http.Request) {
 		}
 		b.Write(e.act.JSON)
 	}
-	fmt.Fprintf(&b, `]},"count":%d,"size":%d}`, res.count, len(res.items))
+	fmt.Fprintf(b, `]},"count":%d,"size":%d}`, res.count, len(res.items))
 	p.writeActivities(w, st, b.Bytes(), res.items, truncate)
 }
 

@@ -134,7 +134,8 @@ type Sentinel struct {
 
 	tokenRequests, calls, accepted, rowCount, tooLarge, forbidden, notFound, faultCount, truncated, gzipped atomic.Int64
 
-	bufs sync.Pool // of *bytes.Buffer, for the bodies of count-only calls
+	bufs  sync.Pool // of *bytes.Buffer, for the bodies of count-only calls
+	gzips sync.Pool // of *gzip.Reader
 }
 
 type sentinelToken struct {
@@ -505,8 +506,12 @@ func (s *Sentinel) handleUpload(w http.ResponseWriter, r *http.Request) {
 	case "":
 	case "gzip":
 		s.gzipped.Add(1)
-		zr, err := gzip.NewReader(bytes.NewReader(wire))
-		if err != nil {
+		zr, _ := s.gzips.Get().(*gzip.Reader)
+		if zr == nil {
+			zr = new(gzip.Reader)
+		}
+		defer s.gzips.Put(zr)
+		if err := zr.Reset(bytes.NewReader(wire)); err != nil {
 			azureError(w, http.StatusBadRequest, "InvalidContentEncoding", "The body is not gzip.")
 			return
 		}

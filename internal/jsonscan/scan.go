@@ -1,7 +1,8 @@
 // Package jsonscan finds the ends of JSON values in a byte slice without
 // decoding or allocating: SkipValue and SkipString for JSON already known
 // to be valid, ValidString to check a string on the way. The normalizers,
-// the Sentinel sink and the emulators all read raw JSON through it.
+// the Sentinel and syslog sinks and the emulators read raw JSON through
+// it; EndString and EndValue also say whether input cut short ends.
 package jsonscan
 
 // SkipSpace returns the index of the first byte at or after i that is not
@@ -22,6 +23,13 @@ func SkipSpace(b []byte, i int) int {
 // is at b[i], len(b) when it does not end. Like SkipValue it checks
 // nothing.
 func SkipString(b []byte, i int) int {
+	end, _ := EndString(b, i)
+	return end
+}
+
+// EndString is SkipString that also reports whether the string ends in
+// b: false, with len(b), when b is cut inside it.
+func EndString(b []byte, i int) (int, bool) {
 	i++
 	for i+8 <= len(b) {
 		m := stopBytes(word(b, i), false)
@@ -31,7 +39,7 @@ func SkipString(b []byte, i int) int {
 		}
 		i += firstByte(m)
 		if b[i] == '"' {
-			return i + 1
+			return i + 1, true
 		}
 		i += 2 // the backslash and the byte it escapes
 	}
@@ -40,45 +48,58 @@ func SkipString(b []byte, i int) int {
 		case '\\':
 			i++
 		case '"':
-			return i + 1
+			return i + 1, true
 		}
 	}
-	return len(b)
+	return len(b), false
 }
 
 // SkipValue returns the index just past the JSON value that starts at
 // b[i], len(b) when it does not end there. It is for JSON already known to
 // be valid: it finds the end of a value, and checks nothing.
 func SkipValue(b []byte, i int) int {
+	end, _ := EndValue(b, i)
+	return end
+}
+
+// EndValue is SkipValue that also reports whether the value ends in b:
+// false when b is cut inside a string, object or array, or holds no value
+// at i.
+func EndValue(b []byte, i int) (int, bool) {
 	if i >= len(b) {
-		return i
+		return i, false
 	}
 	switch b[i] {
 	case '"':
-		return SkipString(b, i)
+		return EndString(b, i)
 	case '{', '[':
 		depth := 0
 		for ; i < len(b); i++ {
 			switch b[i] {
 			case '"':
-				i = SkipString(b, i) - 1
+				end, ok := EndString(b, i)
+				if !ok {
+					return end, false
+				}
+				i = end - 1
 			case '{', '[':
 				depth++
 			case '}', ']':
 				if depth--; depth == 0 {
-					return i + 1
+					return i + 1, true
 				}
 			}
 		}
-		return len(b)
+		return len(b), false
 	}
+	start := i
 	for ; i < len(b); i++ { // number, true, false, null
 		switch b[i] {
 		case ',', '}', ']', ' ', '\t', '\n', '\r':
-			return i
+			return i, i > start
 		}
 	}
-	return i
+	return i, i > start
 }
 
 // ValidString checks the string whose opening quote is at b[i]: it

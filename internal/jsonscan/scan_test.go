@@ -68,3 +68,57 @@ func FuzzValidString(f *testing.F) {
 		}
 	})
 }
+
+func TestEndValue(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		end  int
+		ends bool
+	}{
+		{`"abc"`, 5, true},
+		{`"abc\"`, 6, false}, // the last quote is escaped
+		{`"` + strings.Repeat("x", 16) + `\`, 18, false},
+		{`{"a":"x"`, 8, false},
+		{`{"a":"}"}`, 9, true},
+		{`[1,[2]]x`, 7, true},
+		{`12`, 2, true},
+		{`12,`, 2, true},
+		{``, 0, false},
+		{`,`, 0, false},
+		{`}`, 0, false},
+	} {
+		end, ends := EndValue([]byte(tt.in), 0)
+		if end != tt.end || ends != tt.ends {
+			t.Errorf("EndValue(%q) = %d, %v; want %d, %v", tt.in, end, ends, tt.end, tt.ends)
+		}
+		if got := SkipValue([]byte(tt.in), 0); got != end {
+			t.Errorf("SkipValue(%q) = %d, EndValue %d", tt.in, got, end)
+		}
+	}
+}
+
+// FuzzEndValue: a value of valid JSON ends where encoding/json says, and
+// whatever EndValue reports as ended on other input is balanced: cutting
+// it off and asking again gives the same end.
+func FuzzEndValue(f *testing.F) {
+	for _, s := range []string{`{"a":[1,"]"]}`, `"\\"`, `"\"`, `[`, `1 `, `{"k":"` + strings.Repeat("é", 9) + `"}`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		b := []byte(s)
+		end, ends := EndValue(b, 0)
+		if end > len(b) {
+			t.Fatalf("EndValue(%q) = %d, past the end", s, end)
+		}
+		if json.Valid(b) && len(b) > 0 && b[0] != ' ' && b[len(b)-1] != ' ' && b[len(b)-1] != '\n' && b[len(b)-1] != '\t' && b[len(b)-1] != '\r' && b[0] != '\n' && b[0] != '\t' && b[0] != '\r' {
+			if !ends || end != len(b) {
+				t.Fatalf("EndValue(%q) = %d, %v on valid JSON", s, end, ends)
+			}
+		}
+		if ends {
+			if e2, ok := EndValue(b[:end], 0); !ok || e2 != end {
+				t.Fatalf("EndValue(%q[:%d]) = %d, %v; the value no longer ends", s, end, e2, ok)
+			}
+		}
+	})
+}

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	mrand "math/rand/v2"
 	"net/http/httptest"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/auditrelay/auditrelay/internal/emulator"
+	"github.com/auditrelay/auditrelay/internal/sink/splunk"
 )
 
 const splunkToken = "5b1c0000-hec0-4000-8000-e2e0token0001"
@@ -126,6 +128,17 @@ func TestSplunkKillBetweenSendAndAck(t *testing.T) {
 	if st := hec.Stats(); st.AcksTrue >= st.Requests {
 		t.Fatalf("every ack turned true before the kill: %+v", st)
 	}
+	// HEC answers a request before the sink records its ackId: a kill in
+	// between sends the request again, by design. Kill once the last
+	// request is recorded, which is the case this test is about.
+	last := uint64(hec.Stats().Requests - 1)
+	pendingPath := splunk.PendingPath(filepath.Join(dir, "data", "splunk", "splunk"))
+	for deadline := time.Now().Add(10 * time.Second); !recordsAck(pendingPath, last); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			p.kill(t)
+			t.Fatalf("%s does not record ackId %d after 10s", pendingPath, last)
+		}
+	}
 	p.kill(t)
 	sent := hec.Stats().Requests
 	p = start(t, bin, cfg, environ, logPath)
@@ -146,4 +159,27 @@ func TestSplunkKillBetweenSendAndAck(t *testing.T) {
 	if st := hec.Stats(); st.Requests != sent {
 		t.Errorf("the restarted run sent %d requests again: %+v", st.Requests-sent, st)
 	}
+}
+
+// recordsAck reports whether the Splunk sink's pending file at path
+// records ackId id.
+func recordsAck(path string, id uint64) bool {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return false
+	}
+	var f struct {
+		Requests []struct {
+			AckID uint64 `json:"ack_id"`
+		} `json:"requests"`
+	}
+	if json.Unmarshal(b, &f) != nil {
+		return false
+	}
+	for _, r := range f.Requests {
+		if r.AckID == id {
+			return true
+		}
+	}
+	return false
 }

@@ -5,6 +5,8 @@
 // it; EndString and EndValue also say whether input cut short ends.
 package jsonscan
 
+import "bytes"
+
 // SkipSpace returns the index of the first byte at or after i that is not
 // JSON white space.
 func SkipSpace(b []byte, i int) int {
@@ -160,6 +162,40 @@ func ValidString(b []byte, i int) (int, bool, bool) {
 			i++
 		}
 	}
+}
+
+// AppendCompact appends the JSON value src to dst without the white space
+// between its tokens, as json.Compact does for valid JSON, in one pass
+// and without validating. For input that may not be JSON, check the
+// result with EndValue: a string or bracket of src that does not close
+// leaves one open in it too.
+func AppendCompact(dst, src []byte) []byte {
+	if bytes.IndexAny(src, " \t\r\n") < 0 {
+		return append(dst, src...)
+	}
+	for i := 0; i < len(src); {
+		switch src[i] {
+		case ' ', '\t', '\r', '\n':
+			i++
+			continue
+		case '"':
+			end := SkipString(src, i)
+			dst = append(dst, src[i:end]...)
+			i = end
+			continue
+		}
+		// A run of bytes that are neither white space nor a quote.
+		j := i + 1
+		for j < len(src) {
+			if d := src[j]; d == ' ' || d == '\t' || d == '\r' || d == '\n' || d == '"' {
+				break
+			}
+			j++
+		}
+		dst = append(dst, src[i:j]...)
+		i = j
+	}
+	return dst
 }
 
 // IsHex reports whether c is a hexadecimal digit.

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/auditrelay/auditrelay/internal/event"
+	"github.com/auditrelay/auditrelay/internal/jsonscan"
 )
 
 // The ASIM schemas and the versions the rows follow.
@@ -258,7 +259,7 @@ func (w *asimRow) append(b []byte, in input) []byte {
 	b = putRaw(b, "SrcGeoCity", w.srcCity)
 	b = putRaw(b, "SrcGeoCountry", w.srcCountry)
 	b = putRaw(b, "HttpUserAgent", w.ua)
-	b = appendCompact(key(b, "AdditionalFields"), in.data)
+	b = jsonscan.AppendCompact(key(b, "AdditionalFields"), in.data)
 	return append(b, '}')
 }
 

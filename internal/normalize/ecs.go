@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/auditrelay/auditrelay/internal/event"
+	"github.com/auditrelay/auditrelay/internal/jsonscan"
 )
 
 // ECSVersion is the ECS version the ECS normalizers write (ecs.version).
@@ -191,7 +192,7 @@ func putCompact(b []byte, k string, v []byte) []byte {
 	if len(v) == 0 || string(v) == "null" {
 		return b
 	}
-	return appendCompact(key(b, k), v)
+	return jsonscan.AppendCompact(key(b, k), v)
 }
 
 // outcomeOf maps an OCSF status id to event.outcome.

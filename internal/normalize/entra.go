@@ -1,6 +1,10 @@
 package normalize
 
-import "bytes"
+import (
+	"bytes"
+
+	"github.com/auditrelay/auditrelay/internal/jsonscan"
+)
 
 // The product every Entra stream's OCSF events name.
 func entraProduct(logName string) product {
@@ -674,7 +678,7 @@ func entraVendor(b []byte, in *input, stream string, skip func(k []byte) bool) [
 		}
 		b = appendRawStr(sep(b), k)
 		b = append(b, ':')
-		b = appendCompact(b, v)
+		b = jsonscan.AppendCompact(b, v)
 	}
 	b = closeObj(b, sm)
 	return closeObj(b, am)

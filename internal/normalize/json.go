@@ -326,26 +326,6 @@ func closeArr(b []byte, mark int) []byte {
 	return append(b, ']')
 }
 
-// appendCompact appends the raw JSON value v without the whitespace
-// between its tokens, so that a value spanning lines fits on one.
-func appendCompact(b, v []byte) []byte {
-	if bytes.IndexAny(v, " \t\r\n") < 0 {
-		return append(b, v...)
-	}
-	for i := 0; i < len(v); i++ {
-		switch c := v[i]; c {
-		case ' ', '\t', '\r', '\n':
-		case '"':
-			end := jsonscan.SkipString(v, i)
-			b = append(b, v[i:end]...)
-			i = end - 1
-		default:
-			b = append(b, c)
-		}
-	}
-	return b
-}
-
 // prepare checks that data is one JSON object and returns it in valid
 // UTF-8: invalid bytes, which json.Valid lets through inside strings,
 // become U+FFFD, so that everything copied from it is valid output. The

@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/auditrelay/auditrelay/internal/event"
+	"github.com/auditrelay/auditrelay/internal/jsonscan"
 )
 
 // The provider names of event.Raw that the normalizers know. They are the
@@ -246,7 +247,7 @@ func unmappedMember(b, k, v, path []byte, m int) []byte {
 	}
 	b = appendRawStr(sep(b), p)
 	b = append(b, ':')
-	return appendCompact(b, v)
+	return jsonscan.AppendCompact(b, v)
 }
 
 // timeMS returns the event time in Unix milliseconds: the provider's time

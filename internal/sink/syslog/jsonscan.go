@@ -107,33 +107,7 @@ func integer(v []byte) (int64, bool) {
 // brackets do not close, which is not JSON at all.
 func compactJSON(dst, src []byte) ([]byte, bool) {
 	start := len(dst)
-	i := 0
-	for i < len(src) {
-		c := src[i]
-		switch c {
-		case ' ', '\t', '\r', '\n':
-			i++
-			continue
-		case '"':
-			j, ok := jsonscan.EndString(src, i)
-			if !ok {
-				return dst[:start], false
-			}
-			dst = append(dst, src[i:j]...)
-			i = j
-			continue
-		}
-		// Copy a run of bytes that are neither whitespace nor a quote.
-		j := i + 1
-		for j < len(src) {
-			if d := src[j]; d == ' ' || d == '\t' || d == '\r' || d == '\n' || d == '"' {
-				break
-			}
-			j++
-		}
-		dst = append(dst, src[i:j]...)
-		i = j
-	}
+	dst = jsonscan.AppendCompact(dst, src)
 	out := dst[start:]
 	if end, ok := jsonscan.EndValue(out, 0); !ok || end != len(out) {
 		return dst[:start], false

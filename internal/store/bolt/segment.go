@@ -20,21 +20,39 @@ import (
 )
 
 // The spool's event data lives in segment files beside the bbolt file,
-// written once and removed whole: the bbolt file keeps a small reference
+// appended to and released whole: the bbolt file keeps a small reference
 // per entry. bbolt copies every value into its pages and, with values of
 // hundreds of pages, cannot reuse the runs freed by deleted entries once
 // the dedup index's single pages split them; the file grew to many times
 // the spool, and its mapping with it. A segment is appended to at its
 // committed end, fsynced before the transaction holding its references
-// commits, and removed once no entry refers to it.
+// commits, and released once no entry refers to it.
+//
+// A released segment is kept as a spare (renamed to its id with the
+// extension .spare), up to segmentSpares of them, and the next rotation
+// writes over a spare instead of creating a file: its blocks are already
+// allocated and its pages are in the file system's cache, so writing the
+// spool costs a copy instead of a block allocation, new zeroed pages and,
+// when the segment goes, an unlink that frees them again. The bytes of a
+// spare past the new segment's committed end are stale; no reference
+// reaches them (each is checksummed besides), and Open cuts the current
+// segment to its committed end.
 
 // SegmentDir is the directory of the spool's segment files inside the
 // data directory.
 const SegmentDir = "spool"
 
 // segmentMax is the size at which the next write starts a new segment:
-// the disk holds the spool plus at most about this much already sent.
+// the disk holds the spool plus at most about this much already sent,
+// and segmentSpares segments of about this size kept for reuse.
 const segmentMax = 32 << 20
+
+// segmentSpares is how many released segments are kept for the next
+// rotations to write over.
+const segmentSpares = 2
+
+// spareExt is the extension of a spare segment's file name.
+const spareExt = ".spare"
 
 // refVersion is the version byte of a spool entry that refers to a batch
 // entry (store.SplitEntry) kept in a segment: uvarint segment, offset,
@@ -119,9 +137,14 @@ type segments struct {
 	// keepFrom is the lowest segment the transaction being built still
 	// refers to, set by collect (0: unknown, remove nothing).
 	keepFrom uint64
+	// spares are the file names of the released segments kept for reuse,
+	// in the segment directory, the next to reuse last.
+	spares []string
 }
 
 func segmentName(id uint64) string { return fmt.Sprintf("%016x.seg", id) }
+
+func spareName(id uint64) string { return fmt.Sprintf("%016x%s", id, spareExt) }
 
 // openSegments opens the segment directory of dir at the committed state
 // cur/end read from the store. Unless read-only, it cuts the current
@@ -150,6 +173,17 @@ func openSegments(dataDir string, cur uint64, end int64, keepFrom uint64, ro, no
 	}
 	low := cur
 	for _, de := range des {
+		if name, ok := strings.CutSuffix(de.Name(), spareExt); ok && de.Type().IsRegular() {
+			if _, err := strconv.ParseUint(name, 16, 64); err != nil {
+				continue // not ours: left alone
+			}
+			if len(s.spares) < segmentSpares {
+				s.spares = append(s.spares, de.Name())
+			} else if err := os.Remove(filepath.Join(s.dir, de.Name())); err != nil {
+				return nil, fmt.Errorf("store: remove spare segment: %w", err)
+			}
+			continue
+		}
 		id, err := strconv.ParseUint(strings.TrimSuffix(de.Name(), ".seg"), 16, 64)
 		if err != nil || !strings.HasSuffix(de.Name(), ".seg") {
 			continue // not ours: left alone
@@ -211,12 +245,28 @@ func (s *segments) begin() {
 	s.pending, s.keepFrom, s.entries = s.pending[:0], 0, 0
 }
 
-// rotate has a full current segment give way to a new one.
+// rotate has a full current segment give way to a new one, a spare when
+// there is one.
 func (s *segments) rotate() error {
-	f, err := os.OpenFile(filepath.Join(s.dir, segmentName(s.cur+1)), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	path := filepath.Join(s.dir, segmentName(s.cur+1))
+	flags := os.O_RDWR | os.O_CREATE | os.O_TRUNC
+	if n := len(s.spares); n > 0 {
+		spare := filepath.Join(s.dir, s.spares[n-1])
+		s.spares = s.spares[:n-1]
+		if err := os.Rename(spare, path); err == nil {
+			flags = os.O_RDWR // written over from the start
+		} else {
+			// A spare that cannot be reused is only a missed saving:
+			// a new file is created instead.
+			_ = os.Remove(spare)
+		}
+	}
+	f, err := os.OpenFile(path, flags, 0o600)
 	if err != nil {
 		return fmt.Errorf("segment: %w", err)
 	}
+	// The directory is synced before any reference to the segment
+	// commits: its name (created or renamed) outlives a power loss.
 	if err := s.syncDir(); err != nil {
 		f.Close()
 		return err
@@ -262,10 +312,24 @@ func (s *segments) committed() {
 			delete(s.files, s.low)
 		}
 		s.mu.Unlock()
-		// A segment that cannot be removed now is removed at the next
-		// Open; it holds nothing any entry needs.
-		_ = os.Remove(filepath.Join(s.dir, segmentName(s.low)))
+		s.release(s.low)
 	}
+}
+
+// release keeps the segment id, which no entry refers to any more, as a
+// spare, or removes it when there are enough. A segment that cannot be
+// renamed or removed now is removed at the next Open; it holds nothing
+// any entry needs. A rename that a power loss undoes leaves the segment
+// under its own name, which Open removes the same way.
+func (s *segments) release(id uint64) {
+	path := filepath.Join(s.dir, segmentName(id))
+	if len(s.spares) < segmentSpares {
+		if err := os.Rename(path, filepath.Join(s.dir, spareName(id))); err == nil {
+			s.spares = append(s.spares, spareName(id))
+			return
+		}
+	}
+	_ = os.Remove(path)
 }
 
 // add places a batch entry built at the end of pending (entry is its

@@ -29,13 +29,22 @@ func padded(src, prefix string, n int) []event.Raw {
 // segmentFiles returns the names of the segment files in dir.
 func segmentFiles(t *testing.T, dir string) []string {
 	t.Helper()
+	return spoolFiles(t, dir, ".seg")
+}
+
+// spoolFiles returns the names of the files in dir's segment directory
+// that end with ext, in order.
+func spoolFiles(t *testing.T, dir, ext string) []string {
+	t.Helper()
 	des, err := os.ReadDir(filepath.Join(dir, SegmentDir))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var out []string
 	for _, de := range des {
-		out = append(out, de.Name())
+		if strings.HasSuffix(de.Name(), ext) {
+			out = append(out, de.Name())
+		}
 	}
 	return out
 }
@@ -138,6 +147,9 @@ func TestSegmentRotation(t *testing.T) {
 	}
 	if got := segmentFiles(t, dir); len(got) != 7 || got[0] != segmentName(4) {
 		t.Fatalf("segment files %v, want the 7 from %s", got, segmentName(4))
+	}
+	if got := spoolFiles(t, dir, spareExt); fmt.Sprint(got) != fmt.Sprint([]string{spareName(1), spareName(2)}) {
+		t.Fatalf("spare files %v, want the first two released segments kept, the third removed", got)
 	}
 	batch, last, err := s.Read(350, 100, 64<<20, nil)
 	if err != nil || last != 450 || batch[0].ID != "p3-50" {
@@ -429,5 +441,103 @@ func TestSegmentReferenceTooLong(t *testing.T) {
 	var ce *store.CorruptError
 	if !errors.As(err, &ce) || ce.Seq != seq || !strings.Contains(err.Error(), "reaches past its end") {
 		t.Fatalf("read of the damaged reference = %v, want an unreadable entry at %d", err, seq)
+	}
+}
+
+// TestSegmentSpares checks that released segments are written over by the
+// next rotations: the spool directory stays at the spool plus the spares
+// however many segments go through it, the reused files' stale bytes are
+// never read, and a crash after a spare became the current segment loses
+// nothing: Open cuts it to its committed end.
+func TestSegmentSpares(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir)
+	s.seg.max = 64 << 10
+	if err := s.SetSinks([]string{"a"}); err != nil {
+		t.Fatal(err)
+	}
+	var acked uint64
+	for round := range 6 {
+		// Three pages of 100 KB (three segments), then an ack of all but
+		// the last: its segment stays, the others are released.
+		for i := range 3 {
+			if _, err := s.Append("s", "fp", source.Page{Events: padded("s", fmt.Sprint("r", round, "p", i), 100)}, t0); err != nil {
+				t.Fatal(err)
+			}
+		}
+		total := uint64(300 * (round + 1))
+		batch, last, err := s.Read(acked, 1000, 64<<20, nil)
+		if err != nil || last != total || uint64(len(batch)) != total-acked || batch[len(batch)-300].ID != fmt.Sprint("r", round, "p0-0") || batch[len(batch)-1].ID != fmt.Sprint("r", round, "p2-99") {
+			t.Fatalf("round %d: read %d events up to %d, %v", round, len(batch), last, err)
+		}
+		if err := s.Ack("a", total-100, int(total-100-acked), t0); err != nil {
+			t.Fatal(err)
+		}
+		acked = total - 100
+		if segs, spares := segmentFiles(t, dir), spoolFiles(t, dir, spareExt); len(segs) != 1 || len(spares) != segmentSpares {
+			t.Fatalf("round %d: segments %v, spares %v; want 1 and %d", round, segs, spares, segmentSpares)
+		}
+	}
+	// A small page starts a segment in a spare of a larger size: its
+	// stale tail is past the committed end, which a crash leaves as it is.
+	if _, err := s.Append("s", "fp", source.Page{Events: padded("s", "small", 10)}, t0); err != nil {
+		t.Fatal(err)
+	}
+	cur, end := s.seg.cur, s.seg.end
+	path := filepath.Join(dir, SegmentDir, segmentName(cur))
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Size() <= end {
+		t.Fatalf("current segment of %d bytes, committed %d: not a larger spare written over", fi.Size(), end)
+	}
+	// Left with the spares and no Close, as kill -9 would.
+	s.db.Close()
+	s.seg.close()
+	s = open(t, dir)
+	if fi, err := os.Stat(path); err != nil || fi.Size() != end {
+		t.Fatalf("current segment after reopening: %v, %v; want its committed %d bytes", fi, err, end)
+	}
+	if got := spoolFiles(t, dir, spareExt); len(got) != segmentSpares-1 {
+		t.Fatalf("spares after reopening %v, want the %d not reused kept", got, segmentSpares-1)
+	}
+	if _, err := s.Append("s", "fp", source.Page{Events: padded("s", "last", 100)}, t0); err != nil {
+		t.Fatal(err)
+	}
+	got := readAll(t, s)
+	want := append(ids(padded("s", "r5p2", 100)), ids(padded("s", "small", 10))...)
+	want = append(want, ids(padded("s", "last", 100))...)
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("after reopening read %d events (%.40v...), want the 200 not acknowledged", len(got), got)
+	}
+}
+
+// TestSegmentSparesAtOpen checks that Open keeps at most segmentSpares
+// spares, removes the others, and leaves files that are not its own alone.
+func TestSegmentSparesAtOpen(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir)
+	s.Close()
+	for _, name := range []string{spareName(7), spareName(8), spareName(9), "notes.spare"} {
+		if err := os.WriteFile(filepath.Join(dir, SegmentDir, name), []byte("stale"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s = open(t, dir)
+	if got := spoolFiles(t, dir, spareExt); len(got) != segmentSpares+1 || got[len(got)-1] != "notes.spare" {
+		t.Fatalf("spare files after Open %v, want %d of ours and notes.spare", got, segmentSpares)
+	}
+	s.seg.max = 1
+	for i := range 4 {
+		if _, err := s.Append("s", "fp", source.Page{Events: padded("s", fmt.Sprint("p", i), 3)}, t0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := spoolFiles(t, dir, spareExt); len(got) != 1 || got[0] != "notes.spare" {
+		t.Fatalf("spare files after 4 rotations %v, want ours reused", got)
+	}
+	if got := readAll(t, s); len(got) != 12 {
+		t.Fatalf("read %d events, want 12", len(got))
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -383,22 +384,49 @@ func (s *Store) Append(name, fingerprint string, p source.Page, now time.Time) (
 			idSize += len(p.Events[i].ID) + 8
 		}
 		ids := make([]byte, 0, idSize)
+		// The new ids are put in key order: pages come newest first, and
+		// bbolt inserts into a node's sorted slice, which grows until the
+		// commit splits it, so page order would move the whole node at
+		// every insert. An id that repeats in the page keeps its first
+		// event.
+		fresh := make([]newID, 0, len(p.Events))
+		dup := make([]bool, len(p.Events))
+		for i := range p.Events {
+			ev := &p.Events[i]
+			start := len(ids)
+			ids = appendTimeKey(ids, ev.Time.UnixNano(), ev.ID)
+			key := ids[start:len(ids):len(ids)]
+			if byTime.Get(key) != nil {
+				dup[i] = true
+				ids = ids[:start]
+				continue
+			}
+			fresh = append(fresh, newID{key: key, i: i})
+		}
+		slices.SortFunc(fresh, func(a, b newID) int {
+			if c := bytes.Compare(a.key, b.key); c != 0 {
+				return c
+			}
+			return a.i - b.i
+		})
+		for j, n := range fresh {
+			if j > 0 && bytes.Equal(n.key, fresh[j-1].key) {
+				dup[n.i] = true
+				continue
+			}
+			if err := byTime.Put(n.key, present); err != nil {
+				return fmt.Errorf("put id index: %w", err)
+			}
+		}
 		var w store.BatchWriter
 		w.Reset(s.seg.pending)
-		var probe []byte
 		var latest time.Time
 		var src string
 		for i := range p.Events {
 			ev := &p.Events[i]
-			probe = appendTimeKey(probe[:0], ev.Time.UnixNano(), ev.ID)
-			if byTime.Get(probe) != nil {
+			if dup[i] {
 				res.Duplicates++
 				continue
-			}
-			start := len(ids)
-			ids = append(ids, probe...)
-			if err := byTime.Put(ids[start:len(ids):len(ids)], present); err != nil {
-				return fmt.Errorf("put id index: %w", err)
 			}
 			res.Bytes += int64(w.Add(ev))
 			res.Added++
@@ -467,6 +495,13 @@ func pruneIDs(byTime *bbolt.Bucket, horizon int64) error {
 		}
 	}
 	return nil
+}
+
+// newID is an id not yet in the index: its key and its event's index in
+// the page.
+type newID struct {
+	key []byte
+	i   int
 }
 
 // appendTimeKey appends the key ordering ids by event time: the time

@@ -48,6 +48,7 @@ func Run(t *testing.T, open func(t *testing.T) Harness) {
 		f    func(t *testing.T, h Harness)
 	}{
 		{"AppendDedupCursorReadAck", testAppendDedupReadAck},
+		{"NewestFirstPage", testNewestFirstPage},
 		{"ReadRoutesAndLimits", testReadRoutesAndLimits},
 		{"DedupHorizonPrunes", testDedupHorizonPrunes},
 		{"FingerprintMismatchAndReset", testFingerprintMismatch},
@@ -83,6 +84,45 @@ func mustAppend(t *testing.T, s store.Store, name string, p source.Page) store.A
 		t.Fatal(err)
 	}
 	return res
+}
+
+// testNewestFirstPage appends pages served newest first, as PingOne
+// serves them, with an id repeated inside a page: the events are read in
+// page order, the first of a repeated id is the one kept, and the next
+// page's overlap is dropped.
+func testNewestFirstPage(t *testing.T, h Harness) {
+	s := h.Store
+	if err := s.SetSinks([]string{"a"}); err != nil {
+		t.Fatal(err)
+	}
+	var evs []event.Raw
+	for i := 9; i >= 0; i-- {
+		evs = append(evs, Event("s1", fmt.Sprint("e", i), T0.Add(time.Duration(i)*time.Millisecond)))
+	}
+	again := Event("s1", "e5", T0.Add(5*time.Millisecond))
+	again.Data = []byte(`{"id":"e5","second":true}`)
+	evs = append(evs[:3], append([]event.Raw{again}, evs[3:]...)...) // e9 e8 e7 e5' e6 e5 ...
+	evs[3], evs[5] = evs[5], evs[3]                                  // e9 e8 e7 e5 e6 e5' ...
+	res := mustAppend(t, s, "s1", source.Page{Events: evs, Next: source.Cursor("c1")})
+	if res.Added != 10 || res.Duplicates != 1 {
+		t.Fatalf("append = %+v, want 10 added 1 duplicate", res)
+	}
+	res = mustAppend(t, s, "s1", source.Page{Events: []event.Raw{Event("s1", "e11", T0.Add(11*time.Millisecond)),
+		Event("s1", "e10", T0.Add(10*time.Millisecond)), Event("s1", "e9", T0.Add(9*time.Millisecond))}, Next: source.Cursor("c2")})
+	if res.Added != 2 || res.Duplicates != 1 {
+		t.Fatalf("second append = %+v, want 2 added 1 duplicate", res)
+	}
+	batch, _, err := s.Read(0, 100, 1<<20, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"e9", "e8", "e7", "e5", "e6", "e4", "e3", "e2", "e1", "e0", "e11", "e10"}
+	if diff := cmp.Diff(want, ids(batch)); diff != "" {
+		t.Fatalf("read ids (-want +got) %s", diff)
+	}
+	if string(batch[3].Data) != `{"id":"e5"}` {
+		t.Fatalf("the repeated id kept %s, want its first event", batch[3].Data)
+	}
 }
 
 func testAppendDedupReadAck(t *testing.T, h Harness) {

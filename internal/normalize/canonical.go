@@ -14,9 +14,17 @@ import (
 // one pass over its JSON: values of unexpected types count as absent, the
 // raw event is kept as it is. Data that is not a JSON object is an error.
 func PingOneEvent(r event.Raw) (event.Event, error) {
+	e, _, err := PingOneEventColumns(r)
+	return e, err
+}
+
+// PingOneEventColumns is PingOneEvent that also returns the values the
+// Sentinel sink's auditrelay format writes in columns of their own, read
+// in the same pass.
+func PingOneEventColumns(r event.Raw) (event.Event, PingOneColumns, error) {
 	in, err := prepareInput("canonical", &r)
 	if err != nil {
-		return event.Event{}, err
+		return event.Event{}, PingOneColumns{}, err
 	}
 	a := decodePingOne(&in)
 	e := event.Event{
@@ -65,7 +73,7 @@ func PingOneEvent(r event.Raw) (event.Event, error) {
 			e.Tags = append(e.Tags, textOf(t))
 		}
 	}
-	return e, nil
+	return e, a.cols, nil
 }
 
 // canonicalParty returns p as a canonical party of type defaultType when

@@ -17,6 +17,32 @@ type pingone struct {
 	resources, tags, embedded   []byte // raw arrays and objects
 	resUser, resGroup, resOther party
 	resEnv, clientEnv           []byte
+	// cols are the raw values Sentinel's auditrelay format writes.
+	cols PingOneColumns
+}
+
+// PingOneColumns are the values of a PingOne activity that the Sentinel
+// sink's auditrelay format writes in columns of their own, as raw JSON
+// values (nil when absent): read in the pass that maps the activity to
+// the canonical event, so that the sink does not walk it again.
+type PingOneColumns struct {
+	RecordedAt, CreatedAt  []byte
+	InternalCorrelation    []byte // an object
+	Resources              []byte // an array
+	ResultStatus, ResultID []byte
+	Href                   []byte // _links.self.href
+	Client, User           PingOneParty
+}
+
+// PingOneParty is an actor of a PingOne activity, as raw JSON values.
+type PingOneParty struct {
+	ID, Name, Type, Href        []byte
+	EnvironmentID, PopulationID []byte
+}
+
+// party returns p as the normalizers' party.
+func (p *PingOneParty) party() party {
+	return party{id: str(p.ID), name: str(p.Name), typ: str(p.Type)}
 }
 
 // decodePingOne reads an activity in one pass over its members.
@@ -32,13 +58,14 @@ func decodePingOne(in *input) pingone {
 		case "id":
 			e.id = str(v)
 		case "recordedAt":
-			e.recordedAt = str(v)
+			e.recordedAt, e.cols.RecordedAt = str(v), v
 		case "createdAt":
-			e.createdAt = str(v)
+			e.createdAt, e.cols.CreatedAt = str(v), v
 		case "correlationId":
 			e.correlationID = str(v)
 		case "internalCorrelation":
 			e.sessionID = str(get(v, "sessionId"))
+			e.cols.InternalCorrelation = v
 		case "actors":
 			am := objectMembers(v)
 			for {
@@ -48,9 +75,11 @@ func decodePingOne(in *input) pingone {
 				}
 				switch string(ak) {
 				case "user":
-					e.user, e.userEnv, e.userPopulation = pingoneParty(av)
+					e.cols.User = pingoneRawParty(av)
+					e.user, e.userEnv, e.userPopulation = e.cols.User.party(), str(e.cols.User.EnvironmentID), str(e.cols.User.PopulationID)
 				case "client":
-					e.client, e.clientEnv, _ = pingoneParty(av)
+					e.cols.Client = pingoneRawParty(av)
+					e.client, e.clientEnv = e.cols.Client.party(), str(e.cols.Client.EnvironmentID)
 				}
 			}
 		case "source":
@@ -60,11 +89,12 @@ func decodePingOne(in *input) pingone {
 			e.actionType = str(get(v, "type"))
 			e.actionDesc = str(get(v, "description"))
 		case "result":
-			e.resultStatus = str(get(v, "status"))
+			e.cols.ResultStatus, e.cols.ResultID = get(v, "status"), get(v, "id")
+			e.resultStatus = str(e.cols.ResultStatus)
 			e.resultDesc = str(get(v, "description"))
-			e.resultID = str(get(v, "id"))
+			e.resultID = str(e.cols.ResultID)
 		case "resources":
-			e.resources = v
+			e.resources, e.cols.Resources = v, v
 			it := arrayElements(v)
 			for {
 				r, ok := it.next()
@@ -88,6 +118,8 @@ func decodePingOne(in *input) pingone {
 			e.tags = v
 		case "_embedded":
 			e.embedded = v
+		case "_links":
+			e.cols.Href = get(get(v, "self"), "href")
 		}
 	}
 	return e
@@ -96,23 +128,32 @@ func decodePingOne(in *input) pingone {
 // pingoneParty reads an actor or resource in one pass: its id, name and
 // type, and the ids of its environment and population.
 func pingoneParty(v []byte) (p party, env, population []byte) {
+	r := pingoneRawParty(v)
+	return r.party(), str(r.EnvironmentID), str(r.PopulationID)
+}
+
+// pingoneRawParty reads an actor or resource in one pass, as raw values.
+func pingoneRawParty(v []byte) PingOneParty {
+	var p PingOneParty
 	m := objectMembers(v)
 	for {
 		k, val, ok := m.next()
 		if !ok {
-			return p, env, population
+			return p
 		}
 		switch string(k) {
 		case "id":
-			p.id = str(val)
+			p.ID = val
 		case "name":
-			p.name = str(val)
+			p.Name = val
 		case "type":
-			p.typ = str(val)
+			p.Type = val
+		case "href":
+			p.Href = val
 		case "environment":
-			env = str(get(val, "id"))
+			p.EnvironmentID = get(val, "id")
 		case "population":
-			population = str(get(val, "id"))
+			p.PopulationID = get(val, "id")
 		}
 	}
 }

@@ -86,43 +86,6 @@ type activity struct {
 	Links               json.RawMessage `json:"_links"`
 }
 
-// auditActivity is what the auditrelay format reads of an activity, as raw
-// JSON values: they are written as they are, when they have the column's
-// type (the raw event keeps everything).
-type auditActivity struct {
-	RecordedAt          json.RawMessage `json:"recordedAt"`
-	CreatedAt           json.RawMessage `json:"createdAt"`
-	InternalCorrelation json.RawMessage `json:"internalCorrelation"`
-	Resources           json.RawMessage `json:"resources"`
-	Actors              struct {
-		Client party `json:"client"`
-		User   party `json:"user"`
-	} `json:"actors"`
-	Result struct {
-		Status json.RawMessage `json:"status"`
-		ID     json.RawMessage `json:"id"`
-	} `json:"result"`
-	Links struct {
-		Self struct {
-			Href json.RawMessage `json:"href"`
-		} `json:"self"`
-	} `json:"_links"`
-}
-
-// party is an actor of an activity.
-type party struct {
-	ID          json.RawMessage `json:"id"`
-	Name        json.RawMessage `json:"name"`
-	Type        json.RawMessage `json:"type"`
-	Href        json.RawMessage `json:"href"`
-	Environment struct {
-		ID json.RawMessage `json:"id"`
-	} `json:"environment"`
-	Population struct {
-		ID json.RawMessage `json:"id"`
-	} `json:"population"`
-}
-
 // rows encodes events, parking those that cannot be sent.
 func (e *encoder) rows(batch []event.Raw, skip func(key string) bool) ([]row, []parked) {
 	var rows []row
@@ -301,22 +264,33 @@ func (e *encoder) oktaV2Row(b []byte, ev *event.Raw) ([]byte, error) {
 	return append(b, '}'), nil
 }
 
-// auditRelayRow writes the typed columns of the auditrelay format.
+// auditRelayRow writes the typed columns of the auditrelay format. A
+// PingOne activity is mapped by normalize.PingOneEventColumns (what the
+// daemon's normalizer does for PingOne, returning besides the columns'
+// raw values from the same pass); other events by the encoder's
+// normalizer, their PingOne columns read by scanAuditActivity.
 func (e *encoder) auditRelayRow(b []byte, ev *event.Raw) ([]byte, error) {
 	var c event.Event
-	if e.normalize != nil {
+	var a normalize.PingOneColumns
+	switch {
+	case e.normalize != nil && ev.Provider == normalize.ProviderPingOne:
+		var err error
+		if c, a, err = normalize.PingOneEventColumns(*ev); err != nil {
+			return nil, fmt.Errorf("normalize: %w", err)
+		}
+	case e.normalize != nil:
 		var err error
 		if c, err = e.normalize(*ev); err != nil {
 			return nil, fmt.Errorf("normalize: %w", err)
 		}
-	} else {
+		a = scanAuditActivity(ev.Data)
+	default:
 		if d := bytes.TrimSpace(ev.Data); len(d) == 0 || d[0] != '{' || !json.Valid(d) {
 			return nil, fmt.Errorf("the event is not a JSON object")
 		}
 		c = event.Event{Time: ev.Time, Provider: ev.Provider, Tenant: ev.Tenant, Source: ev.Source, ID: ev.ID, Outcome: event.OutcomeUnknown, Raw: ev.Data}
+		a = scanAuditActivity(ev.Data)
 	}
-	a := scanAuditActivity(ev.Data)
-	actors, result, links := a.Actors, a.Result, a.Links
 	t := c.Time
 	if t.IsZero() {
 		t = ev.Time
@@ -333,24 +307,24 @@ func (e *encoder) auditRelayRow(b []byte, ev *event.Raw) ([]byte, error) {
 	b = e.stringField(b, &first, "Provider", c.Provider)
 	b = e.stringField(b, &first, "EnvironmentId", c.Tenant)
 	b = e.stringField(b, &first, "AuditRelaySource", c.Source)
-	b = e.stringRaw(b, &first, "Href", links.Self.Href)
+	b = e.stringRaw(b, &first, "Href", a.Href)
 	b = e.stringField(b, &first, "ActionType", c.Action)
 	b = e.stringField(b, &first, "ActionDescription", c.Description)
 	b = e.stringField(b, &first, "Outcome", string(c.Outcome))
-	b = e.stringRaw(b, &first, "ResultStatus", result.Status)
+	b = e.stringRaw(b, &first, "ResultStatus", a.ResultStatus)
 	b = e.stringField(b, &first, "ResultDescription", c.Reason)
-	b = e.stringRaw(b, &first, "ResultId", result.ID)
-	cl, us := actors.Client, actors.User
+	b = e.stringRaw(b, &first, "ResultId", a.ResultID)
+	cl, us := &a.Client, &a.User
 	b = e.stringRaw(b, &first, "ClientId", cl.ID)
 	b = e.stringRaw(b, &first, "ClientName", cl.Name)
 	b = e.stringRaw(b, &first, "ClientType", cl.Type)
-	b = e.stringRaw(b, &first, "ClientEnvironmentId", cl.Environment.ID)
+	b = e.stringRaw(b, &first, "ClientEnvironmentId", cl.EnvironmentID)
 	b = e.stringRaw(b, &first, "ClientHref", cl.Href)
 	b = e.stringRaw(b, &first, "UserId", us.ID)
 	b = e.stringRaw(b, &first, "UserName", us.Name)
 	b = e.stringRaw(b, &first, "UserType", us.Type)
-	b = e.stringRaw(b, &first, "UserEnvironmentId", us.Environment.ID)
-	b = e.stringRaw(b, &first, "UserPopulationId", us.Population.ID)
+	b = e.stringRaw(b, &first, "UserEnvironmentId", us.EnvironmentID)
+	b = e.stringRaw(b, &first, "UserPopulationId", us.PopulationID)
 	b = e.stringRaw(b, &first, "UserHref", us.Href)
 	b = e.stringField(b, &first, "SourceIpAddress", c.SourceIP)
 	b = e.stringField(b, &first, "SourceUserAgent", c.UserAgent)

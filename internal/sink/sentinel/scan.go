@@ -1,12 +1,18 @@
 package sentinel
 
-import "github.com/auditrelay/auditrelay/internal/jsonscan"
+import (
+	"github.com/auditrelay/auditrelay/internal/jsonscan"
+	"github.com/auditrelay/auditrelay/internal/normalize"
+)
 
 // This file reads fields out of JSON that is known to be valid (the
 // normalizer has decoded it) without reflection: the auditrelay format
 // needs a dozen values of every event, and decoding the whole event a
 // second time with encoding/json would cost more than everything else the
-// encoder does. The scanning is jsonscan's, as in the normalizers.
+// encoder does. The scanning is jsonscan's, as in the normalizers. A
+// PingOne activity's values come from its normalizer's pass instead
+// (normalize.PingOneEventColumns); this reads them out of the events of
+// other providers, which may carry fields of the same names.
 
 // eachField calls fn with the raw key (without quotes) and the raw value of
 // every member of the JSON object obj. It does nothing when obj is not an
@@ -55,8 +61,8 @@ func fieldOf(obj []byte, key string) []byte {
 }
 
 // scanParty reads an actor object.
-func scanParty(obj []byte) party {
-	var p party
+func scanParty(obj []byte) normalize.PingOneParty {
+	var p normalize.PingOneParty
 	eachField(obj, func(k, v []byte) {
 		switch string(k) {
 		case "id":
@@ -68,9 +74,9 @@ func scanParty(obj []byte) party {
 		case "href":
 			p.Href = v
 		case "environment":
-			p.Environment.ID = fieldOf(v, "id")
+			p.EnvironmentID = fieldOf(v, "id")
 		case "population":
-			p.Population.ID = fieldOf(v, "id")
+			p.PopulationID = fieldOf(v, "id")
 		}
 	})
 	return p
@@ -78,8 +84,8 @@ func scanParty(obj []byte) party {
 
 // scanAuditActivity reads what the auditrelay format needs of a valid
 // activity object.
-func scanAuditActivity(data []byte) auditActivity {
-	var a auditActivity
+func scanAuditActivity(data []byte) normalize.PingOneColumns {
+	var a normalize.PingOneColumns
 	eachField(data, func(k, v []byte) {
 		switch string(k) {
 		case "recordedAt":
@@ -94,22 +100,22 @@ func scanAuditActivity(data []byte) auditActivity {
 			eachField(v, func(k, v []byte) {
 				switch string(k) {
 				case "client":
-					a.Actors.Client = scanParty(v)
+					a.Client = scanParty(v)
 				case "user":
-					a.Actors.User = scanParty(v)
+					a.User = scanParty(v)
 				}
 			})
 		case "result":
 			eachField(v, func(k, v []byte) {
 				switch string(k) {
 				case "status":
-					a.Result.Status = v
+					a.ResultStatus = v
 				case "id":
-					a.Result.ID = v
+					a.ResultID = v
 				}
 			})
 		case "_links":
-			a.Links.Self.Href = fieldOf(fieldOf(v, "self"), "href")
+			a.Href = fieldOf(fieldOf(v, "self"), "href")
 		}
 	})
 	return a

@@ -179,8 +179,11 @@ func openSegments(dataDir string, cur uint64, end int64, keepFrom uint64, ro, no
 			}
 			if len(s.spares) < segmentSpares {
 				s.spares = append(s.spares, de.Name())
-			} else if err := os.Remove(filepath.Join(s.dir, de.Name())); err != nil {
-				return nil, fmt.Errorf("store: remove spare segment: %w", err)
+			} else {
+				// A spare holds nothing any entry needs: one that
+				// cannot be removed now is tried again at the next
+				// Open.
+				_ = os.Remove(filepath.Join(s.dir, de.Name()))
 			}
 			continue
 		}

@@ -502,6 +502,23 @@ func TestSegmentSpares(t *testing.T) {
 	if got := spoolFiles(t, dir, spareExt); len(got) != segmentSpares-1 {
 		t.Fatalf("spares after reopening %v, want the %d not reused kept", got, segmentSpares-1)
 	}
+	// A crash after a rotation took the last spare and wrote into it, but
+	// before the transaction referring to it committed: Open removes it as
+	// it removes any segment after the committed one.
+	spare := spoolFiles(t, dir, spareExt)[0]
+	next := filepath.Join(dir, SegmentDir, segmentName(cur+1))
+	if err := os.Rename(filepath.Join(dir, SegmentDir, spare), next); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(next, []byte(strings.Repeat("never committed", 100)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s.db.Close()
+	s.seg.close()
+	s = open(t, dir)
+	if _, err := os.Stat(next); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the uncommitted segment in a spare after reopening: %v, want it removed", err)
+	}
 	if _, err := s.Append("s", "fp", source.Page{Events: padded("s", "last", 100)}, t0); err != nil {
 		t.Fatal(err)
 	}

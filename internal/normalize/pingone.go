@@ -1,6 +1,10 @@
 package normalize
 
-import "bytes"
+import (
+	"bytes"
+
+	"github.com/auditrelay/auditrelay/internal/event"
+)
 
 // pingone is what the normalizers read of a PingOne audit activity, as raw
 // string contents (nil when absent or not a string).
@@ -57,31 +61,10 @@ func decodePingOne(in *input) pingone {
 		switch string(k) {
 		case "id":
 			e.id = str(v)
-		case "recordedAt":
-			e.recordedAt, e.cols.RecordedAt = str(v), v
-		case "createdAt":
-			e.createdAt, e.cols.CreatedAt = str(v), v
 		case "correlationId":
 			e.correlationID = str(v)
 		case "internalCorrelation":
 			e.sessionID = str(get(v, "sessionId"))
-			e.cols.InternalCorrelation = v
-		case "actors":
-			am := objectMembers(v)
-			for {
-				ak, av, ok := am.next()
-				if !ok {
-					break
-				}
-				switch string(ak) {
-				case "user":
-					e.cols.User = pingoneRawParty(av)
-					e.user, e.userEnv, e.userPopulation = e.cols.User.party(), str(e.cols.User.EnvironmentID), str(e.cols.User.PopulationID)
-				case "client":
-					e.cols.Client = pingoneRawParty(av)
-					e.client, e.clientEnv = e.cols.Client.party(), str(e.cols.Client.EnvironmentID)
-				}
-			}
 		case "source":
 			e.ip = str(get(v, "ipAddress"))
 			e.userAgent = str(get(v, "userAgent"))
@@ -89,12 +72,9 @@ func decodePingOne(in *input) pingone {
 			e.actionType = str(get(v, "type"))
 			e.actionDesc = str(get(v, "description"))
 		case "result":
-			e.cols.ResultStatus, e.cols.ResultID = get(v, "status"), get(v, "id")
-			e.resultStatus = str(e.cols.ResultStatus)
 			e.resultDesc = str(get(v, "description"))
-			e.resultID = str(e.cols.ResultID)
 		case "resources":
-			e.resources, e.cols.Resources = v, v
+			e.resources = v
 			it := arrayElements(v)
 			for {
 				r, ok := it.next()
@@ -118,11 +98,69 @@ func decodePingOne(in *input) pingone {
 			e.tags = v
 		case "_embedded":
 			e.embedded = v
-		case "_links":
-			e.cols.Href = get(get(v, "self"), "href")
 		}
+		e.cols.read(k, v)
 	}
+	c := &e.cols
+	e.recordedAt, e.createdAt = str(c.RecordedAt), str(c.CreatedAt)
+	e.user, e.userEnv, e.userPopulation = c.User.party(), str(c.User.EnvironmentID), str(c.User.PopulationID)
+	e.client, e.clientEnv = c.Client.party(), str(c.Client.EnvironmentID)
+	e.resultStatus, e.resultID = str(c.ResultStatus), str(c.ResultID)
 	return e
+}
+
+// PingOneColumnsOf reads the PingOne columns out of data, a JSON object:
+// the Sentinel sink's auditrelay format writes them for the events of any
+// provider, which may carry fields of the same names. Data that is not a
+// valid JSON object has none.
+func PingOneColumnsOf(data []byte) PingOneColumns {
+	var c PingOneColumns
+	in, err := prepareInput("columns", &event.Raw{Data: data})
+	if err != nil {
+		return c
+	}
+	m := in.members()
+	for {
+		k, v, ok := m.next()
+		if !ok {
+			return c
+		}
+		c.read(k, v)
+	}
+}
+
+// read takes the value v of the activity's top-level member k when it is
+// one of the columns' (the last one when a key repeats, as for the other
+// top-level fields).
+func (c *PingOneColumns) read(k, v []byte) {
+	switch string(k) {
+	case "recordedAt":
+		c.RecordedAt = v
+	case "createdAt":
+		c.CreatedAt = v
+	case "internalCorrelation":
+		c.InternalCorrelation = v
+	case "resources":
+		c.Resources = v
+	case "actors":
+		am := objectMembers(v)
+		for {
+			ak, av, ok := am.next()
+			if !ok {
+				break
+			}
+			switch string(ak) {
+			case "user":
+				c.User = pingoneRawParty(av)
+			case "client":
+				c.Client = pingoneRawParty(av)
+			}
+		}
+	case "result":
+		c.ResultStatus, c.ResultID = get(v, "status"), get(v, "id")
+	case "_links":
+		c.Href = get(get(v, "self"), "href")
+	}
 }
 
 // pingoneParty reads an actor or resource in one pass: its id, name and

@@ -103,3 +103,24 @@ func TestStringScannersAtEveryOffset(t *testing.T) {
 		}
 	}
 }
+
+// FuzzPingOneColumnsOf: any input is read without panicking, and the raw
+// values taken from valid JSON are valid JSON.
+func FuzzPingOneColumnsOf(f *testing.F) {
+	f.Add([]byte(`{"recordedAt":"2026-11-25T10:00:00.000Z","actors":{"client":{"id":"a\"b","environment":{"id":1}}},"result":[],"_links":{"self":"x"}}`))
+	f.Add([]byte(`{"a":"\\","b":[{"c":"}"}],"resources":[1,2,{"x":"]"}],"internalCorrelation":{"sessionId":"s"}}`))
+	f.Add([]byte(`{"actors":{"user":{"id":"u","population":{"id":"p"},"href":"h"}},"result":{"status":"SUCCESS","id":"r"}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c := PingOneColumnsOf(data)
+		if !json.Valid(data) {
+			return
+		}
+		for _, raw := range [][]byte{c.RecordedAt, c.CreatedAt, c.InternalCorrelation, c.Resources, c.ResultStatus, c.ResultID, c.Href,
+			c.User.ID, c.User.Name, c.User.Type, c.User.Href, c.User.EnvironmentID, c.User.PopulationID,
+			c.Client.ID, c.Client.Name, c.Client.Type, c.Client.Href, c.Client.EnvironmentID, c.Client.PopulationID} {
+			if raw != nil && !json.Valid(raw) {
+				t.Fatalf("raw value %q of %q is not JSON", raw, data)
+			}
+		}
+	})
+}

@@ -268,7 +268,7 @@ func (e *encoder) oktaV2Row(b []byte, ev *event.Raw) ([]byte, error) {
 // PingOne activity is mapped by normalize.PingOneEventColumns (what the
 // daemon's normalizer does for PingOne, returning besides the columns'
 // raw values from the same pass); other events by the encoder's
-// normalizer, their PingOne columns read by scanAuditActivity.
+// normalizer, their PingOne columns read by normalize.PingOneColumnsOf.
 func (e *encoder) auditRelayRow(b []byte, ev *event.Raw) ([]byte, error) {
 	var c event.Event
 	var a normalize.PingOneColumns
@@ -283,13 +283,13 @@ func (e *encoder) auditRelayRow(b []byte, ev *event.Raw) ([]byte, error) {
 		if c, err = e.normalize(*ev); err != nil {
 			return nil, fmt.Errorf("normalize: %w", err)
 		}
-		a = scanAuditActivity(ev.Data)
+		a = normalize.PingOneColumnsOf(ev.Data)
 	default:
 		if d := bytes.TrimSpace(ev.Data); len(d) == 0 || d[0] != '{' || !json.Valid(d) {
 			return nil, fmt.Errorf("the event is not a JSON object")
 		}
 		c = event.Event{Time: ev.Time, Provider: ev.Provider, Tenant: ev.Tenant, Source: ev.Source, ID: ev.ID, Outcome: event.OutcomeUnknown, Raw: ev.Data}
-		a = scanAuditActivity(ev.Data)
+		a = normalize.PingOneColumnsOf(ev.Data)
 	}
 	t := c.Time
 	if t.IsZero() {

@@ -90,6 +90,7 @@ type activity struct {
 func (e *encoder) rows(batch []event.Raw, skip func(key string) bool) ([]row, []parked) {
 	var rows []row
 	var park []parked
+	var arena rowArena
 	for i := range batch {
 		ev := &batch[i]
 		key := ev.Source + "\x00" + ev.ID
@@ -100,20 +101,20 @@ func (e *encoder) rows(batch []event.Raw, skip func(key string) bool) ([]row, []
 		var err error
 		switch e.format {
 		case FormatAuditRelay:
-			data, err = e.auditRelayRow(make([]byte, 0, 2*len(ev.Data)+1024), ev)
+			data, err = e.auditRelayRow(arena.next(2*len(ev.Data)+1024), ev)
 		case FormatCyberArkAudit:
-			data, err = e.cyberArkAuditRow(make([]byte, 0, len(ev.Data)+64), ev)
+			data, err = e.cyberArkAuditRow(arena.next(len(ev.Data)+64), ev)
 		case FormatOktaV2:
-			data, err = e.oktaV2Row(make([]byte, 0, len(ev.Data)+64), ev)
+			data, err = e.oktaV2Row(arena.next(len(ev.Data)+64), ev)
 		case FormatASIMAudit, FormatASIMAuthentication:
 			var ok bool
-			data, ok, err = normalize.ASIMOf(asimSchema(e.format), *ev, make([]byte, 0, 2*len(ev.Data)+1024))
+			data, ok, err = normalize.ASIMOf(asimSchema(e.format), *ev, arena.next(2*len(ev.Data)+1024))
 			if err == nil && !ok {
 				e.filtered++ // a row of the other ASIM schema
 				continue
 			}
 		default:
-			data, err = e.pingOneV2Row(make([]byte, 0, len(ev.Data)+64), ev)
+			data, err = e.pingOneV2Row(arena.next(len(ev.Data)+64), ev)
 		}
 		if err == nil && len(data)+2 > e.maxCall {
 			err = fmt.Errorf("its row is %d bytes after truncating fields, over the %d bytes one call may carry", len(data), e.maxCall)
@@ -122,9 +123,40 @@ func (e *encoder) rows(batch []event.Raw, skip func(key string) bool) ([]row, []
 			park = append(park, parked{ev: ev, reason: err.Error()})
 			continue
 		}
+		arena.keep(data)
 		rows = append(rows, row{key: key, id: ev.ID, data: data, ev: ev})
 	}
 	return rows, park
+}
+
+// rowArenaSize is the size of the blocks a batch's rows are written in.
+const rowArenaSize = 1 << 20
+
+// rowArena hands out the space rows are written in, packed into blocks of
+// rowArenaSize instead of a buffer each sized for the largest row an event
+// could make: a batch's rows take a few allocations, and only the bytes
+// they fill are zeroed.
+type rowArena struct {
+	buf  []byte // the block; its length is what rows kept so far
+	free []byte // the space last handed out
+}
+
+// next returns an empty slice with room for at least n bytes; a row that
+// outgrows it is moved by append, as any slice would be.
+func (a *rowArena) next(n int) []byte {
+	if cap(a.buf)-len(a.buf) < n {
+		a.buf = make([]byte, 0, max(rowArenaSize, n))
+	}
+	a.free = a.buf[len(a.buf):len(a.buf):cap(a.buf)]
+	return a.free
+}
+
+// keep records that data, written from the slice next returned last, is
+// a row: when it stayed in the block, the block's next rows go after it.
+func (a *rowArena) keep(data []byte) {
+	if len(data) > 0 && cap(data) == cap(a.free) && &data[:1][0] == &a.free[:1][0] {
+		a.buf = a.buf[:len(a.buf)+len(data)]
+	}
 }
 
 // pingOneV2Row writes the columns the connector's stream declares, with

@@ -212,3 +212,40 @@ func TestCyberArkAuditRows(t *testing.T) {
 		t.Errorf("username %s", last["username"])
 	}
 }
+
+// TestRowArena: rows share blocks without overwriting each other; a row
+// that outgrows its space is moved, and the space of a row not kept is
+// handed out again.
+func TestRowArena(t *testing.T) {
+	var a rowArena
+	var kept [][]byte
+	want := []string{}
+	for i := range 2000 {
+		s := strings.Repeat(strconv.Itoa(i%10), 100+i%700)
+		b := a.next(800)
+		if i%7 == 3 {
+			b = append(b, strings.Repeat("x", 900)...) // outgrows: moved
+		}
+		b = append(b, s...)
+		if i%11 == 5 {
+			continue // parked: not kept
+		}
+		a.keep(b)
+		kept = append(kept, b)
+		want = append(want, string(b))
+	}
+	for i, b := range kept {
+		if string(b) != want[i] {
+			t.Fatalf("row %d changed after later rows were written: %.20q..., want %.20q...", i, b, want[i])
+		}
+	}
+	// Rows written in place sit one after the other.
+	var p rowArena
+	x := append(p.next(10), "abc"...)
+	p.keep(x)
+	y := append(p.next(10), "def"...)
+	p.keep(y)
+	if &x[:cap(x)][3] != &y[0] {
+		t.Fatal("the second row does not follow the first in its block")
+	}
+}

@@ -123,8 +123,7 @@ func (e *encoder) rows(batch []event.Raw, skip func(key string) bool) ([]row, []
 			park = append(park, parked{ev: ev, reason: err.Error()})
 			continue
 		}
-		arena.keep(data)
-		rows = append(rows, row{key: key, id: ev.ID, data: data, ev: ev})
+		rows = append(rows, row{key: key, id: ev.ID, data: arena.keep(data), ev: ev})
 	}
 	return rows, park
 }
@@ -134,8 +133,8 @@ const rowArenaSize = 1 << 20
 
 // rowArena hands out the space rows are written in, packed into blocks of
 // rowArenaSize instead of a buffer each sized for the largest row an event
-// could make: a batch's rows take a few allocations, and only the bytes
-// they fill are zeroed.
+// could make: a batch's rows take a few allocations, and the bytes zeroed
+// are about the bytes they fill.
 type rowArena struct {
 	buf  []byte // the block; its length is what rows kept so far
 	free []byte // the space last handed out
@@ -152,11 +151,13 @@ func (a *rowArena) next(n int) []byte {
 }
 
 // keep records that data, written from the slice next returned last, is
-// a row: when it stayed in the block, the block's next rows go after it.
-func (a *rowArena) keep(data []byte) {
+// a row, and returns it with no room to grow into the next row: when it
+// stayed in the block, the block's next rows go after it.
+func (a *rowArena) keep(data []byte) []byte {
 	if len(data) > 0 && cap(data) == cap(a.free) && &data[:1][0] == &a.free[:1][0] {
 		a.buf = a.buf[:len(a.buf)+len(data)]
 	}
+	return data[:len(data):len(data)]
 }
 
 // pingOneV2Row writes the columns the connector's stream declares, with

@@ -230,7 +230,10 @@ func TestRowArena(t *testing.T) {
 		if i%11 == 5 {
 			continue // parked: not kept
 		}
-		a.keep(b)
+		b = a.keep(b)
+		if cap(b) != len(b) {
+			t.Fatalf("row %d kept with room to grow into the next", i)
+		}
 		kept = append(kept, b)
 		want = append(want, string(b))
 	}
@@ -241,11 +244,9 @@ func TestRowArena(t *testing.T) {
 	}
 	// Rows written in place sit one after the other.
 	var p rowArena
-	x := append(p.next(10), "abc"...)
-	p.keep(x)
-	y := append(p.next(10), "def"...)
-	p.keep(y)
-	if &x[:cap(x)][3] != &y[0] {
+	x := p.keep(append(p.next(10), "abc"...))
+	y := p.keep(append(p.next(10), "def"...))
+	if &p.buf[3] != &y[0] || &p.buf[0] != &x[0] {
 		t.Fatal("the second row does not follow the first in its block")
 	}
 }

@@ -73,7 +73,12 @@ func (m *members) next() (key, val []byte, ok bool) {
 		m.i = len(m.b)
 		return nil, nil, false
 	}
-	end := jsonscan.SkipString(m.b, i)
+	end, ok := jsonscan.EndString(m.b, i)
+	if !ok {
+		// Input cut inside a key (data not validated): no more members.
+		m.i = len(m.b)
+		return nil, nil, false
+	}
 	key = m.b[i+1 : end-1]
 	i = jsonscan.SkipSpace(m.b, end)
 	if i < len(m.b) && m.b[i] == ':' {

@@ -2,8 +2,6 @@ package normalize
 
 import (
 	"bytes"
-
-	"github.com/auditrelay/auditrelay/internal/event"
 )
 
 // pingone is what the normalizers read of a PingOne audit activity, as raw
@@ -109,17 +107,13 @@ func decodePingOne(in *input) pingone {
 	return e
 }
 
-// PingOneColumnsOf reads the PingOne columns out of data, a JSON object:
-// the Sentinel sink's auditrelay format writes them for the events of any
-// provider, which may carry fields of the same names. Data that is not a
-// valid JSON object has none.
+// PingOneColumnsOf reads the PingOne columns out of data, a JSON object
+// its caller has validated (the Sentinel sink's auditrelay format writes
+// them for the events of any provider, which may carry fields of the same
+// names). Other input gives what can be read of it, without panicking.
 func PingOneColumnsOf(data []byte) PingOneColumns {
 	var c PingOneColumns
-	in, err := prepareInput("columns", &event.Raw{Data: data})
-	if err != nil {
-		return c
-	}
-	m := in.members()
+	m := objectMembers(bytes.TrimSpace(data))
 	for {
 		k, v, ok := m.next()
 		if !ok {
